@@ -1,0 +1,131 @@
+//! Bearer token extraction from `Authorization` headers (RFC 6750 §2.1).
+//!
+//! Exactly one `Authorization` header; scheme `Bearer`, case-insensitive; then one or
+//! more spaces and a token68 (`1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`).
+//! Tokens in the query string or form body are never read.
+//!
+//! # Example
+//!
+//! ```
+//! use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
+//! use tollgate_core::bearer::extract_bearer;
+//! use tollgate_core::error::RequestError;
+//!
+//! let mut headers = HeaderMap::new();
+//! // rejected: no header at all is "missing" (answered with a bare challenge)
+//! assert_eq!(extract_bearer(&headers), Err(RequestError::Missing));
+//! // accepted: scheme is case-insensitive
+//! headers.insert(AUTHORIZATION, HeaderValue::from_static("bearer abc.def.ghi"));
+//! assert_eq!(extract_bearer(&headers), Ok("abc.def.ghi"));
+//! // rejected: two Authorization headers are a malformed request
+//! headers.append(AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+//! assert_eq!(extract_bearer(&headers), Err(RequestError::MultipleAuthorization));
+//! ```
+
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+
+use crate::error::RequestError;
+
+fn is_token68_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+}
+
+/// Extracts the bearer token from the request headers.
+///
+/// - no `Authorization` header, or another scheme (`Basic ...`): [`RequestError::Missing`];
+/// - two or more `Authorization` headers: [`RequestError::MultipleAuthorization`];
+/// - `Bearer` with an empty or non-token68 value: [`RequestError::Malformed`].
+///
+/// The length cap is applied by the verifier, before any decoding.
+pub fn extract_bearer(headers: &HeaderMap) -> Result<&str, RequestError> {
+    let mut values = headers.get_all(AUTHORIZATION).into_iter();
+    let Some(value) = values.next() else {
+        return Err(RequestError::Missing);
+    };
+    if values.next().is_some() {
+        return Err(RequestError::MultipleAuthorization);
+    }
+    parse_authorization(value.as_bytes())
+}
+
+/// Parses one `Authorization` header value (also used for gRPC metadata).
+pub fn parse_authorization(value: &[u8]) -> Result<&str, RequestError> {
+    const SCHEME: &[u8] = b"bearer";
+    if value.len() < SCHEME.len() || !value[..SCHEME.len()].eq_ignore_ascii_case(SCHEME) {
+        return Err(RequestError::Missing);
+    }
+    let rest = &value[SCHEME.len()..];
+    if rest.is_empty() {
+        // "Bearer" alone: the scheme with no credentials
+        return Err(RequestError::Malformed);
+    }
+    if rest[0] != b' ' {
+        // e.g. "BearerX ..." is another scheme
+        return Err(RequestError::Missing);
+    }
+    let token = rest.trim_ascii_start();
+    let body_len = token.iter().take_while(|&&b| is_token68_char(b)).count();
+    if body_len == 0 || token[body_len..].iter().any(|&b| b != b'=') {
+        return Err(RequestError::Malformed);
+    }
+    // token68 is ASCII, so this cannot fail; map defensively anyway
+    std::str::from_utf8(token).map_err(|_| RequestError::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use proptest::prelude::*;
+
+    fn one(v: &[u8]) -> Result<&str, RequestError> {
+        parse_authorization(v)
+    }
+
+    #[test]
+    fn cases() {
+        assert_eq!(one(b"Bearer a.b.c"), Ok("a.b.c"));
+        assert_eq!(one(b"BEARER a.b.c"), Ok("a.b.c"));
+        assert_eq!(one(b"Bearer   a"), Ok("a"));
+        assert_eq!(one(b"Bearer abc=="), Ok("abc=="));
+        assert_eq!(one(b"Basic dXNlcjpwYXNz"), Err(RequestError::Missing));
+        assert_eq!(one(b"Bearerabc"), Err(RequestError::Missing));
+        assert_eq!(one(b"Bearer"), Err(RequestError::Malformed));
+        assert_eq!(one(b"Bearer "), Err(RequestError::Malformed));
+        assert_eq!(one(b"Bearer a b"), Err(RequestError::Malformed));
+        assert_eq!(one(b"Bearer a=b"), Err(RequestError::Malformed));
+        assert_eq!(one(b"Bearer a,b"), Err(RequestError::Malformed));
+        assert_eq!(one(b"Bearer \xffa"), Err(RequestError::Malformed));
+        assert_eq!(one(b"Bearer a\t"), Err(RequestError::Malformed));
+    }
+
+    #[test]
+    fn header_map() {
+        let mut h = HeaderMap::new();
+        h.append(AUTHORIZATION, HeaderValue::from_static("Bearer a"));
+        assert_eq!(extract_bearer(&h), Ok("a"));
+        h.append(AUTHORIZATION, HeaderValue::from_static("Bearer a"));
+        assert_eq!(extract_bearer(&h), Err(RequestError::MultipleAuthorization));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(v in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = parse_authorization(&v);
+        }
+
+        #[test]
+        fn valid_tokens_round_trip(
+            scheme in "[bB][eE][aA][rR][eE][rR]",
+            spaces in 1usize..4,
+            token in "[A-Za-z0-9._~+/-]{1,40}={0,2}",
+        ) {
+            let value = format!("{scheme}{}{token}", " ".repeat(spaces));
+            prop_assert_eq!(parse_authorization(value.as_bytes()), Ok(token.as_str()));
+            let mut h = HeaderMap::new();
+            h.insert(AUTHORIZATION, HeaderValue::from_str(&value).unwrap());
+            prop_assert_eq!(extract_bearer(&h), Ok(token.as_str()));
+        }
+    }
+}

@@ -1,0 +1,484 @@
+//! Verified token claims: the registered claims plus the application's own.
+//!
+//! [`Claims<X>`] holds the RFC 7519 / RFC 9068 / RFC 8693 registered claims and the
+//! application's own claims `X` (any `serde::Deserialize` type; `()` ignores them).
+//! Handlers receive it as `Arc<Claims<X>>` after the token was verified.
+//!
+//! # Example
+//!
+//! ```
+//! use serde::Deserialize;
+//! use tollgate_core::claims::{Claims, NumericDate};
+//!
+//! #[derive(Debug, Deserialize)]
+//! struct Tenant {
+//!     tenant: String,
+//! }
+//!
+//! let json = br#"{"iss":"https://idp.example","aud":["api","other"],"exp":1900000000,
+//!                 "scope":"orders:read","tenant":"acme"}"#;
+//! // accepted: registered and custom claims both parse
+//! let c = Claims::<Tenant>::from_json(json).unwrap();
+//! assert_eq!(c.extra.tenant, "acme");
+//! assert!(c.aud.contains("api"));
+//! assert!(c.scopes.contains("orders:read"));
+//! assert_eq!(c.exp, Some(NumericDate::from_secs(1_900_000_000).unwrap()));
+//! // rejected: a NumericDate given as a string
+//! assert!(Claims::<()>::from_json(br#"{"exp":"1900000000"}"#).is_err());
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ClaimsError;
+use crate::json::StrField;
+use crate::scope::ScopeSet;
+
+/// Largest accepted NumericDate: 9999-12-31T23:59:59Z.
+pub const MAX_NUMERIC_DATE: i64 = 253_402_300_799;
+
+/// Seconds since the Unix epoch, within `0..=MAX_NUMERIC_DATE`.
+///
+/// Deserializes from a JSON number only: strings, negatives, non-finite values and
+/// values past year 9999 are refused rather than wrapped. Fractions are truncated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct NumericDate(i64);
+
+impl NumericDate {
+    /// A date from whole seconds; `None` when out of range.
+    #[must_use]
+    pub const fn from_secs(secs: i64) -> Option<Self> {
+        if secs >= 0 && secs <= MAX_NUMERIC_DATE {
+            Some(NumericDate(secs))
+        } else {
+            None
+        }
+    }
+
+    /// A date from a JSON float; `None` for NaN, infinities, negatives or out of range.
+    #[must_use]
+    pub fn from_f64(v: f64) -> Option<Self> {
+        if v.is_finite() && v >= 0.0 && v <= MAX_NUMERIC_DATE as f64 {
+            // in range, so the cast cannot saturate
+            #[allow(clippy::cast_possible_truncation)]
+            Self::from_secs(v.trunc() as i64)
+        } else {
+            None
+        }
+    }
+
+    /// Seconds since the epoch.
+    #[must_use]
+    pub const fn as_secs(self) -> i64 {
+        self.0
+    }
+}
+
+/// Deserialization outcome of a NumericDate member; lets the caller name the claim.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DateField {
+    Ok(NumericDate),
+    Invalid,
+}
+
+impl<'de> Deserialize<'de> for DateField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = DateField;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a NumericDate")
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<DateField, E> {
+                Ok(i64::try_from(v)
+                    .ok()
+                    .and_then(NumericDate::from_secs)
+                    .map_or(DateField::Invalid, DateField::Ok))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<DateField, E> {
+                Ok(NumericDate::from_secs(v).map_or(DateField::Invalid, DateField::Ok))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<DateField, E> {
+                Ok(NumericDate::from_f64(v).map_or(DateField::Invalid, DateField::Ok))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<DateField, E> {
+                Ok(DateField::Invalid)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<DateField, E> {
+                Ok(DateField::Invalid)
+            }
+            fn visit_unit<E>(self) -> Result<DateField, E> {
+                Ok(DateField::Invalid)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<DateField, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(DateField::Invalid)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<DateField, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(DateField::Invalid)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match DateField::deserialize(d)? {
+            DateField::Ok(n) => Ok(n),
+            DateField::Invalid => Err(serde::de::Error::custom(
+                "NumericDate must be a non-negative number no later than year 9999",
+            )),
+        }
+    }
+}
+
+/// The `aud` claim: one string or an array of strings (empty when absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Audience(Vec<String>);
+
+impl Audience {
+    /// The audience values.
+    #[must_use]
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    /// True when `aud` names `value` exactly.
+    #[must_use]
+    pub fn contains(&self, value: &str) -> bool {
+        self.0.iter().any(|a| a == value)
+    }
+
+    /// True when there is no audience.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<Vec<String>> for Audience {
+    fn from(v: Vec<String>) -> Self {
+        Audience(v)
+    }
+}
+
+impl Serialize for Audience {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum A {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(match A::deserialize(d)? {
+            A::One(s) => Audience(vec![s]),
+            A::Many(v) => Audience(v),
+        })
+    }
+}
+
+/// Verified claims of an access token.
+///
+/// Registered claims are typed fields; the application's own claims are in `extra`.
+/// `scope` (space-delimited) and `scp` (array) are merged into [`Claims::scopes`].
+#[derive(Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Claims<X = ()> {
+    /// `iss`: the issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// `sub`: the subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// `aud`: audiences.
+    #[serde(skip_serializing_if = "Audience::is_empty")]
+    pub aud: Audience,
+    /// `exp`: expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<NumericDate>,
+    /// `nbf`: not before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<NumericDate>,
+    /// `iat`: issued at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<NumericDate>,
+    /// `jti`: token identifier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// `client_id` (RFC 9068 / RFC 8693).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// `azp`: authorized party.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub azp: Option<String>,
+    /// Granted scopes, from `scope` and/or `scp`.
+    #[serde(rename = "scope", skip_serializing_if = "ScopeSet::is_empty")]
+    pub scopes: ScopeSet,
+    /// `cnf`: confirmation (RFC 7800), kept as JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<serde_json::Value>,
+    /// `auth_time`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<NumericDate>,
+    /// `acr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// `amr`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// `act`: the current actor of a delegated token (RFC 8693 §4.1), kept as JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
+    /// `may_act` (RFC 8693 §4.4), kept as JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub may_act: Option<serde_json::Value>,
+    /// The application's own claims.
+    #[serde(flatten)]
+    pub extra: X,
+}
+
+/// Hand-written so that claim values never reach logs by accident: only names of the
+/// identity (iss, sub, client_id) and the scopes are shown.
+impl<X> fmt::Debug for Claims<X> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claims")
+            .field("iss", &self.iss)
+            .field("sub", &self.sub)
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .field("exp", &self.exp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The registered claims, borrowed from the payload where possible.
+#[derive(Deserialize)]
+pub(crate) struct RegisteredDto<'a> {
+    #[serde(borrow, default)]
+    pub(crate) iss: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub(crate) sub: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub(crate) aud: Option<Audience>,
+    #[serde(default)]
+    pub(crate) exp: Option<DateField>,
+    #[serde(default)]
+    pub(crate) nbf: Option<DateField>,
+    #[serde(default)]
+    pub(crate) iat: Option<DateField>,
+    #[serde(default)]
+    pub(crate) jti: Option<String>,
+    #[serde(default)]
+    pub(crate) client_id: Option<String>,
+    #[serde(default)]
+    pub(crate) azp: Option<String>,
+    #[serde(borrow, default)]
+    pub(crate) scope: Option<StrField<'a>>,
+    #[serde(default)]
+    pub(crate) scp: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(crate) cnf: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(crate) auth_time: Option<DateField>,
+    #[serde(default)]
+    pub(crate) acr: Option<String>,
+    #[serde(default)]
+    pub(crate) amr: Option<Vec<String>>,
+    #[serde(default)]
+    pub(crate) act: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(crate) may_act: Option<serde_json::Value>,
+}
+
+fn date(field: Option<DateField>, name: &'static str) -> Result<Option<NumericDate>, ClaimsError> {
+    match field {
+        None => Ok(None),
+        Some(DateField::Ok(d)) => Ok(Some(d)),
+        Some(DateField::Invalid) => Err(ClaimsError::InvalidNumericDate(name)),
+    }
+}
+
+impl RegisteredDto<'_> {
+    /// Parses and type-checks the registered claims into their final form.
+    pub(crate) fn into_claims<X>(self, extra: X) -> Result<Claims<X>, ClaimsError> {
+        let mut scopes = ScopeSet::new();
+        match self.scope {
+            None => {}
+            Some(StrField::Str(s)) => scopes
+                .extend_delimited(&s)
+                .map_err(|_| ClaimsError::InvalidScope)?,
+            Some(StrField::Invalid) => return Err(ClaimsError::InvalidType("scope")),
+        }
+        if let Some(scp) = self.scp {
+            let more: ScopeSet =
+                serde_json::from_value(scp).map_err(|_| ClaimsError::InvalidScope)?;
+            for s in more.iter() {
+                scopes.insert(s.clone());
+            }
+        }
+        Ok(Claims {
+            iss: self.iss.map(Cow::into_owned),
+            sub: self.sub.map(Cow::into_owned),
+            aud: self.aud.unwrap_or_default(),
+            exp: date(self.exp, "exp")?,
+            nbf: date(self.nbf, "nbf")?,
+            iat: date(self.iat, "iat")?,
+            jti: self.jti,
+            client_id: self.client_id,
+            azp: self.azp,
+            scopes,
+            cnf: self.cnf,
+            auth_time: date(self.auth_time, "auth_time")?,
+            acr: self.acr,
+            amr: self.amr,
+            act: self.act,
+            may_act: self.may_act,
+            extra,
+        })
+    }
+}
+
+/// Parses the application's own claims `X` from the payload. `()` means "none" and
+/// accepts any claim set (serde's `()` would only accept `null`).
+pub(crate) fn parse_extra<X: serde::de::DeserializeOwned + 'static>(
+    payload: &[u8],
+) -> Result<X, ClaimsError> {
+    let src: &[u8] = if std::any::TypeId::of::<X>() == std::any::TypeId::of::<()>() {
+        b"null"
+    } else {
+        payload
+    };
+    serde_json::from_slice(src).map_err(|_| ClaimsError::Custom)
+}
+
+impl<X: serde::de::DeserializeOwned + 'static> Claims<X> {
+    /// Parses a JSON claim set WITHOUT verifying anything: no signature, no time, no
+    /// audience. For tests and tooling; the verifier calls this only after its checks.
+    ///
+    /// Duplicate member names are refused.
+    pub fn from_json(json: &[u8]) -> Result<Self, crate::error::AuthError> {
+        crate::json::check_unique_members(json)
+            .map_err(|_| crate::error::FormatError::DuplicateMember { in_header: false })?;
+        let dto: RegisteredDto<'_> =
+            serde_json::from_slice(json).map_err(|_| crate::error::FormatError::ClaimsJson)?;
+        let extra: X = parse_extra(json)?;
+        Ok(dto.into_claims(extra)?)
+    }
+}
+
+impl<X> Claims<X> {
+    /// The chain of actors (RFC 8693 `act`, outermost = current actor first), as their
+    /// `sub` (or `client_id`) values. Empty when the token is not delegated.
+    #[must_use]
+    pub fn actor_chain(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut cur = self.act.as_ref();
+        // bounded: a hostile token cannot make this loop long (JSON depth is capped)
+        while let Some(serde_json::Value::Object(o)) = cur {
+            if let Some(id) = o
+                .get("sub")
+                .or_else(|| o.get("client_id"))
+                .and_then(|v| v.as_str())
+            {
+                out.push(id);
+            }
+            cur = o.get("act");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_date_bounds() {
+        assert!(NumericDate::from_secs(-1).is_none());
+        assert!(NumericDate::from_secs(MAX_NUMERIC_DATE + 1).is_none());
+        assert!(NumericDate::from_f64(f64::NAN).is_none());
+        assert!(NumericDate::from_f64(f64::INFINITY).is_none());
+        assert!(NumericDate::from_f64(-0.5).is_none());
+        assert_eq!(
+            NumericDate::from_f64(1.9).map(NumericDate::as_secs),
+            Some(1)
+        );
+        for bad in [
+            r#""1""#,
+            "-1",
+            "18446744073709551616",
+            "18446744073709551615",
+            "1e300",
+            "true",
+            "null",
+            "[1]",
+            "{}",
+        ] {
+            assert!(serde_json::from_str::<NumericDate>(bad).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<NumericDate>("1e309").is_err());
+        assert_eq!(
+            serde_json::from_str::<NumericDate>("1700000000.5").ok(),
+            NumericDate::from_secs(1_700_000_000)
+        );
+    }
+
+    #[test]
+    fn claim_types() {
+        let c = Claims::<()>::from_json(br#"{"scope":"a b","scp":["c"],"aud":"x"}"#).unwrap();
+        assert_eq!(c.scopes.to_string(), "a b c");
+        assert_eq!(c.aud.as_slice(), ["x".to_owned()]);
+        assert_eq!(
+            Claims::<()>::from_json(br#"{"scope":["a"]}"#).err(),
+            Some(ClaimsError::InvalidType("scope").into())
+        );
+        assert_eq!(
+            Claims::<()>::from_json(br#"{"scope":"a  b"}"#).err(),
+            Some(ClaimsError::InvalidScope.into())
+        );
+        assert_eq!(
+            Claims::<()>::from_json(br#"{"nbf":-5}"#).err(),
+            Some(ClaimsError::InvalidNumericDate("nbf").into())
+        );
+        assert_eq!(
+            Claims::<()>::from_json(br#"{"aud":5}"#).err(),
+            Some(crate::error::FormatError::ClaimsJson.into())
+        );
+        assert_eq!(
+            Claims::<()>::from_json(br#"{"scope":"a","scope":"b"}"#).err(),
+            Some(crate::error::FormatError::DuplicateMember { in_header: false }.into())
+        );
+    }
+
+    #[test]
+    fn actor_chain_nested() {
+        let c = Claims::<()>::from_json(
+            br#"{"sub":"u","act":{"sub":"orders","act":{"sub":"gateway"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.actor_chain(), ["orders", "gateway"]);
+    }
+}

@@ -1,0 +1,556 @@
+//! Errors, and the one table that maps each to the wire.
+//!
+//! [`AuthError`] is grouped by area (request, token format, signature, claims, keys,
+//! upstream availability). Every variant maps through [`AuthError::wire`] to an HTTP
+//! status, an RFC 6750 error code and a gRPC code, exactly as in this table:
+//!
+//! | case | HTTP | RFC 6750 error | gRPC |
+//! |---|---|---|---|
+//! | no token (also: another auth scheme) | 401 | (none) | UNAUTHENTICATED |
+//! | malformed request (two tokens, bad header) | 400 | `invalid_request` | UNAUTHENTICATED |
+//! | bad/expired/unknown-key/wrong iss or aud | 401 | `invalid_token` | UNAUTHENTICATED |
+//! | scope policy not met | 403 | `insufficient_scope` | PERMISSION_DENIED |
+//! | keys or introspection unreachable | 503 (+ Retry-After) | (none) | UNAVAILABLE |
+//!
+//! [`Display`](std::fmt::Display) is for logs: it carries diagnostic context (which
+//! claim, which time) but never the token nor a value taken from it. What a client sees
+//! is [`WireError::description`], a fixed phrase in the RFC 6750 character set.
+//!
+//! # Example
+//!
+//! ```
+//! use tollgate_core::error::{AuthError, ErrorCode, GrpcCode, RequestError};
+//!
+//! let missing = AuthError::from(RequestError::Missing).wire();
+//! assert_eq!((missing.status, missing.error), (401, None));
+//!
+//! let twice = AuthError::from(RequestError::MultipleAuthorization).wire();
+//! assert_eq!(twice.status, 400);
+//! assert_eq!(twice.error, Some(ErrorCode::InvalidRequest));
+//! assert_eq!(twice.grpc, GrpcCode::Unauthenticated);
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+/// RFC 6750 §3.1 error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `invalid_request`: the request is malformed.
+    InvalidRequest,
+    /// `invalid_token`: expired, revoked, malformed or otherwise invalid token.
+    InvalidToken,
+    /// `insufficient_scope`: the token lacks the required scope.
+    InsufficientScope,
+}
+
+impl ErrorCode {
+    /// The code as written in a `WWW-Authenticate` challenge.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The gRPC status codes tollgate answers with (numbers as in `grpc-status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GrpcCode {
+    /// 16: no valid credentials.
+    Unauthenticated,
+    /// 7: identified, but not allowed.
+    PermissionDenied,
+    /// 14: the keys or the introspection endpoint cannot be reached.
+    Unavailable,
+    /// 13: a server misconfiguration (e.g. layers stacked in the wrong order).
+    Internal,
+}
+
+impl GrpcCode {
+    /// The numeric `grpc-status` value.
+    #[must_use]
+    pub const fn as_i32(self) -> i32 {
+        match self {
+            GrpcCode::Unauthenticated => 16,
+            GrpcCode::PermissionDenied => 7,
+            GrpcCode::Unavailable => 14,
+            GrpcCode::Internal => 13,
+        }
+    }
+}
+
+/// How an error is answered on the wire. Built only by [`AuthError::wire`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WireError {
+    /// HTTP status code.
+    pub status: u16,
+    /// RFC 6750 error code; `None` for a missing token and for 503.
+    pub error: Option<ErrorCode>,
+    /// A fixed, client-safe phrase (RFC 6750 `error_description` character set).
+    pub description: &'static str,
+    /// gRPC status code.
+    pub grpc: GrpcCode,
+    /// For 503: the suggested `Retry-After`, in seconds.
+    pub retry_after: Option<u32>,
+}
+
+/// The request did not carry a usable `Authorization: Bearer` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// No `Authorization` header, or one with another scheme (e.g. `Basic`).
+    Missing,
+    /// More than one `Authorization` header.
+    MultipleAuthorization,
+    /// `Authorization: Bearer` followed by something that is not a token68.
+    Malformed,
+}
+
+/// The token is not a well-formed compact JWS we accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// Longer than the configured cap (checked before any decoding).
+    TooLong {
+        /// The token length in bytes.
+        len: usize,
+        /// The configured cap.
+        max: usize,
+    },
+    /// Five segments: a JWE, which a resource server does not decrypt.
+    Jwe,
+    /// Not three dot-separated segments (this includes JSON-serialized JWS).
+    Segments,
+    /// A segment is not canonical unpadded base64url.
+    Base64 {
+        /// 0 header, 1 payload, 2 signature.
+        segment: u8,
+    },
+    /// The header is not a JSON object of the expected shape.
+    HeaderJson,
+    /// The payload is not a JSON object of the expected shape.
+    ClaimsJson,
+    /// A JSON object in the header or payload repeats a member name.
+    DuplicateMember {
+        /// True when found in the header, false in the claims.
+        in_header: bool,
+    },
+    /// The signature segment is empty.
+    MissingSignature,
+    /// `cty: JWT`: a nested token.
+    Nested,
+}
+
+/// Header-level refusals (algorithm, `crit`, `typ`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// `alg: none` in any casing.
+    AlgNone,
+    /// An `alg` value this library does not implement.
+    UnsupportedAlgorithm,
+    /// An implemented `alg` that the configuration does not allow.
+    AlgorithmNotAllowed(crate::alg::Algorithm),
+    /// A `crit` header, or `b64`: no JWS extension is understood.
+    UnsupportedCritical,
+    /// `typ` is not allowed by the configured profile.
+    WrongType,
+}
+
+/// Signature refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// The signature has the wrong length for the algorithm.
+    WrongLength {
+        /// Decoded length.
+        len: usize,
+    },
+    /// The signature does not verify with the selected key.
+    Invalid,
+}
+
+/// Claim refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClaimsError {
+    /// A required claim is absent.
+    Missing(&'static str),
+    /// A NumericDate claim is not a non-negative number within range.
+    InvalidNumericDate(&'static str),
+    /// A claim has the wrong JSON type.
+    InvalidType(&'static str),
+    /// `exp` is in the past (beyond leeway).
+    Expired {
+        /// The token's exp.
+        exp: i64,
+        /// Validation time.
+        now: i64,
+    },
+    /// `nbf` is in the future (beyond leeway).
+    NotYetValid {
+        /// The token's nbf.
+        nbf: i64,
+        /// Validation time.
+        now: i64,
+    },
+    /// `iat` is in the future (beyond leeway).
+    IssuedInFuture {
+        /// The token's iat.
+        iat: i64,
+        /// Validation time.
+        now: i64,
+    },
+    /// Older than the configured maximum age.
+    TooOld {
+        /// Age in seconds.
+        age: i64,
+    },
+    /// `iss` is not one of the configured issuers.
+    IssuerNotAllowed,
+    /// No `aud` value is one of the configured audiences.
+    AudienceMismatch,
+    /// `scope` or `scp` contains an invalid scope-token.
+    InvalidScope,
+    /// The application's own claims type `X` did not deserialize.
+    Custom,
+    /// The delegation (`act`) policy refused the token.
+    ActorNotAllowed,
+}
+
+/// Key selection refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// No key with the token's `kid`.
+    UnknownKid,
+    /// No key usable with the token's `alg` (no kid, or kid of another key type).
+    NoCompatibleKey,
+    /// The `kid` header is not a string or is too long to be one of ours.
+    InvalidKid,
+}
+
+/// The server cannot decide right now; not the token's fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnavailableError {
+    /// The issuer has never had a key set (IdP down since start-up).
+    NoKeys {
+        /// Suggested retry delay.
+        retry_after: Duration,
+    },
+    /// The introspection endpoint failed or timed out.
+    Introspection {
+        /// Suggested retry delay.
+        retry_after: Duration,
+    },
+}
+
+/// Everything that can stop a request from being authenticated or authorized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The request carried no usable bearer token.
+    Request(RequestError),
+    /// The token is not well-formed.
+    Format(FormatError),
+    /// The header was refused.
+    Header(HeaderError),
+    /// The signature was refused.
+    Signature(SignatureError),
+    /// The claims were refused.
+    Claims(ClaimsError),
+    /// No key could be selected.
+    Key(KeyError),
+    /// The token is valid but its scopes do not meet the policy.
+    InsufficientScope {
+        /// Scopes to name in the `scope="..."` challenge parameter.
+        required: String,
+    },
+    /// Introspection answered that the token is not active.
+    Inactive,
+    /// The server cannot decide right now.
+    Unavailable(UnavailableError),
+}
+
+macro_rules! from_area {
+    ($($t:ident => $v:ident),*) => {$(
+        impl From<$t> for AuthError {
+            fn from(e: $t) -> Self { AuthError::$v(e) }
+        }
+    )*};
+}
+from_area!(RequestError => Request, FormatError => Format, HeaderError => Header,
+    SignatureError => Signature, ClaimsError => Claims, KeyError => Key,
+    UnavailableError => Unavailable);
+
+const INVALID_TOKEN_DEFAULT: &str = "The access token is invalid";
+
+impl AuthError {
+    /// The one mapping from error to wire (HTTP status, RFC 6750 code, gRPC code).
+    #[must_use]
+    pub fn wire(&self) -> WireError {
+        let invalid_token = |description: &'static str| WireError {
+            status: 401,
+            error: Some(ErrorCode::InvalidToken),
+            description,
+            grpc: GrpcCode::Unauthenticated,
+            retry_after: None,
+        };
+        match self {
+            AuthError::Request(RequestError::Missing) => WireError {
+                status: 401,
+                error: None,
+                description: "An access token is required",
+                grpc: GrpcCode::Unauthenticated,
+                retry_after: None,
+            },
+            AuthError::Request(RequestError::MultipleAuthorization) => WireError {
+                status: 400,
+                error: Some(ErrorCode::InvalidRequest),
+                description: "More than one Authorization header",
+                grpc: GrpcCode::Unauthenticated,
+                retry_after: None,
+            },
+            AuthError::Request(RequestError::Malformed) => WireError {
+                status: 400,
+                error: Some(ErrorCode::InvalidRequest),
+                description: "Malformed Authorization header",
+                grpc: GrpcCode::Unauthenticated,
+                retry_after: None,
+            },
+            AuthError::Format(_) => invalid_token("The access token is malformed"),
+            AuthError::Header(_) | AuthError::Signature(_) | AuthError::Key(_) => {
+                invalid_token(INVALID_TOKEN_DEFAULT)
+            }
+            AuthError::Claims(ClaimsError::Expired { .. }) => {
+                invalid_token("The access token expired")
+            }
+            AuthError::Claims(ClaimsError::NotYetValid { .. }) => {
+                invalid_token("The access token is not yet valid")
+            }
+            AuthError::Claims(_) => invalid_token(INVALID_TOKEN_DEFAULT),
+            AuthError::Inactive => invalid_token("The access token is not active"),
+            AuthError::InsufficientScope { .. } => WireError {
+                status: 403,
+                error: Some(ErrorCode::InsufficientScope),
+                description: "The access token lacks the required scope",
+                grpc: GrpcCode::PermissionDenied,
+                retry_after: None,
+            },
+            AuthError::Unavailable(u) => {
+                let retry = match u {
+                    UnavailableError::NoKeys { retry_after }
+                    | UnavailableError::Introspection { retry_after } => *retry_after,
+                };
+                WireError {
+                    status: 503,
+                    error: None,
+                    description: "The authorization server is unavailable",
+                    grpc: GrpcCode::Unavailable,
+                    retry_after: Some(u32::try_from(retry.as_secs().max(1)).unwrap_or(u32::MAX)),
+                }
+            }
+        }
+    }
+
+    /// True for a missing token (the bare challenge case).
+    #[must_use]
+    pub fn is_missing(&self) -> bool {
+        matches!(self, AuthError::Request(RequestError::Missing))
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthError::Request(e) => match e {
+                RequestError::Missing => f.write_str("no bearer token in the request"),
+                RequestError::MultipleAuthorization => {
+                    f.write_str("more than one Authorization header")
+                }
+                RequestError::Malformed => f.write_str("malformed Authorization: Bearer header"),
+            },
+            AuthError::Format(e) => match e {
+                FormatError::TooLong { len, max } => {
+                    write!(f, "token of {len} bytes exceeds the cap of {max}")
+                }
+                FormatError::Jwe => f.write_str("token has five segments (JWE is not accepted)"),
+                FormatError::Segments => f.write_str("token is not three dot-separated segments"),
+                FormatError::Base64 { segment } => {
+                    write!(f, "segment {segment} is not canonical unpadded base64url")
+                }
+                FormatError::HeaderJson => f.write_str("token header is not a valid JSON object"),
+                FormatError::ClaimsJson => f.write_str("token claims are not a valid JSON object"),
+                FormatError::DuplicateMember { in_header: true } => {
+                    f.write_str("duplicate JSON member name in the token header")
+                }
+                FormatError::DuplicateMember { in_header: false } => {
+                    f.write_str("duplicate JSON member name in the token claims")
+                }
+                FormatError::MissingSignature => f.write_str("token has an empty signature"),
+                FormatError::Nested => f.write_str("nested token (cty: JWT) is not accepted"),
+            },
+            AuthError::Header(e) => match e {
+                HeaderError::AlgNone => f.write_str("alg none is never accepted"),
+                HeaderError::UnsupportedAlgorithm => f.write_str("unsupported alg"),
+                HeaderError::AlgorithmNotAllowed(a) => {
+                    write!(f, "alg {a} is not in the configured allow-list")
+                }
+                HeaderError::UnsupportedCritical => {
+                    f.write_str("crit/b64 header parameter: no JWS extension is supported")
+                }
+                HeaderError::WrongType => f.write_str("typ not allowed by the token profile"),
+            },
+            AuthError::Signature(e) => match e {
+                SignatureError::WrongLength { len } => {
+                    write!(f, "signature of {len} bytes has the wrong length for alg")
+                }
+                SignatureError::Invalid => f.write_str("signature does not verify"),
+            },
+            AuthError::Claims(e) => match e {
+                ClaimsError::Missing(c) => write!(f, "required claim {c} is missing"),
+                ClaimsError::InvalidNumericDate(c) => {
+                    write!(f, "claim {c} is not a valid NumericDate")
+                }
+                ClaimsError::InvalidType(c) => write!(f, "claim {c} has the wrong JSON type"),
+                ClaimsError::Expired { exp, now } => {
+                    write!(f, "token expired (exp {exp}, now {now})")
+                }
+                ClaimsError::NotYetValid { nbf, now } => {
+                    write!(f, "token not yet valid (nbf {nbf}, now {now})")
+                }
+                ClaimsError::IssuedInFuture { iat, now } => {
+                    write!(f, "token issued in the future (iat {iat}, now {now})")
+                }
+                ClaimsError::TooOld { age } => write!(f, "token is {age} s old, beyond max age"),
+                ClaimsError::IssuerNotAllowed => f.write_str("iss is not a configured issuer"),
+                ClaimsError::AudienceMismatch => f.write_str("aud names none of our audiences"),
+                ClaimsError::InvalidScope => f.write_str("scope/scp holds an invalid scope-token"),
+                ClaimsError::Custom => f.write_str("application claims did not deserialize"),
+                ClaimsError::ActorNotAllowed => f.write_str("act claim refused by actor policy"),
+            },
+            AuthError::Key(e) => match e {
+                KeyError::UnknownKid => f.write_str("no key with the token's kid"),
+                KeyError::NoCompatibleKey => f.write_str("no key compatible with the token's alg"),
+                KeyError::InvalidKid => f.write_str("kid is not a usable string"),
+            },
+            AuthError::InsufficientScope { required } => {
+                write!(f, "scope policy not met (requires {required})")
+            }
+            AuthError::Inactive => f.write_str("introspection: token not active"),
+            AuthError::Unavailable(UnavailableError::NoKeys { .. }) => {
+                f.write_str("issuer has no keys yet (key source unreachable)")
+            }
+            AuthError::Unavailable(UnavailableError::Introspection { .. }) => {
+                f.write_str("introspection endpoint unavailable")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 6750 §3: error_description is `%x20-21 / %x23-5B / %x5D-7E`.
+    fn rfc6750_safe(s: &str) -> bool {
+        s.bytes()
+            .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+    }
+
+    fn all_errors() -> Vec<AuthError> {
+        use AuthError as A;
+        vec![
+            A::Request(RequestError::Missing),
+            A::Request(RequestError::MultipleAuthorization),
+            A::Request(RequestError::Malformed),
+            A::Format(FormatError::TooLong {
+                len: 9000,
+                max: 8192,
+            }),
+            A::Format(FormatError::Jwe),
+            A::Format(FormatError::Segments),
+            A::Format(FormatError::Base64 { segment: 1 }),
+            A::Format(FormatError::HeaderJson),
+            A::Format(FormatError::ClaimsJson),
+            A::Format(FormatError::DuplicateMember { in_header: true }),
+            A::Format(FormatError::MissingSignature),
+            A::Format(FormatError::Nested),
+            A::Header(HeaderError::AlgNone),
+            A::Header(HeaderError::UnsupportedAlgorithm),
+            A::Header(HeaderError::UnsupportedCritical),
+            A::Header(HeaderError::WrongType),
+            A::Signature(SignatureError::Invalid),
+            A::Signature(SignatureError::WrongLength { len: 3 }),
+            A::Claims(ClaimsError::Missing("exp")),
+            A::Claims(ClaimsError::Expired { exp: 1, now: 2 }),
+            A::Claims(ClaimsError::NotYetValid { nbf: 3, now: 2 }),
+            A::Claims(ClaimsError::IssuerNotAllowed),
+            A::Claims(ClaimsError::AudienceMismatch),
+            A::Key(KeyError::UnknownKid),
+            A::Inactive,
+            A::InsufficientScope {
+                required: "a".into(),
+            },
+            A::Unavailable(UnavailableError::NoKeys {
+                retry_after: Duration::from_secs(5),
+            }),
+        ]
+    }
+
+    #[test]
+    fn table_matches_design() {
+        for e in all_errors() {
+            let w = e.wire();
+            assert!(rfc6750_safe(w.description), "{e:?}");
+            match &e {
+                AuthError::Request(RequestError::Missing) => {
+                    assert_eq!((w.status, w.error), (401, None));
+                    assert_eq!(w.grpc, GrpcCode::Unauthenticated);
+                }
+                AuthError::Request(_) => {
+                    assert_eq!((w.status, w.error), (400, Some(ErrorCode::InvalidRequest)));
+                    assert_eq!(w.grpc, GrpcCode::Unauthenticated);
+                }
+                AuthError::InsufficientScope { .. } => {
+                    assert_eq!(
+                        (w.status, w.error),
+                        (403, Some(ErrorCode::InsufficientScope))
+                    );
+                    assert_eq!(w.grpc, GrpcCode::PermissionDenied);
+                }
+                AuthError::Unavailable(_) => {
+                    assert_eq!((w.status, w.error), (503, None));
+                    assert_eq!(w.grpc, GrpcCode::Unavailable);
+                    assert_eq!(w.retry_after, Some(5));
+                }
+                _ => {
+                    assert_eq!((w.status, w.error), (401, Some(ErrorCode::InvalidToken)));
+                    assert_eq!(w.grpc, GrpcCode::Unauthenticated);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn grpc_numbers() {
+        assert_eq!(GrpcCode::Unauthenticated.as_i32(), 16);
+        assert_eq!(GrpcCode::PermissionDenied.as_i32(), 7);
+        assert_eq!(GrpcCode::Unavailable.as_i32(), 14);
+    }
+}

@@ -1,0 +1,589 @@
+//! The validation policy and the verifier.
+//!
+//! A [`Validation`] is built once (secure by default) and used for every request:
+//!
+//! - algorithms pinned by configuration ([`AlgorithmSet`], asymmetric by default; HMAC
+//!   only when listed explicitly and a secret is in the key set); `none` is refused in
+//!   every casing;
+//! - `iss` required and byte-for-byte equal to a configured issuer; `aud` required and
+//!   naming at least one configured audience; `exp` required; `nbf`/`iat` checked when
+//!   present; leeway 30 s by default; optional maximum token age;
+//! - a token profile: [`TokenProfile::AccessToken`] (RFC 9068: `typ` `at+jwt`, plus
+//!   `sub`, `client_id`, `iat`, `jti`) by default, or [`TokenProfile::Permissive`];
+//! - `crit` and `b64` refused (no JWS extension is understood); JWE (five segments)
+//!   and nested (`cty: JWT`) tokens refused; tokens over 8 KiB refused before decoding;
+//! - `jku`, `x5u`, `jwk`, `x5c` header parameters are never fetched nor used as keys:
+//!   keys come only from the [`KeySet`] the caller passes;
+//! - duplicate JSON member names refused in header and claims.
+//!
+//! Anything that weakens these defaults lives in [`crate::dangerous`].
+//!
+//! # Example
+//!
+//! ```
+//! use tollgate_core::{Validation, KeySet, Key, alg::Algorithm};
+//! use tollgate_core::error::{AuthError, ClaimsError};
+//!
+//! let validation = Validation::builder()
+//!     .issuer("https://idp.example")
+//!     .audience("orders")
+//!     .algorithms([Algorithm::HS256])
+//!     .profile(tollgate_core::TokenProfile::Permissive)
+//!     .build()
+//!     .unwrap();
+//! let keys = KeySet::from_keys([Key::hmac(Some("k1"), &[42u8; 32]).unwrap()]);
+//!
+//! // A token minted by another library (jsonwebtoken here; any JWS library works).
+//! let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+//! header.kid = Some("k1".into());
+//! let token = jsonwebtoken::encode(
+//!     &header,
+//!     &serde_json::json!({"iss": "https://idp.example", "aud": "orders",
+//!                         "exp": 4_102_444_800u64, "scope": "orders:read"}),
+//!     &jsonwebtoken::EncodingKey::from_secret(&[42u8; 32]),
+//! ).unwrap();
+//! let token = token.as_str();
+//! // accepted
+//! let claims = validation.verify::<()>(token, &keys).unwrap();
+//! assert!(claims.scopes.contains("orders:read"));
+//!
+//! // rejected: the same token checked after its expiry (year 2100)
+//! let err = validation.verify_at::<()>(token, &keys, 4_102_444_800 + 31).unwrap_err();
+//! assert!(matches!(err, AuthError::Claims(ClaimsError::Expired { .. })));
+//! assert_eq!(err.wire().status, 401);
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::alg::{Algorithm, AlgorithmSet, KeyFamily};
+use crate::claims::{Claims, RegisteredDto};
+use crate::error::{AuthError, ClaimsError, FormatError, HeaderError, KeyError, SignatureError};
+use crate::json::{StrField, check_unique_members};
+use crate::keys::{Key, KeySet};
+
+/// Default cap on the token length, in bytes.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+/// Default clock-skew leeway.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+
+/// Which JWT profile tokens must follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TokenProfile {
+    /// RFC 9068 JWT access tokens: `typ` is `at+jwt` or `application/at+jwt`
+    /// (case-insensitive), and `iss`, `exp`, `aud`, `sub`, `client_id`, `iat`, `jti`
+    /// are present. The default.
+    #[default]
+    AccessToken,
+    /// For identity providers that issue plain JWTs as access tokens: `typ` absent,
+    /// `JWT`, or an RFC 9068 value; no extra required claims. Other `typ` values
+    /// (e.g. `dpop+jwt`, `logout+jwt`) are still refused.
+    Permissive,
+}
+
+/// The configuration could not be turned into a [`Validation`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No issuer configured (opt out with `dangerous`).
+    NoIssuer,
+    /// No audience configured (opt out with `dangerous`).
+    NoAudience,
+    /// The algorithm allow-list is empty.
+    NoAlgorithms,
+    /// A configured issuer or audience is empty.
+    EmptyValue,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConfigError::NoIssuer => "no issuer configured: set at least one with .issuer(..)",
+            ConfigError::NoAudience => {
+                "no audience configured: set at least one with .audience(..)"
+            }
+            ConfigError::NoAlgorithms => "the algorithm allow-list is empty",
+            ConfigError::EmptyValue => "an issuer or audience is the empty string",
+        })
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A validation policy: built once with [`Validation::builder`], used per request.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    issuers: Box<[Box<str>]>,
+    audiences: Box<[Box<str>]>,
+    algorithms: AlgorithmSet,
+    leeway: i64,
+    max_age: Option<i64>,
+    profile: TokenProfile,
+    max_token_len: usize,
+    pub(crate) skip_issuer: bool,
+    pub(crate) skip_audience: bool,
+    pub(crate) skip_exp: bool,
+}
+
+/// Builder for [`Validation`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ValidationBuilder {
+    inner: Validation,
+}
+
+impl Default for ValidationBuilder {
+    fn default() -> Self {
+        ValidationBuilder {
+            inner: Validation {
+                issuers: Box::new([]),
+                audiences: Box::new([]),
+                algorithms: AlgorithmSet::default(),
+                leeway: 30,
+                max_age: None,
+                profile: TokenProfile::default(),
+                max_token_len: DEFAULT_MAX_TOKEN_LEN,
+                skip_issuer: false,
+                skip_audience: false,
+                skip_exp: false,
+            },
+        }
+    }
+}
+
+fn push(list: &mut Box<[Box<str>]>, v: &str) {
+    let mut l = std::mem::take(list).into_vec();
+    if !l.iter().any(|x| &**x == v) {
+        l.push(v.into());
+    }
+    *list = l.into_boxed_slice();
+}
+
+impl ValidationBuilder {
+    /// Adds an accepted issuer (compared byte for byte with `iss`).
+    pub fn issuer(mut self, iss: impl AsRef<str>) -> Self {
+        push(&mut self.inner.issuers, iss.as_ref());
+        self
+    }
+
+    /// Adds an accepted audience (a token is accepted when its `aud` names any of them).
+    pub fn audience(mut self, aud: impl AsRef<str>) -> Self {
+        push(&mut self.inner.audiences, aud.as_ref());
+        self
+    }
+
+    /// Replaces the algorithm allow-list. HMAC algorithms must be listed here to be
+    /// accepted (and need an HMAC key in the key set).
+    pub fn algorithms(mut self, algs: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.inner.algorithms = algs.into_iter().collect();
+        self
+    }
+
+    /// Clock-skew leeway for `exp`, `nbf` and `iat` (default 30 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.inner.leeway = i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// Refuse tokens whose `iat` is older than this (and tokens without `iat`).
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.inner.max_age = Some(i64::try_from(age.as_secs()).unwrap_or(i64::MAX));
+        self
+    }
+
+    /// The token profile (default [`TokenProfile::AccessToken`]).
+    pub fn profile(mut self, profile: TokenProfile) -> Self {
+        self.inner.profile = profile;
+        self
+    }
+
+    /// Cap on the token length in bytes (default 8 KiB), checked before decoding.
+    pub fn max_token_len(mut self, len: usize) -> Self {
+        self.inner.max_token_len = len;
+        self
+    }
+
+    pub(crate) fn inner_mut(&mut self) -> &mut Validation {
+        &mut self.inner
+    }
+
+    /// Checks the configuration.
+    pub fn build(self) -> Result<Validation, ConfigError> {
+        let v = self.inner;
+        if v.issuers.is_empty() && !v.skip_issuer {
+            return Err(ConfigError::NoIssuer);
+        }
+        if v.audiences.is_empty() && !v.skip_audience {
+            return Err(ConfigError::NoAudience);
+        }
+        if v.algorithms.is_empty() {
+            return Err(ConfigError::NoAlgorithms);
+        }
+        if v.issuers
+            .iter()
+            .chain(v.audiences.iter())
+            .any(|s| s.is_empty())
+        {
+            return Err(ConfigError::EmptyValue);
+        }
+        Ok(v)
+    }
+}
+
+#[derive(Deserialize)]
+struct HeaderDto<'a> {
+    #[serde(borrow, default)]
+    alg: Option<StrField<'a>>,
+    #[serde(borrow, default)]
+    kid: Option<StrField<'a>>,
+    #[serde(borrow, default)]
+    typ: Option<StrField<'a>>,
+    #[serde(borrow, default)]
+    cty: Option<StrField<'a>>,
+    #[serde(default)]
+    crit: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    b64: Option<serde::de::IgnoredAny>,
+}
+
+/// The parts of a compact JWS after format checks.
+struct Parts<'t> {
+    signing_input: &'t str,
+    header: &'t str,
+    payload: &'t str,
+    signature: &'t str,
+}
+
+fn split(token: &str) -> Result<Parts<'_>, FormatError> {
+    let mut it = token.splitn(4, '.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (it.next(), it.next(), it.next(), it.next())
+    else {
+        return Err(if token.bytes().filter(|&b| b == b'.').count() == 4 {
+            FormatError::Jwe
+        } else {
+            FormatError::Segments
+        });
+    };
+    Ok(Parts {
+        signing_input: &token[..header.len() + 1 + payload.len()],
+        header,
+        payload,
+        signature,
+    })
+}
+
+fn b64(segment: &str, index: u8) -> Result<Vec<u8>, FormatError> {
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| FormatError::Base64 { segment: index })
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn is_at_jwt(typ: &str) -> bool {
+    typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
+}
+
+/// What [`Validation::verify_detailed`] returns: the claims and the key that verified them.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Verified<X> {
+    /// The verified claims.
+    pub claims: Arc<Claims<X>>,
+    /// The key that verified the signature.
+    pub key: Arc<Key>,
+}
+
+impl Validation {
+    /// Starts a builder with the secure defaults.
+    pub fn builder() -> ValidationBuilder {
+        ValidationBuilder::default()
+    }
+
+    /// The configured issuers.
+    #[must_use]
+    pub fn issuers(&self) -> impl Iterator<Item = &str> {
+        self.issuers.iter().map(|s| &**s)
+    }
+
+    /// The configured audiences.
+    #[must_use]
+    pub fn audiences(&self) -> impl Iterator<Item = &str> {
+        self.audiences.iter().map(|s| &**s)
+    }
+
+    /// The algorithm allow-list.
+    #[must_use]
+    pub fn algorithms(&self) -> AlgorithmSet {
+        self.algorithms
+    }
+
+    /// The token length cap.
+    #[must_use]
+    pub fn max_token_len(&self) -> usize {
+        self.max_token_len
+    }
+
+    /// Verifies `token` against `keys` at the current time.
+    pub fn verify<X: DeserializeOwned + 'static>(
+        &self,
+        token: &str,
+        keys: &KeySet,
+    ) -> Result<Arc<Claims<X>>, AuthError> {
+        self.verify_at(token, keys, now_secs())
+    }
+
+    /// Verifies `token` against `keys` as of `now` (seconds since the epoch).
+    pub fn verify_at<X: DeserializeOwned + 'static>(
+        &self,
+        token: &str,
+        keys: &KeySet,
+        now: i64,
+    ) -> Result<Arc<Claims<X>>, AuthError> {
+        self.verify_detailed(token, now, |_| Some(keys))
+            .map(|v| v.claims)
+    }
+
+    /// The full verification, choosing the key set from the (not yet verified) `iss`
+    /// after the issuer check: `keys_for(iss)` returns `None` when that issuer has no
+    /// key set (answered as an unknown key).
+    pub fn verify_detailed<'k, X: DeserializeOwned + 'static>(
+        &self,
+        token: &str,
+        now: i64,
+        keys_for: impl FnOnce(Option<&str>) -> Option<&'k KeySet>,
+    ) -> Result<Verified<X>, AuthError> {
+        // 1. size cap and shape, before any decoding
+        if token.len() > self.max_token_len {
+            return Err(FormatError::TooLong {
+                len: token.len(),
+                max: self.max_token_len,
+            }
+            .into());
+        }
+        let parts = split(token)?;
+
+        // 2. header
+        let header_json = b64(parts.header, 0)?;
+        check_unique_members(&header_json)
+            .map_err(|_| FormatError::DuplicateMember { in_header: true })?;
+        let header: HeaderDto<'_> =
+            serde_json::from_slice(&header_json).map_err(|_| FormatError::HeaderJson)?;
+        let alg = match &header.alg {
+            Some(StrField::Str(a)) if a.eq_ignore_ascii_case("none") => {
+                return Err(HeaderError::AlgNone.into());
+            }
+            Some(StrField::Str(a)) => a
+                .parse::<Algorithm>()
+                .map_err(|_| HeaderError::UnsupportedAlgorithm)?,
+            _ => return Err(FormatError::HeaderJson.into()),
+        };
+        if !self.algorithms.contains(alg) {
+            return Err(HeaderError::AlgorithmNotAllowed(alg).into());
+        }
+        if header.crit.is_some() || header.b64.is_some() {
+            return Err(HeaderError::UnsupportedCritical.into());
+        }
+        match &header.cty {
+            None => {}
+            Some(StrField::Str(c)) if !c.eq_ignore_ascii_case("jwt") => {}
+            Some(_) => return Err(FormatError::Nested.into()),
+        }
+        let typ_ok = match (&header.typ, self.profile) {
+            (Some(StrField::Str(t)), _) if is_at_jwt(t) => true,
+            (None, TokenProfile::Permissive) => true,
+            (Some(StrField::Str(t)), TokenProfile::Permissive) => t.eq_ignore_ascii_case("jwt"),
+            _ => false,
+        };
+        if !typ_ok {
+            return Err(HeaderError::WrongType.into());
+        }
+        let kid = match &header.kid {
+            None => None,
+            Some(StrField::Str(k)) => Some(k.as_ref()),
+            Some(StrField::Invalid) => return Err(KeyError::InvalidKid.into()),
+        };
+        if parts.signature.is_empty() {
+            return Err(FormatError::MissingSignature.into());
+        }
+
+        // 3. claims: parsed (not trusted) to read iss before any key work
+        let payload = b64(parts.payload, 1)?;
+        check_unique_members(&payload)
+            .map_err(|_| FormatError::DuplicateMember { in_header: false })?;
+        let dto: RegisteredDto<'_> =
+            serde_json::from_slice(&payload).map_err(|_| FormatError::ClaimsJson)?;
+        let iss = dto.iss.as_deref();
+        match iss {
+            Some(i) if self.issuers.iter().any(|c| **c == *i) => {}
+            Some(_) if self.skip_issuer => {}
+            None if self.skip_issuer => {}
+            Some(_) => return Err(ClaimsError::IssuerNotAllowed.into()),
+            None => return Err(ClaimsError::Missing("iss").into()),
+        }
+
+        // 4. key and signature
+        let keys = keys_for(iss).ok_or(KeyError::UnknownKid)?;
+        let signature = b64(parts.signature, 2)?;
+        if let Some(len) = alg.fixed_signature_len() {
+            if signature.len() != len {
+                return Err(SignatureError::WrongLength {
+                    len: signature.len(),
+                }
+                .into());
+            }
+        }
+        let mut verified_by = None;
+        for key in keys.candidates(kid, alg)? {
+            if alg.family() == KeyFamily::Rsa
+                && key.rsa_len() != 0
+                && key.rsa_len() != signature.len()
+            {
+                continue;
+            }
+            // jsonwebtoken decodes the signature segment again: cheap next to the crypto.
+            if jsonwebtoken::crypto::verify(
+                parts.signature,
+                parts.signing_input.as_bytes(),
+                key.decoding(),
+                alg.to_jsonwebtoken(),
+            )
+            .unwrap_or(false)
+            {
+                verified_by = Some(key.clone());
+                break;
+            }
+        }
+        let Some(key) = verified_by else {
+            return Err(SignatureError::Invalid.into());
+        };
+
+        // 5. claims
+        let claims = self.check_claims::<X>(dto, &payload, now)?;
+        Ok(Verified {
+            claims: Arc::new(claims),
+            key,
+        })
+    }
+
+    fn check_claims<X: DeserializeOwned + 'static>(
+        &self,
+        dto: RegisteredDto<'_>,
+        payload: &[u8],
+        now: i64,
+    ) -> Result<Claims<X>, AuthError> {
+        let extra: X = crate::claims::parse_extra(payload)?;
+        let claims = dto.into_claims(extra)?;
+        let leeway = self.leeway;
+        match claims.exp {
+            Some(exp) if now > exp.as_secs().saturating_add(leeway) => {
+                return Err(ClaimsError::Expired {
+                    exp: exp.as_secs(),
+                    now,
+                }
+                .into());
+            }
+            Some(_) => {}
+            None if self.skip_exp => {}
+            None => return Err(ClaimsError::Missing("exp").into()),
+        }
+        if let Some(nbf) = claims.nbf {
+            if nbf.as_secs() > now.saturating_add(leeway) {
+                return Err(ClaimsError::NotYetValid {
+                    nbf: nbf.as_secs(),
+                    now,
+                }
+                .into());
+            }
+        }
+        if let Some(iat) = claims.iat {
+            if iat.as_secs() > now.saturating_add(leeway) {
+                return Err(ClaimsError::IssuedInFuture {
+                    iat: iat.as_secs(),
+                    now,
+                }
+                .into());
+            }
+        }
+        if let Some(max_age) = self.max_age {
+            let iat = claims.iat.ok_or(ClaimsError::Missing("iat"))?;
+            let age = now.saturating_sub(iat.as_secs());
+            if age > max_age.saturating_add(leeway) {
+                return Err(ClaimsError::TooOld { age }.into());
+            }
+        }
+        if !self.skip_audience {
+            if claims.aud.is_empty() {
+                return Err(ClaimsError::Missing("aud").into());
+            }
+            if !self.audiences.iter().any(|a| claims.aud.contains(a)) {
+                return Err(ClaimsError::AudienceMismatch.into());
+            }
+        }
+        if self.profile == TokenProfile::AccessToken {
+            if claims.sub.is_none() {
+                return Err(ClaimsError::Missing("sub").into());
+            }
+            if claims.client_id.is_none() {
+                return Err(ClaimsError::Missing("client_id").into());
+            }
+            if claims.iat.is_none() {
+                return Err(ClaimsError::Missing("iat").into());
+            }
+            if claims.jti.is_none() {
+                return Err(ClaimsError::Missing("jti").into());
+            }
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_counts_segments() {
+        assert!(split("a.b.c").is_ok());
+        assert_eq!(split("a.b.c.d.e").err(), Some(FormatError::Jwe));
+        assert_eq!(split("a.b").err(), Some(FormatError::Segments));
+        assert_eq!(split("a.b.c.d").err(), Some(FormatError::Segments));
+        assert_eq!(split("{\"payload\":1}").err(), Some(FormatError::Segments));
+    }
+
+    #[test]
+    fn builder_refuses_open_configs() {
+        assert_eq!(
+            Validation::builder().build().err(),
+            Some(ConfigError::NoIssuer)
+        );
+        assert_eq!(
+            Validation::builder().issuer("i").build().err(),
+            Some(ConfigError::NoAudience)
+        );
+        assert_eq!(
+            Validation::builder()
+                .issuer("i")
+                .audience("a")
+                .algorithms([])
+                .build()
+                .err(),
+            Some(ConfigError::NoAlgorithms)
+        );
+        assert_eq!(
+            Validation::builder().issuer("").audience("a").build().err(),
+            Some(ConfigError::EmptyValue)
+        );
+    }
+}

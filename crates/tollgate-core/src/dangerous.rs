@@ -48,3 +48,28 @@ impl DangerousValidation for ValidationBuilder {
         self
     }
 }
+
+/// Verifies only the JWS layer of a compact token — format, the header rules (no
+/// `none`, `alg` in `algorithms`, no `crit`/`b64`, no nesting; `typ` is NOT checked),
+/// key selection and signature — and returns the payload bytes unchecked.
+///
+/// Nothing about the payload is validated: no expiry, issuer or audience. For
+/// conformance tests and non-JWT JWS payloads; never to authenticate a request.
+///
+/// ```
+/// use tollgate_core::{Key, KeySet, alg::{Algorithm, AlgorithmSet}};
+/// let keys = KeySet::from_keys([Key::hmac(None, &[1u8; 32]).unwrap()]);
+/// let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+/// let token = jsonwebtoken::encode(&header, &"hello", &jsonwebtoken::EncodingKey::from_secret(&[1u8; 32])).unwrap();
+/// let algs = AlgorithmSet::empty().with(Algorithm::HS256);
+/// assert_eq!(tollgate_core::dangerous::verify_jws_signature(&token, &keys, algs).unwrap(), br#""hello""#);
+/// // rejected: the same token when HS256 is not allowed
+/// assert!(tollgate_core::dangerous::verify_jws_signature(&token, &keys, AlgorithmSet::default()).is_err());
+/// ```
+pub fn verify_jws_signature(
+    token: &str,
+    keys: &crate::KeySet,
+    algorithms: crate::alg::AlgorithmSet,
+) -> Result<Vec<u8>, crate::AuthError> {
+    crate::validation::verify_jws(token, keys, algorithms)
+}

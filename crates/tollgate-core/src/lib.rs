@@ -45,6 +45,7 @@
 //! ```
 
 pub mod alg;
+pub mod authenticate;
 pub mod bearer;
 pub mod claims;
 pub mod dangerous;

@@ -53,6 +53,7 @@
 //! assert_eq!(err.wire().status, 401);
 //! ```
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -305,6 +306,122 @@ pub struct Verified<X> {
     pub key: Arc<Key>,
 }
 
+/// Length cap (before any decoding) and the three-segment shape.
+fn split_capped(token: &str, max: usize) -> Result<Parts<'_>, FormatError> {
+    if token.len() > max {
+        return Err(FormatError::TooLong {
+            len: token.len(),
+            max,
+        });
+    }
+    split(token)
+}
+
+/// The strict header checks: duplicate members, `alg` (never `none`, must be allowed),
+/// `crit`/`b64`, nested `cty`, `typ` per profile (skipped when `profile` is `None`), and a
+/// string `kid`. Returns the algorithm and the kid.
+fn parse_header(
+    header_json: &[u8],
+    algorithms: AlgorithmSet,
+    profile: Option<TokenProfile>,
+) -> Result<(Algorithm, Option<Cow<'_, str>>), AuthError> {
+    check_unique_members(header_json)
+        .map_err(|_| FormatError::DuplicateMember { in_header: true })?;
+    let header: HeaderDto<'_> =
+        serde_json::from_slice(header_json).map_err(|_| FormatError::HeaderJson)?;
+    let alg = match &header.alg {
+        Some(StrField::Str(a)) if a.eq_ignore_ascii_case("none") => {
+            return Err(HeaderError::AlgNone.into());
+        }
+        Some(StrField::Str(a)) => a
+            .parse::<Algorithm>()
+            .map_err(|_| HeaderError::UnsupportedAlgorithm)?,
+        _ => return Err(FormatError::HeaderJson.into()),
+    };
+    if !algorithms.contains(alg) {
+        return Err(HeaderError::AlgorithmNotAllowed(alg).into());
+    }
+    if header.crit.is_some() || header.b64.is_some() {
+        return Err(HeaderError::UnsupportedCritical.into());
+    }
+    match &header.cty {
+        None => {}
+        Some(StrField::Str(c)) if !c.eq_ignore_ascii_case("jwt") => {}
+        Some(_) => return Err(FormatError::Nested.into()),
+    }
+    if let Some(profile) = profile {
+        let typ_ok = match (&header.typ, profile) {
+            (Some(StrField::Str(t)), _) if is_at_jwt(t) => true,
+            (None, TokenProfile::Permissive) => true,
+            (Some(StrField::Str(t)), TokenProfile::Permissive) => t.eq_ignore_ascii_case("jwt"),
+            _ => false,
+        };
+        if !typ_ok {
+            return Err(HeaderError::WrongType.into());
+        }
+    }
+    let kid = match header.kid {
+        None => None,
+        Some(StrField::Str(k)) => Some(k),
+        Some(StrField::Invalid) => return Err(KeyError::InvalidKid.into()),
+    };
+    Ok((alg, kid))
+}
+
+/// Selects the candidate keys and verifies the signature; returns the key that verified.
+fn verify_signature(
+    parts: &Parts<'_>,
+    alg: Algorithm,
+    kid: Option<&str>,
+    keys: &KeySet,
+) -> Result<Arc<Key>, AuthError> {
+    if parts.signature.is_empty() {
+        return Err(FormatError::MissingSignature.into());
+    }
+    let signature = b64(parts.signature, 2)?;
+    if let Some(len) = alg.fixed_signature_len() {
+        if signature.len() != len {
+            return Err(SignatureError::WrongLength {
+                len: signature.len(),
+            }
+            .into());
+        }
+    }
+    for key in keys.candidates(kid, alg)? {
+        if alg.family() == KeyFamily::Rsa && key.rsa_len() != 0 && key.rsa_len() != signature.len()
+        {
+            continue;
+        }
+        // jsonwebtoken decodes the signature segment again: cheap next to the crypto.
+        if jsonwebtoken::crypto::verify(
+            parts.signature,
+            parts.signing_input.as_bytes(),
+            key.decoding(),
+            alg.to_jsonwebtoken(),
+        )
+        .unwrap_or(false)
+        {
+            return Ok(key.clone());
+        }
+    }
+    Err(SignatureError::Invalid.into())
+}
+
+/// Verifies only the JWS layer (format, header rules except `typ`, key selection and
+/// signature) and returns the payload bytes, which need not be a JWT claim set.
+pub(crate) fn verify_jws(
+    token: &str,
+    keys: &KeySet,
+    algorithms: AlgorithmSet,
+) -> Result<Vec<u8>, AuthError> {
+    let parts = split_capped(token, DEFAULT_MAX_TOKEN_LEN * 8)?;
+    let header_json = b64(parts.header, 0)?;
+    let (alg, kid) = parse_header(&header_json, algorithms, None)?;
+    let payload = b64(parts.payload, 1)?;
+    verify_signature(&parts, alg, kid.as_deref(), keys)?;
+    Ok(payload)
+}
+
 impl Validation {
     /// Starts a builder with the secure defaults.
     pub fn builder() -> ValidationBuilder {
@@ -364,61 +481,11 @@ impl Validation {
         now: i64,
         keys_for: impl FnOnce(Option<&str>) -> Option<&'k KeySet>,
     ) -> Result<Verified<X>, AuthError> {
-        // 1. size cap and shape, before any decoding
-        if token.len() > self.max_token_len {
-            return Err(FormatError::TooLong {
-                len: token.len(),
-                max: self.max_token_len,
-            }
-            .into());
-        }
-        let parts = split(token)?;
-
-        // 2. header
+        let parts = split_capped(token, self.max_token_len)?;
         let header_json = b64(parts.header, 0)?;
-        check_unique_members(&header_json)
-            .map_err(|_| FormatError::DuplicateMember { in_header: true })?;
-        let header: HeaderDto<'_> =
-            serde_json::from_slice(&header_json).map_err(|_| FormatError::HeaderJson)?;
-        let alg = match &header.alg {
-            Some(StrField::Str(a)) if a.eq_ignore_ascii_case("none") => {
-                return Err(HeaderError::AlgNone.into());
-            }
-            Some(StrField::Str(a)) => a
-                .parse::<Algorithm>()
-                .map_err(|_| HeaderError::UnsupportedAlgorithm)?,
-            _ => return Err(FormatError::HeaderJson.into()),
-        };
-        if !self.algorithms.contains(alg) {
-            return Err(HeaderError::AlgorithmNotAllowed(alg).into());
-        }
-        if header.crit.is_some() || header.b64.is_some() {
-            return Err(HeaderError::UnsupportedCritical.into());
-        }
-        match &header.cty {
-            None => {}
-            Some(StrField::Str(c)) if !c.eq_ignore_ascii_case("jwt") => {}
-            Some(_) => return Err(FormatError::Nested.into()),
-        }
-        let typ_ok = match (&header.typ, self.profile) {
-            (Some(StrField::Str(t)), _) if is_at_jwt(t) => true,
-            (None, TokenProfile::Permissive) => true,
-            (Some(StrField::Str(t)), TokenProfile::Permissive) => t.eq_ignore_ascii_case("jwt"),
-            _ => false,
-        };
-        if !typ_ok {
-            return Err(HeaderError::WrongType.into());
-        }
-        let kid = match &header.kid {
-            None => None,
-            Some(StrField::Str(k)) => Some(k.as_ref()),
-            Some(StrField::Invalid) => return Err(KeyError::InvalidKid.into()),
-        };
-        if parts.signature.is_empty() {
-            return Err(FormatError::MissingSignature.into());
-        }
+        let (alg, kid) = parse_header(&header_json, self.algorithms, Some(self.profile))?;
 
-        // 3. claims: parsed (not trusted) to read iss before any key work
+        // claims: parsed (not trusted) to read iss before any key work
         let payload = b64(parts.payload, 1)?;
         check_unique_members(&payload)
             .map_err(|_| FormatError::DuplicateMember { in_header: false })?;
@@ -433,43 +500,9 @@ impl Validation {
             None => return Err(ClaimsError::Missing("iss").into()),
         }
 
-        // 4. key and signature
         let keys = keys_for(iss).ok_or(KeyError::UnknownKid)?;
-        let signature = b64(parts.signature, 2)?;
-        if let Some(len) = alg.fixed_signature_len() {
-            if signature.len() != len {
-                return Err(SignatureError::WrongLength {
-                    len: signature.len(),
-                }
-                .into());
-            }
-        }
-        let mut verified_by = None;
-        for key in keys.candidates(kid, alg)? {
-            if alg.family() == KeyFamily::Rsa
-                && key.rsa_len() != 0
-                && key.rsa_len() != signature.len()
-            {
-                continue;
-            }
-            // jsonwebtoken decodes the signature segment again: cheap next to the crypto.
-            if jsonwebtoken::crypto::verify(
-                parts.signature,
-                parts.signing_input.as_bytes(),
-                key.decoding(),
-                alg.to_jsonwebtoken(),
-            )
-            .unwrap_or(false)
-            {
-                verified_by = Some(key.clone());
-                break;
-            }
-        }
-        let Some(key) = verified_by else {
-            return Err(SignatureError::Invalid.into());
-        };
+        let key = verify_signature(&parts, alg, kid.as_deref(), keys)?;
 
-        // 5. claims
         let claims = self.check_claims::<X>(dto, &payload, now)?;
         Ok(Verified {
             claims: Arc::new(claims),

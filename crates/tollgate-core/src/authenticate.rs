@@ -1,0 +1,86 @@
+//! The [`Authenticate`] trait: what the tower layers call for every request.
+//!
+//! An authenticator turns a bearer token into verified claims. It returns a future so
+//! that a source may wait (e.g. a bounded wait for a key refresh on an unknown `kid`),
+//! but the common path resolves at once: [`StaticKeys`] answers with
+//! [`std::future::Ready`], no allocation, no lock.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tollgate_core::authenticate::{Authenticate, StaticKeys};
+//! use tollgate_core::{Claims, Key, KeySet, Validation};
+//!
+//! let validation = Validation::builder().issuer("https://idp.example").audience("api").build().unwrap();
+//! let auth = StaticKeys::new(validation, KeySet::new());
+//! // rejected: no key can verify this (or any) token
+//! let out: Result<Arc<Claims>, _> = futures_lite_block_on(Authenticate::<()>::authenticate(&auth, "a.b.c"));
+//! assert_eq!(out.unwrap_err().wire().status, 401);
+//! # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     let mut f = std::pin::pin!(f);
+//! #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+//! #     match f.as_mut().poll(&mut cx) { std::task::Poll::Ready(v) => v, _ => unreachable!() }
+//! # }
+//! ```
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::{AuthError, Claims, KeySet, Validation};
+
+/// Verifies a bearer token and returns its claims.
+pub trait Authenticate<X>: Send + Sync + 'static {
+    /// The future of one verification. Should be ready at once on the hot path.
+    type Future: Future<Output = Result<Arc<Claims<X>>, AuthError>> + Send + 'static;
+
+    /// Verifies `token` (already extracted from the request).
+    fn authenticate(&self, token: &str) -> Self::Future;
+}
+
+impl<X, A: Authenticate<X>> Authenticate<X> for Arc<A> {
+    type Future = A::Future;
+    fn authenticate(&self, token: &str) -> Self::Future {
+        (**self).authenticate(token)
+    }
+}
+
+/// An authenticator over a fixed [`KeySet`] (static JWKS, PEM or HMAC secret).
+#[derive(Debug, Clone)]
+pub struct StaticKeys {
+    validation: Validation,
+    keys: KeySet,
+}
+
+impl StaticKeys {
+    /// Verifies with `validation` against `keys`.
+    #[must_use]
+    pub fn new(validation: Validation, keys: KeySet) -> Self {
+        StaticKeys { validation, keys }
+    }
+
+    /// The validation policy.
+    #[must_use]
+    pub fn validation(&self) -> &Validation {
+        &self.validation
+    }
+
+    /// The keys.
+    #[must_use]
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+}
+
+impl<X> Authenticate<X> for StaticKeys
+where
+    X: DeserializeOwned + Send + Sync + 'static,
+{
+    type Future = std::future::Ready<Result<Arc<Claims<X>>, AuthError>>;
+
+    fn authenticate(&self, token: &str) -> Self::Future {
+        std::future::ready(self.validation.verify(token, &self.keys))
+    }
+}

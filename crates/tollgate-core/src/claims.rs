@@ -380,8 +380,7 @@ impl<X: serde::de::DeserializeOwned + 'static> Claims<X> {
     ///
     /// Duplicate member names are refused.
     pub fn from_json(json: &[u8]) -> Result<Self, crate::error::AuthError> {
-        crate::json::check_unique_members(json)
-            .map_err(|_| crate::error::FormatError::DuplicateMember { in_header: false })?;
+        crate::json::check_unique_members(json).map_err(crate::validation::claims_json_error)?;
         let dto: RegisteredDto<'_> =
             serde_json::from_slice(json).map_err(|_| crate::error::FormatError::ClaimsJson)?;
         let extra: X = parse_extra(json)?;

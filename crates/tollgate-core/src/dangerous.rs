@@ -73,3 +73,38 @@ pub fn verify_jws_signature(
 ) -> Result<Vec<u8>, crate::AuthError> {
     crate::validation::verify_jws(token, keys, algorithms)
 }
+
+/// Verifies a raw `signature` over `message` with one `key`, through the same checks and
+/// the same primitive call as the token verifier (fixed signature length, key/algorithm
+/// compatibility, RSA modulus length, then `jsonwebtoken::crypto::verify`).
+///
+/// For primitive conformance vectors (Wycheproof), whose messages cannot be expressed as
+/// a JWS signing input. Never use it to authenticate anything.
+#[doc(hidden)]
+#[must_use]
+pub fn verify_raw(
+    key: &crate::Key,
+    alg: crate::alg::Algorithm,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    use base64::Engine as _;
+    if alg
+        .fixed_signature_len()
+        .is_some_and(|len| len != signature.len())
+    {
+        return false;
+    }
+    if !key.is_compatible(alg) {
+        return false;
+    }
+    if alg.family() == crate::alg::KeyFamily::Rsa
+        && key.rsa_len() != 0
+        && key.rsa_len() != signature.len()
+    {
+        return false;
+    }
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature);
+    jsonwebtoken::crypto::verify(&signature, message, key.decoding(), alg.to_jsonwebtoken())
+        .unwrap_or(false)
+}

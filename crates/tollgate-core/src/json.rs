@@ -10,9 +10,16 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-/// A JSON document repeated a member name, or was not JSON.
-#[derive(Debug)]
-pub(crate) struct NotUnique;
+/// Why [`check_unique_members`] refused a document.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum NotUnique {
+    /// An object repeats a member name.
+    Duplicate,
+    /// Not one well-formed JSON value (or nested too deep).
+    Invalid,
+}
+
+const DUPLICATE: &str = "tollgate: duplicate member";
 
 struct Unique;
 
@@ -54,8 +61,8 @@ impl<'de> Visitor<'de> for Unique {
         // Small objects are the norm: a linear scan beats hashing here.
         let mut seen: Vec<Cow<'de, str>> = Vec::new();
         while let Some(k) = a.next_key::<Cow<'de, str>>()? {
-            if seen.iter().any(|s| *s == k) {
-                return Err(de::Error::custom("duplicate member"));
+            if seen.contains(&k) {
+                return Err(de::Error::custom(DUPLICATE));
             }
             if seen.len() >= 1024 {
                 // Too many members to scan cheaply: such a token is not one of ours.
@@ -71,8 +78,11 @@ impl<'de> Visitor<'de> for Unique {
 /// Checks that `json` is one JSON value with no repeated member name in any object.
 pub(crate) fn check_unique_members(json: &[u8]) -> Result<(), NotUnique> {
     let mut d = serde_json::Deserializer::from_slice(json);
-    Unique.deserialize(&mut d).map_err(|_| NotUnique)?;
-    d.end().map_err(|_| NotUnique)
+    match Unique.deserialize(&mut d) {
+        Ok(()) => d.end().map_err(|_| NotUnique::Invalid),
+        Err(e) if e.to_string().starts_with(DUPLICATE) => Err(NotUnique::Duplicate),
+        Err(_) => Err(NotUnique::Invalid),
+    }
 }
 
 #[cfg(test)]
@@ -82,7 +92,14 @@ mod tests {
     #[test]
     fn duplicates_at_any_depth() {
         assert!(check_unique_members(br#"{"a":1,"b":{"c":[{"d":1}]}}"#).is_ok());
-        assert!(check_unique_members(br#"{"a":1,"a":1}"#).is_err());
+        assert_eq!(
+            check_unique_members(br#"{"a":1,"a":1}"#),
+            Err(NotUnique::Duplicate)
+        );
+        assert_eq!(
+            check_unique_members(br#"{"a":1e309}"#),
+            Err(NotUnique::Invalid)
+        );
         assert!(check_unique_members(br#"{"b":{"c":1,"c":2}}"#).is_err());
         assert!(check_unique_members(br#"[{"x":1,"x":2}]"#).is_err());
         // escaped spelling of the same name is still the same name

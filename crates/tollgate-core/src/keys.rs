@@ -340,27 +340,27 @@ impl Key {
         pem: &[u8],
     ) -> Result<Self, KeyRejection> {
         // Try each family; jsonwebtoken checks the SPKI algorithm identifier.
-        if let Ok(k) = DecodingKey::from_rsa_pem(pem) {
-            if let jsonwebtoken::DecodingKeyKind::SecretOrDer(der) = k.kind() {
-                let (n, e) = rsa_components_from_pkcs1(der).ok_or(KeyRejection::Pem)?;
-                return Key::rsa(kid, alg, &n, &e);
-            }
+        if let Ok(k) = DecodingKey::from_rsa_pem(pem)
+            && let jsonwebtoken::DecodingKeyKind::SecretOrDer(der) = k.kind()
+        {
+            let (n, e) = rsa_components_from_pkcs1(der).ok_or(KeyRejection::Pem)?;
+            return Key::rsa(kid, alg, &n, &e);
         }
-        if let Ok(k) = DecodingKey::from_ec_pem(pem) {
-            if let jsonwebtoken::DecodingKeyKind::SecretOrDer(point) = k.kind() {
-                let family = match point.len() {
-                    65 => KeyFamily::P256,
-                    97 => KeyFamily::P384,
-                    _ => return Err(KeyRejection::UnsupportedType),
-                };
-                let half = (point.len() - 1) / 2;
-                return Key::ec(kid, alg, family, &point[1..=half], &point[1 + half..]);
-            }
+        if let Ok(k) = DecodingKey::from_ec_pem(pem)
+            && let jsonwebtoken::DecodingKeyKind::SecretOrDer(point) = k.kind()
+        {
+            let family = match point.len() {
+                65 => KeyFamily::P256,
+                97 => KeyFamily::P384,
+                _ => return Err(KeyRejection::UnsupportedType),
+            };
+            let half = (point.len() - 1) / 2;
+            return Key::ec(kid, alg, family, &point[1..=half], &point[1 + half..]);
         }
-        if let Ok(k) = DecodingKey::from_ed_pem(pem) {
-            if let jsonwebtoken::DecodingKeyKind::SecretOrDer(x) = k.kind() {
-                return Key::ed25519(kid, alg, x);
-            }
+        if let Ok(k) = DecodingKey::from_ed_pem(pem)
+            && let jsonwebtoken::DecodingKeyKind::SecretOrDer(x) = k.kind()
+        {
+            return Key::ed25519(kid, alg, x);
         }
         Err(KeyRejection::Pem)
     }

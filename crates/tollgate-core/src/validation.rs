@@ -65,7 +65,14 @@ use serde::de::DeserializeOwned;
 use crate::alg::{Algorithm, AlgorithmSet, KeyFamily};
 use crate::claims::{Claims, RegisteredDto};
 use crate::error::{AuthError, ClaimsError, FormatError, HeaderError, KeyError, SignatureError};
-use crate::json::{StrField, check_unique_members};
+use crate::json::{NotUnique, StrField, check_unique_members};
+
+pub(crate) fn claims_json_error(e: NotUnique) -> FormatError {
+    match e {
+        NotUnique::Duplicate => FormatError::DuplicateMember { in_header: false },
+        NotUnique::Invalid => FormatError::ClaimsJson,
+    }
+}
 use crate::keys::{Key, KeySet};
 
 /// Default cap on the token length, in bytes.
@@ -325,8 +332,10 @@ fn parse_header(
     algorithms: AlgorithmSet,
     profile: Option<TokenProfile>,
 ) -> Result<(Algorithm, Option<Cow<'_, str>>), AuthError> {
-    check_unique_members(header_json)
-        .map_err(|_| FormatError::DuplicateMember { in_header: true })?;
+    check_unique_members(header_json).map_err(|e| match e {
+        NotUnique::Duplicate => FormatError::DuplicateMember { in_header: true },
+        NotUnique::Invalid => FormatError::HeaderJson,
+    })?;
     let header: HeaderDto<'_> =
         serde_json::from_slice(header_json).map_err(|_| FormatError::HeaderJson)?;
     let alg = match &header.alg {
@@ -379,13 +388,13 @@ fn verify_signature(
         return Err(FormatError::MissingSignature.into());
     }
     let signature = b64(parts.signature, 2)?;
-    if let Some(len) = alg.fixed_signature_len() {
-        if signature.len() != len {
-            return Err(SignatureError::WrongLength {
-                len: signature.len(),
-            }
-            .into());
+    if let Some(len) = alg.fixed_signature_len()
+        && signature.len() != len
+    {
+        return Err(SignatureError::WrongLength {
+            len: signature.len(),
         }
+        .into());
     }
     for key in keys.candidates(kid, alg)? {
         if alg.family() == KeyFamily::Rsa && key.rsa_len() != 0 && key.rsa_len() != signature.len()
@@ -429,13 +438,11 @@ impl Validation {
     }
 
     /// The configured issuers.
-    #[must_use]
     pub fn issuers(&self) -> impl Iterator<Item = &str> {
         self.issuers.iter().map(|s| &**s)
     }
 
     /// The configured audiences.
-    #[must_use]
     pub fn audiences(&self) -> impl Iterator<Item = &str> {
         self.audiences.iter().map(|s| &**s)
     }
@@ -487,8 +494,7 @@ impl Validation {
 
         // claims: parsed (not trusted) to read iss before any key work
         let payload = b64(parts.payload, 1)?;
-        check_unique_members(&payload)
-            .map_err(|_| FormatError::DuplicateMember { in_header: false })?;
+        check_unique_members(&payload).map_err(claims_json_error)?;
         let dto: RegisteredDto<'_> =
             serde_json::from_slice(&payload).map_err(|_| FormatError::ClaimsJson)?;
         let iss = dto.iss.as_deref();
@@ -531,23 +537,23 @@ impl Validation {
             None if self.skip_exp => {}
             None => return Err(ClaimsError::Missing("exp").into()),
         }
-        if let Some(nbf) = claims.nbf {
-            if nbf.as_secs() > now.saturating_add(leeway) {
-                return Err(ClaimsError::NotYetValid {
-                    nbf: nbf.as_secs(),
-                    now,
-                }
-                .into());
+        if let Some(nbf) = claims.nbf
+            && nbf.as_secs() > now.saturating_add(leeway)
+        {
+            return Err(ClaimsError::NotYetValid {
+                nbf: nbf.as_secs(),
+                now,
             }
+            .into());
         }
-        if let Some(iat) = claims.iat {
-            if iat.as_secs() > now.saturating_add(leeway) {
-                return Err(ClaimsError::IssuedInFuture {
-                    iat: iat.as_secs(),
-                    now,
-                }
-                .into());
+        if let Some(iat) = claims.iat
+            && iat.as_secs() > now.saturating_add(leeway)
+        {
+            return Err(ClaimsError::IssuedInFuture {
+                iat: iat.as_secs(),
+                now,
             }
+            .into());
         }
         if let Some(max_age) = self.max_age {
             let iat = claims.iat.ok_or(ClaimsError::Missing("iat"))?;

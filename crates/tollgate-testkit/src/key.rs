@@ -216,7 +216,6 @@ impl TestKey {
     }
 
     /// A token builder with sensible defaults signed by this key: see [`TokenBuilder`].
-    #[must_use]
     pub fn token(&self) -> TokenBuilder {
         TokenBuilder::new(self.clone())
     }

@@ -52,6 +52,8 @@ pub mod dangerous;
 pub mod error;
 mod json;
 pub mod keys;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod scope;
 pub mod validation;
 

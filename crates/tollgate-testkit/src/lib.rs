@@ -30,9 +30,11 @@
 //! assert!(validation.verify::<()>(&token, &keys).is_err());
 //! ```
 
+pub mod jwks_server;
 mod key;
 mod token;
 
+pub use jwks_server::{JwksServer, serve_jwks};
 pub use key::TestKey;
 pub use token::TokenBuilder;
 

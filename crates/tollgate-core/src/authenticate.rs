@@ -33,8 +33,10 @@ use crate::{AuthError, Claims, KeySet, Validation};
 
 /// Verifies a bearer token and returns its claims.
 pub trait Authenticate<X>: Send + Sync + 'static {
-    /// The future of one verification. Should be ready at once on the hot path.
-    type Future: Future<Output = Result<Arc<Claims<X>>, AuthError>> + Send + 'static;
+    /// The future of one verification. It should be ready on its first poll on the hot
+    /// path (known key): the layers poll it once inline and only keep it when pending.
+    /// `Unpin` so it can be polled before it is stored; box the rare waiting state.
+    type Future: Future<Output = Result<Arc<Claims<X>>, AuthError>> + Send + Unpin + 'static;
 
     /// Verifies `token` (already extracted from the request).
     fn authenticate(&self, token: &str) -> Self::Future;

@@ -11,6 +11,7 @@
 //! | bad/expired/unknown-key/wrong iss or aud | 401 | `invalid_token` | UNAUTHENTICATED |
 //! | scope policy not met | 403 | `insufficient_scope` | PERMISSION_DENIED |
 //! | keys or introspection unreachable | 503 (+ Retry-After) | (none) | UNAVAILABLE |
+//! | layers stacked wrongly (no claims for a scope check) | 500 | (none) | INTERNAL |
 //!
 //! [`Display`](std::fmt::Display) is for logs: it carries diagnostic context (which
 //! claim, which time) but never the token nor a value taken from it. What a client sees
@@ -283,6 +284,9 @@ pub enum AuthError {
     Inactive,
     /// The server cannot decide right now.
     Unavailable(UnavailableError),
+    /// The server is misconfigured (e.g. a scope check stacked without the
+    /// authentication layer before it): 500, never 401.
+    Misconfigured,
 }
 
 macro_rules! from_area {
@@ -348,6 +352,13 @@ impl AuthError {
                 error: Some(ErrorCode::InsufficientScope),
                 description: "The access token lacks the required scope",
                 grpc: GrpcCode::PermissionDenied,
+                retry_after: None,
+            },
+            AuthError::Misconfigured => WireError {
+                status: 500,
+                error: None,
+                description: "Internal server error",
+                grpc: GrpcCode::Internal,
                 retry_after: None,
             },
             AuthError::Unavailable(u) => {
@@ -451,6 +462,10 @@ impl fmt::Display for AuthError {
                 write!(f, "scope policy not met (requires {required})")
             }
             AuthError::Inactive => f.write_str("introspection: token not active"),
+            AuthError::Misconfigured => f.write_str(
+                "no verified claims in request extensions: is the authentication layer \
+                 missing, or configured for another claims type?",
+            ),
             AuthError::Unavailable(UnavailableError::NoKeys { .. }) => {
                 f.write_str("issuer has no keys yet (key source unreachable)")
             }
@@ -504,6 +519,7 @@ mod tests {
             A::Claims(ClaimsError::AudienceMismatch),
             A::Key(KeyError::UnknownKid),
             A::Inactive,
+            A::Misconfigured,
             A::InsufficientScope {
                 required: "a".into(),
             },
@@ -533,6 +549,10 @@ mod tests {
                         (403, Some(ErrorCode::InsufficientScope))
                     );
                     assert_eq!(w.grpc, GrpcCode::PermissionDenied);
+                }
+                AuthError::Misconfigured => {
+                    assert_eq!((w.status, w.error), (500, None));
+                    assert_eq!(w.grpc, GrpcCode::Internal);
                 }
                 AuthError::Unavailable(_) => {
                     assert_eq!((w.status, w.error), (503, None));

@@ -53,7 +53,9 @@ fn main() -> ExitCode {
             Some(401),
         ),
     ];
-    println!("token                              expected  got       RFC 6750 / gRPC            reason (log only)");
+    println!(
+        "token                              expected  got       RFC 6750 / gRPC            reason (log only)"
+    );
     let mut failures = 0;
     for (name, token, expected) in cases {
         let result = validation.verify::<()>(&token, &keys);

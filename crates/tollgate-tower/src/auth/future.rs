@@ -1,0 +1,124 @@
+//! The response future of [`Auth`](super::Auth): a small state machine, no boxing.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tollgate_core::authenticate::Authenticate;
+use tower_service::Service;
+
+use super::{Shared, reject, span_for};
+use crate::reject::Rejector;
+
+pin_project! {
+    /// Response future of [`Auth`](super::Auth).
+    pub struct ResponseFuture<S, ReqBody, A, X, R>
+    where
+        S: Service<Request<ReqBody>>,
+        A: Authenticate<X>,
+    {
+        #[pin]
+        pub(super) state: State<S, ReqBody, A, X, R>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    pub(super) enum State<S, ReqBody, A, X, R>
+    where
+        S: Service<Request<ReqBody>>,
+        A: Authenticate<X>,
+    {
+        Reject { response: Option<S::Response> },
+        Inner { #[pin] fut: tracing::instrument::Instrumented<S::Future> },
+        // Only when the authenticator must wait (e.g. key refresh on an unknown kid).
+        Waiting {
+            auth: A::Future,
+            pending: Option<(Request<ReqBody>, S)>,
+            shared: Arc<Shared<A, R>>,
+        },
+    }
+}
+
+impl<S, ReqBody, A, X, R> ResponseFuture<S, ReqBody, A, X, R>
+where
+    S: Service<Request<ReqBody>>,
+    A: Authenticate<X>,
+{
+    pub(super) fn inner(fut: S::Future, span: tracing::Span) -> Self {
+        ResponseFuture {
+            state: State::Inner {
+                fut: tracing::Instrument::instrument(fut, span),
+            },
+        }
+    }
+    pub(super) fn reject(response: S::Response) -> Self {
+        ResponseFuture {
+            state: State::Reject {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl<S, ReqBody, A, X, R> fmt::Debug for ResponseFuture<S, ReqBody, A, X, R>
+where
+    S: Service<Request<ReqBody>>,
+    A: Authenticate<X>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody, A, X, R> Future for ResponseFuture<S, ReqBody, A, X, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    A: Authenticate<X>,
+    X: Send + Sync + 'static,
+    R: Rejector<ResBody>,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let mut this = self.as_mut().project();
+            let next = match this.state.as_mut().project() {
+                StateProj::Inner { fut } => return fut.poll(cx),
+                StateProj::Reject { response } => {
+                    return match response.take() {
+                        Some(r) => Poll::Ready(Ok(r)),
+                        None => panic!("ResponseFuture polled after completion"),
+                    };
+                }
+                StateProj::Waiting {
+                    auth,
+                    pending,
+                    shared,
+                } => {
+                    let result = ready!(Pin::new(auth).poll(cx));
+                    let Some((mut req, mut inner)) = pending.take() else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    match result {
+                        Ok(claims) => {
+                            let span = span_for(&claims);
+                            req.extensions_mut().insert(claims);
+                            State::Inner {
+                                fut: tracing::Instrument::instrument(inner.call(req), span),
+                            }
+                        }
+                        Err(e) => State::Reject {
+                            response: Some(reject(shared, &e)),
+                        },
+                    }
+                }
+            };
+            this.state.set(next);
+        }
+    }
+}

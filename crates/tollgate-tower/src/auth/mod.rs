@@ -1,0 +1,255 @@
+//! The authentication layer.
+
+mod future;
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use http::{Request, Response};
+use tollgate_core::AuthError;
+use tollgate_core::authenticate::Authenticate;
+use tollgate_core::bearer::extract_bearer;
+use tollgate_core::error::RequestError;
+use tower_layer::Layer;
+use tower_service::Service;
+
+pub use future::ResponseFuture;
+use future::State;
+
+use crate::reject::{BearerRejector, Rejector};
+
+/// Whether a request without a token may pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Mode {
+    /// A token is required (the default): no token → 401 with a bare challenge.
+    #[default]
+    Required,
+    /// A request without any token passes through without claims; a token that is
+    /// present but invalid is still refused.
+    Optional,
+}
+
+pub(crate) struct Shared<A, R> {
+    pub(crate) auth: A,
+    pub(crate) rejector: R,
+    pub(crate) mode: Mode,
+}
+
+/// Layer that authenticates bearer tokens; see the [crate docs](crate).
+///
+/// `X` is the application's own claims type (`()` for none); handlers find
+/// `Arc<Claims<X>>` in the request extensions.
+#[must_use]
+pub struct AuthLayer<A, X = (), R = BearerRejector> {
+    shared: Arc<Shared<A, R>>,
+    _claims: PhantomData<fn() -> X>,
+}
+
+impl<A, X, R> Clone for AuthLayer<A, X, R> {
+    fn clone(&self) -> Self {
+        AuthLayer {
+            shared: self.shared.clone(),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<A, X, R: fmt::Debug> fmt::Debug for AuthLayer<A, X, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthLayer")
+            .field("rejector", &self.shared.rejector)
+            .field("mode", &self.shared.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A, X> AuthLayer<A, X, BearerRejector> {
+    /// Authenticates with `auth`, answering refusals per RFC 6750 with realm `api`.
+    pub fn new(auth: A) -> Self {
+        AuthLayer {
+            shared: Arc::new(Shared {
+                auth,
+                rejector: BearerRejector::default(),
+                mode: Mode::Required,
+            }),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<A, X, R> AuthLayer<A, X, R> {
+    fn map_shared<R2>(self, f: impl FnOnce(A, R, Mode) -> Shared<A, R2>) -> AuthLayer<A, X, R2>
+    where
+        A: Clone,
+        R: Clone,
+    {
+        let s = Arc::try_unwrap(self.shared).unwrap_or_else(|arc| Shared {
+            auth: arc.auth.clone(),
+            rejector: arc.rejector.clone(),
+            mode: arc.mode,
+        });
+        AuthLayer {
+            shared: Arc::new(f(s.auth, s.rejector, s.mode)),
+            _claims: PhantomData,
+        }
+    }
+
+    /// Uses another rejector (e.g. a `BearerRejector` with another realm, or the gRPC one).
+    pub fn rejector<R2>(self, rejector: R2) -> AuthLayer<A, X, R2>
+    where
+        A: Clone,
+        R: Clone,
+    {
+        self.map_shared(|auth, _, mode| Shared {
+            auth,
+            rejector,
+            mode,
+        })
+    }
+
+    /// Sets the [`Mode`].
+    pub fn mode(self, mode: Mode) -> Self
+    where
+        A: Clone,
+        R: Clone,
+    {
+        self.map_shared(|auth, rejector, _| Shared {
+            auth,
+            rejector,
+            mode,
+        })
+    }
+
+    /// Shorthand for `.mode(Mode::Optional)`.
+    pub fn optional(self) -> Self
+    where
+        A: Clone,
+        R: Clone,
+    {
+        self.mode(Mode::Optional)
+    }
+}
+
+impl<S, A, X, R> Layer<S> for AuthLayer<A, X, R> {
+    type Service = Auth<S, A, X, R>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Auth {
+            inner,
+            shared: self.shared.clone(),
+            _claims: PhantomData,
+        }
+    }
+}
+
+/// The service built by [`AuthLayer`].
+pub struct Auth<S, A, X = (), R = BearerRejector> {
+    inner: S,
+    shared: Arc<Shared<A, R>>,
+    _claims: PhantomData<fn() -> X>,
+}
+
+impl<S: Clone, A, X, R> Clone for Auth<S, A, X, R> {
+    fn clone(&self) -> Self {
+        Auth {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<S: fmt::Debug, A, X, R: fmt::Debug> fmt::Debug for Auth<S, A, X, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("inner", &self.inner)
+            .field("rejector", &self.shared.rejector)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, A, X, R> Auth<S, A, X, R> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, A, X, R, ReqBody, ResBody> Service<Request<ReqBody>> for Auth<S, A, X, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    A: Authenticate<X>,
+    X: Send + Sync + 'static,
+    R: Rejector<ResBody>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody, A, X, R>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        // the service that was polled ready gets the request
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = &*self.shared;
+        let token = match extract_bearer(req.headers()) {
+            Ok(t) => t,
+            Err(RequestError::Missing) if shared.mode == Mode::Optional => {
+                return ResponseFuture::inner(inner.call(req), tracing::Span::none());
+            }
+            Err(e) => return ResponseFuture::reject(reject(shared, &e.into())),
+        };
+        let mut fut = shared.auth.authenticate(token);
+        // Poll once inline: a known key answers at once, with no state kept.
+        match Pin::new(&mut fut).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(claims)) => {
+                let span = span_for(&claims);
+                req.extensions_mut().insert(claims);
+                ResponseFuture::inner(inner.call(req), span)
+            }
+            Poll::Ready(Err(e)) => ResponseFuture::reject(reject(shared, &e)),
+            Poll::Pending => ResponseFuture {
+                state: State::Waiting {
+                    auth: fut,
+                    pending: Some((req, inner)),
+                    shared: self.shared.clone(),
+                },
+            },
+        }
+    }
+}
+
+/// One span per authenticated request (cheap when no subscriber listens).
+pub(crate) fn span_for<X>(claims: &tollgate_core::Claims<X>) -> tracing::Span {
+    tracing::info_span!(
+        "tollgate",
+        iss = claims.iss.as_deref(),
+        sub = claims.sub.as_deref(),
+        client_id = claims.client_id.as_deref(),
+        outcome = "authenticated",
+    )
+}
+
+pub(crate) fn reject<A, R: Rejector<B>, B>(shared: &Shared<A, R>, e: &AuthError) -> Response<B> {
+    let wire = e.wire();
+    if wire.status >= 500 {
+        tracing::warn!(status = wire.status, reason = %e, outcome = "unavailable", "bearer token not checked");
+    } else {
+        tracing::debug!(status = wire.status, reason = %e, outcome = "rejected", "bearer token refused");
+    }
+    shared.rejector.reject(e)
+}

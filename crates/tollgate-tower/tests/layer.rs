@@ -1,5 +1,6 @@
 //! The HTTP layers against each row of the error table: status AND the exact
 //! `WWW-Authenticate` header, through `ServiceBuilder` + `service_fn`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -410,3 +410,63 @@ async fn refresh_tasks_end_when_handles_drop() {
         "no fetch after the last drop"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_set_is_dropped_after_max_staleness() {
+    let key = TestKey::p256("k1");
+    let (url, server) = serve_jwks(TestKey::jwks([&key])).await;
+    server.set_cache_control(Some("max-age=0"));
+    let mut refresh = fast();
+    refresh.max_staleness = Duration::from_millis(400);
+    let issuers = config(&url, refresh).build().await.unwrap();
+    let token = key.token().sign();
+    assert_eq!(status(&issuers, &token).await, 200);
+    server.stop();
+    eventually("stale set dropped", || {
+        !issuers.stats_for(DEFAULT_ISSUER).unwrap().has_keys
+    })
+    .await;
+    let (status_code, retry_after) = check(&issuers, &token).await;
+    assert_eq!((status_code, retry_after.is_some()), (503, true));
+    server.restart();
+    eventually("keys back", || {
+        issuers.stats_for(DEFAULT_ISSUER).unwrap().has_keys
+    })
+    .await;
+    assert_eq!(status(&issuers, &token).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_only_within_the_origin() {
+    let key = TestKey::p256("k1");
+    let (_, target) = serve_jwks(TestKey::jwks([&key])).await;
+    let (url, server) = serve_jwks(TestKey::jwks([&key])).await;
+
+    // off-origin (another port): refused, the target is never asked
+    server.set_fault(Some(tollgate_testkit::jwks_server::Fault::Redirect(
+        target.jwks_url(),
+    )));
+    let mut short = fast();
+    short.startup_timeout = Duration::from_millis(300);
+    let err = config(&url, short).build().await.unwrap_err();
+    let BuildError::Startup { error, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(error.kind, FetchErrorKind::Redirect);
+    assert_eq!(target.total_requests(), 0);
+
+    // same origin: followed, at most 3 hops (a redirect loop to itself: 1 + 3 requests)
+    server.set_fault(Some(tollgate_testkit::jwks_server::Fault::Redirect(
+        "/jwks".into(),
+    )));
+    let before = server.jwks_requests();
+    let mut short = fast();
+    short.startup_timeout = Duration::from_millis(300);
+    short.retry_min = Duration::from_secs(10); // one attempt within the timeout
+    let err = config(&url, short).build().await.unwrap_err();
+    let BuildError::Startup { error, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(error.kind, FetchErrorKind::Redirect);
+    assert_eq!(server.jwks_requests() - before, 4);
+}

@@ -1,0 +1,153 @@
+//! The orders service: routes and configuration, shared by the binary and the tests.
+//!
+//! | route | needs |
+//! |---|---|
+//! | `GET /health` | nothing (public) |
+//! | `GET /me` | any valid token → `{"sub", "client_id", "scopes"}` |
+//! | `GET /orders` | `orders:read` |
+//! | `POST /orders` | `orders:write` → 201 |
+//! | anything else | 404 |
+
+use std::fmt;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tollgate_axum::scopes::all;
+use tollgate_axum::{Claims, Tollgate};
+use tollgate_core::alg::Algorithm;
+use tollgate_core::authenticate::Authenticate;
+
+/// The router, protected by `gate`.
+pub fn router<A>(gate: &Tollgate<(), A>) -> Router
+where
+    A: Authenticate<()> + Clone,
+{
+    let protected = Router::new()
+        .route("/me", get(me))
+        .route(
+            "/orders",
+            get(list_orders)
+                .route_layer(gate.require(all(["orders:read"])))
+                .merge(
+                    axum::routing::post(create_order)
+                        .route_layer(gate.require(all(["orders:write"]))),
+                ),
+        )
+        // route_layer: only matched routes are authenticated, so unknown paths are 404
+        .route_layer(gate.layer());
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .merge(protected)
+}
+
+async fn me(claims: Claims) -> Json<Value> {
+    Json(json!({
+        "sub": claims.sub,
+        "client_id": claims.client_id,
+        "scopes": claims.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+    }))
+}
+
+async fn list_orders(claims: Claims) -> Json<Value> {
+    Json(json!({
+        "orders": [{"id": 1, "item": "widget", "qty": 2}],
+        "for": claims.sub,
+    }))
+}
+
+async fn create_order(claims: Claims, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::CREATED,
+        Json(json!({"id": 2, "order": body, "by": claims.sub})),
+    )
+}
+
+/// Configuration from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// `TOLLGATE_ISSUER` (required).
+    pub issuer: String,
+    /// `TOLLGATE_AUDIENCE` (required; comma-separated for several).
+    pub audiences: Vec<String>,
+    /// `TOLLGATE_JWKS_URI` (optional: discovery from the issuer when absent).
+    pub jwks_uri: Option<String>,
+    /// `TOLLGATE_ALGORITHMS` (optional, comma-separated allow-list).
+    pub algorithms: Option<Vec<Algorithm>>,
+    /// `BIND` (default `127.0.0.1:8080`).
+    pub bind: String,
+}
+
+/// A configuration problem, with the variable it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the configuration through `get` (e.g. `|k| std::env::var(k).ok()`).
+    ///
+    /// # Errors
+    ///
+    /// A missing required variable or an unknown algorithm name.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |k: &str| {
+            get(k)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| ConfigError(format!("{k} is required")))
+        };
+        let issuer = required("TOLLGATE_ISSUER")?;
+        let audiences = required("TOLLGATE_AUDIENCE")?
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let algorithms = match get("TOLLGATE_ALGORITHMS").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(list) => Some(
+                list.split(',')
+                    .map(|a| {
+                        a.trim().parse::<Algorithm>().map_err(|_| {
+                            ConfigError(format!(
+                                "TOLLGATE_ALGORITHMS: unknown algorithm {:?}",
+                                a.trim()
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        Ok(Config {
+            issuer,
+            audiences,
+            jwks_uri: get("TOLLGATE_JWKS_URI").filter(|v| !v.trim().is_empty()),
+            algorithms,
+            bind: get("BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
+        })
+    }
+
+    /// The tollgate builder for this configuration.
+    pub fn tollgate(&self) -> tollgate_axum::TollgateBuilder<()> {
+        let mut b = Tollgate::<()>::builder()
+            .issuer(&self.issuer)
+            .realm("orders");
+        for a in &self.audiences {
+            b = b.audience(a);
+        }
+        if let Some(algs) = &self.algorithms {
+            b = b.algorithms(algs.iter().copied());
+        }
+        match &self.jwks_uri {
+            Some(u) => b.jwks_uri(u),
+            None => b.discover(),
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! `axum-orders`: the orders service, configured by environment variables
+//! (`TOLLGATE_ISSUER`, `TOLLGATE_AUDIENCE`, `TOLLGATE_JWKS_URI`, `TOLLGATE_ALGORITHMS`,
+//! `BIND`).
+
+use std::process::ExitCode;
+
+use axum_orders::{Config, router};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match Config::from_lookup(|k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("axum-orders: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let gate = match config.tollgate().build().await {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("axum-orders: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(&config.bind).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("axum-orders: cannot bind {}: {e}", config.bind);
+            return ExitCode::from(1);
+        }
+    };
+    match listener.local_addr() {
+        Ok(addr) => println!("listening on http://{addr}"),
+        Err(e) => {
+            eprintln!("axum-orders: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    if let Err(e) = axum::serve(listener, router(&gate)).await {
+        eprintln!("axum-orders: server error: {e}");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}

@@ -38,6 +38,11 @@ pub use jwks_server::{JwksServer, serve_jwks};
 pub use key::TestKey;
 pub use token::TokenBuilder;
 
+#[cfg(feature = "idp")]
+pub mod idp;
+#[cfg(feature = "idp")]
+pub use idp::DevIdp;
+
 /// Issuer used by [`TestKey::token`] unless changed.
 pub const DEFAULT_ISSUER: &str = "https://idp.tollgate.test";
 /// Audience used by [`TestKey::token`] unless changed.

@@ -64,7 +64,10 @@ pub fn parse_authorization(value: &[u8]) -> Result<&str, RequestError> {
         // e.g. "BearerX ..." is another scheme
         return Err(RequestError::Missing);
     }
-    let token = rest.trim_ascii_start();
+    // only SP separates scheme and token (RFC 6750 §2.1: "Bearer" 1*SP b64token), not
+    // other whitespace: a tab, form feed or CR after the space is a broken header
+    let spaces = rest.iter().take_while(|&&b| b == b' ').count();
+    let token = &rest[spaces..];
     let body_len = token.iter().take_while(|&&b| is_token68_char(b)).count();
     if body_len == 0 || token[body_len..].iter().any(|&b| b != b'=') {
         return Err(RequestError::Malformed);
@@ -98,6 +101,10 @@ mod tests {
         assert_eq!(one(b"Bearer a,b"), Err(RequestError::Malformed));
         assert_eq!(one(b"Bearer \xffa"), Err(RequestError::Malformed));
         assert_eq!(one(b"Bearer a\t"), Err(RequestError::Malformed));
+        // found by fuzz/bearer: only spaces separate scheme and token
+        assert_eq!(one(b"Bearer \x0c b"), Err(RequestError::Malformed));
+        assert_eq!(one(b"Bearer \tabc"), Err(RequestError::Malformed));
+        assert_eq!(one(b"Bearer \r\nabc"), Err(RequestError::Malformed));
     }
 
     #[test]

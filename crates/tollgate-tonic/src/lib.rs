@@ -1,0 +1,90 @@
+//! # tollgate-tonic
+//!
+//! gRPC (tonic 0.14) integration of tollgate, built on the same core and tower layer as
+//! the HTTP side:
+//!
+//! - [`GrpcAuthLayer`]: authenticates the `authorization: Bearer` metadata of every call
+//!   and enforces a per-method [`MethodScopes`] map (deny-all default); for the whole
+//!   server (`Server::builder().layer(..)`) or one service ([`GrpcAuthLayer::named`]
+//!   keeps `NamedService::NAME`).
+//! - [`GrpcRejector`]: the [`Rejector`](tollgate_tower::Rejector) answering with gRPC
+//!   statuses (trailers-only, fixed safe messages, optional `www-authenticate`).
+//! - [`GrpcInterceptor`]: the synchronous `tonic::service::Interceptor` variant.
+//! - [`RequestExt`]: `request.claims::<X>()` and `request.require_scopes::<X>(..)` in
+//!   handlers.
+//!
+//! | case | gRPC status | message |
+//! |---|---|---|
+//! | no token | `UNAUTHENTICATED` | An access token is required |
+//! | malformed `authorization`, two tokens | `UNAUTHENTICATED` | Malformed Authorization header / More than one Authorization header |
+//! | invalid, expired, wrong issuer or audience | `UNAUTHENTICATED` | (fixed phrase per case) |
+//! | scope policy not met | `PERMISSION_DENIED` | The access token lacks the required scope |
+//! | keys unreachable | `UNAVAILABLE` | The authorization server is unavailable |
+//!
+//! Streaming calls (server, client, bidirectional) are checked once, when the call
+//! starts: the request stream is never read by the layer.
+//!
+//! # Example
+//!
+//! One protected service next to a public one: health is public, the protected copy
+//! requires a token.
+//!
+//! ```
+//! use tollgate_core::{KeySet, Validation, authenticate::StaticKeys};
+//! use tollgate_core::scope::ScopePolicy;
+//! use tollgate_testkit::{TestKey, DEFAULT_ISSUER, DEFAULT_AUDIENCE};
+//! use tollgate_tonic::{GrpcAuthLayer, MethodScopes};
+//! use tonic::transport::{Channel, Server, server::TcpIncoming};
+//! use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = TestKey::ed25519("k1");
+//! let validation = Validation::builder().issuer(DEFAULT_ISSUER).audience(DEFAULT_AUDIENCE).build()?;
+//! let auth = StaticKeys::new(validation, KeySet::from_keys([key.public_key()]));
+//! let scopes = MethodScopes::new()
+//!     .method("/grpc.health.v1.Health/Check", ScopePolicy::authenticated());
+//! let gate = GrpcAuthLayer::new(auth, scopes);
+//!
+//! let (_reporter, health) = tonic_health::server::health_reporter();
+//! let incoming = TcpIncoming::bind("127.0.0.1:0".parse()?)?;
+//! let addr = incoming.local_addr()?;
+//! tokio::spawn(
+//!     Server::builder()
+//!         .add_service(gate.named(health)) // keeps the name grpc.health.v1.Health
+//!         .serve_with_incoming(incoming),
+//! );
+//! let mut client = HealthClient::new(Channel::from_shared(format!("http://{addr}"))?.connect().await?);
+//!
+//! // accepted
+//! let mut req = tonic::Request::new(HealthCheckRequest::default());
+//! req.metadata_mut().insert("authorization", format!("Bearer {}", key.token().sign()).parse()?);
+//! client.check(req).await?;
+//!
+//! // rejected: no token
+//! let status = client.check(HealthCheckRequest::default()).await.unwrap_err();
+//! assert_eq!(status.code(), tonic::Code::Unauthenticated);
+//! assert_eq!(status.message(), "An access token is required");
+//! # Ok(())
+//! # }
+//! ```
+
+mod ext;
+mod interceptor;
+mod layer;
+mod methods;
+mod reject;
+
+#[doc(inline)]
+pub use ext::RequestExt;
+#[doc(inline)]
+pub use interceptor::GrpcInterceptor;
+#[doc(inline)]
+pub use layer::{GrpcAuthLayer, GrpcAuthService};
+#[cfg(feature = "descriptor")]
+#[doc(inline)]
+pub use methods::descriptor_methods;
+#[doc(inline)]
+pub use methods::{MethodScope, MethodScopeFuture, MethodScopeLayer, MethodScopes, VerifyError};
+#[doc(inline)]
+pub use reject::{GrpcRejector, RETRY_PUSHBACK, WWW_AUTHENTICATE};

@@ -29,6 +29,8 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use crate::cache::{CacheConfig, TokenCache};
+use crate::validation::now_secs;
 use crate::{AuthError, Claims, KeySet, Validation};
 
 /// Verifies a bearer token and returns its claims.
@@ -49,18 +51,45 @@ impl<X, A: Authenticate<X>> Authenticate<X> for Arc<A> {
     }
 }
 
-/// An authenticator over a fixed [`KeySet`] (static JWKS, PEM or HMAC secret).
+/// An authenticator over a fixed [`KeySet`] (static JWKS, PEM or HMAC secret), with the
+/// verified-token cache on by default (see [`crate::cache`]).
 #[derive(Debug, Clone)]
 pub struct StaticKeys {
     validation: Validation,
     keys: KeySet,
+    cache: Option<Arc<TokenCache>>,
 }
 
 impl StaticKeys {
-    /// Verifies with `validation` against `keys`.
+    /// Verifies with `validation` against `keys`; caches verified tokens with the
+    /// default [`CacheConfig`].
     #[must_use]
     pub fn new(validation: Validation, keys: KeySet) -> Self {
-        StaticKeys { validation, keys }
+        StaticKeys {
+            validation,
+            keys,
+            cache: Some(Arc::new(TokenCache::new(CacheConfig::default()))),
+        }
+    }
+
+    /// Uses a verified-token cache of this capacity.
+    #[must_use]
+    pub fn with_cache(mut self, config: CacheConfig) -> Self {
+        self.cache = Some(Arc::new(TokenCache::new(config)));
+        self
+    }
+
+    /// Verifies every token in full (no verified-token cache).
+    #[must_use]
+    pub fn without_cache(mut self) -> Self {
+        self.cache = None;
+        self
+    }
+
+    /// Entries in the verified-token cache (0 without one).
+    #[must_use]
+    pub fn cached_tokens(&self) -> usize {
+        self.cache.as_ref().map_or(0, |c| c.len())
     }
 
     /// The validation policy.
@@ -76,6 +105,31 @@ impl StaticKeys {
     }
 }
 
+impl StaticKeys {
+    /// Verifies `token` as of `now`, through the cache.
+    pub fn verify_cached<X>(&self, token: &str, now: i64) -> Result<Arc<Claims<X>>, AuthError>
+    where
+        X: DeserializeOwned + Send + Sync + 'static,
+    {
+        let cache = self
+            .cache
+            .as_deref()
+            .filter(|_| token.len() <= self.validation.max_token_len());
+        if let Some(hit) =
+            cache.and_then(|c| c.get::<X>(token, now, |_, kid, fp| self.keys.contains_key(kid, fp)))
+        {
+            return Ok(hit);
+        }
+        let v = self
+            .validation
+            .verify_detailed::<X>(token, now, |_| Some(&self.keys))?;
+        if let Some(c) = cache {
+            c.insert(token, &v.claims, 0, &v.key);
+        }
+        Ok(v.claims)
+    }
+}
+
 impl<X> Authenticate<X> for StaticKeys
 where
     X: DeserializeOwned + Send + Sync + 'static,
@@ -83,6 +137,6 @@ where
     type Future = std::future::Ready<Result<Arc<Claims<X>>, AuthError>>;
 
     fn authenticate(&self, token: &str) -> Self::Future {
-        std::future::ready(self.validation.verify(token, &self.keys))
+        std::future::ready(self.verify_cached(token, now_secs()))
     }
 }

@@ -188,6 +188,10 @@ impl Key {
         self.kid.as_deref()
     }
 
+    pub(crate) fn kid_arc(&self) -> Option<Arc<str>> {
+        self.kid.clone()
+    }
+
     /// The key's `alg`, when it was pinned to one.
     #[must_use]
     pub fn alg(&self) -> Option<Algorithm> {

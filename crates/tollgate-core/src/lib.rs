@@ -47,6 +47,7 @@
 pub mod alg;
 pub mod authenticate;
 pub mod bearer;
+pub mod cache;
 pub mod claims;
 pub mod dangerous;
 pub mod error;

@@ -293,7 +293,7 @@ fn b64(segment: &str, index: u8) -> Result<Vec<u8>, FormatError> {
         .map_err(|_| FormatError::Base64 { segment: index })
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -526,7 +526,8 @@ impl Validation {
         let claims = dto.into_claims(extra)?;
         let leeway = self.leeway;
         match claims.exp {
-            Some(exp) if now > exp.as_secs().saturating_add(leeway) => {
+            // RFC 7519 §4.1.4: valid only while now is BEFORE exp (plus leeway)
+            Some(exp) if now >= exp.as_secs().saturating_add(leeway) => {
                 return Err(ClaimsError::Expired {
                     exp: exp.as_secs(),
                     now,

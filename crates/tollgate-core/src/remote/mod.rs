@@ -92,8 +92,14 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use crate::authenticate::Authenticate;
+use crate::cache::{CacheConfig, TokenCache};
 use crate::error::{AuthError, ClaimsError, KeyError, UnavailableError};
+use crate::validation::Verified;
 use crate::{Claims, Validation};
+
+/// Tokens longer than this are never cached (nor looked up): the verifier's default
+/// length cap.
+const MAX_CACHED_TOKEN: usize = crate::validation::DEFAULT_MAX_TOKEN_LEN;
 
 #[doc(inline)]
 pub use client::{BoxFuture, HttpClient, HttpError, HttpRequest, HttpResponse, HyperClient};
@@ -181,6 +187,7 @@ pub struct IssuersBuilder {
     issuers: Vec<IssuerConfig>,
     refresh: RefreshConfig,
     client: Option<Arc<dyn HttpClient>>,
+    cache: Option<CacheConfig>,
 }
 
 impl fmt::Debug for IssuersBuilder {
@@ -203,6 +210,18 @@ impl IssuersBuilder {
     /// Default timings of every issuer.
     pub fn refresh(mut self, refresh: RefreshConfig) -> Self {
         self.refresh = refresh;
+        self
+    }
+
+    /// Capacity of the verified-token cache (on by default; see [`crate::cache`]).
+    pub fn cache(mut self, config: CacheConfig) -> Self {
+        self.cache = Some(config);
+        self
+    }
+
+    /// Verifies every token in full (no verified-token cache).
+    pub fn without_cache(mut self) -> Self {
+        self.cache = None;
         self
     }
 
@@ -278,6 +297,7 @@ impl IssuersBuilder {
                 entries,
                 order,
                 single,
+                cache: self.cache.map(TokenCache::new),
                 _stop: stop,
             }),
         })
@@ -335,6 +355,8 @@ struct Inner {
     order: Vec<Arc<Entry>>,
     /// Set when there is exactly one issuer: no `iss` peek needed.
     single: Option<Arc<Entry>>,
+    /// Verified tokens (entries name the issuer by its index in `order`).
+    cache: Option<TokenCache>,
     /// Dropped with the last handle: every refresh task sees it and ends.
     _stop: watch::Sender<()>,
 }
@@ -370,6 +392,7 @@ impl Issuers {
             issuers: Vec::new(),
             refresh: RefreshConfig::default(),
             client: None,
+            cache: Some(CacheConfig::default()),
         }
     }
 
@@ -421,14 +444,15 @@ impl Issuers {
 fn verify_now<X: DeserializeOwned + 'static>(
     entry: &Entry,
     token: &str,
-) -> Result<Result<Arc<Claims<X>>, AuthError>, bool> {
+    now: i64,
+) -> Result<Result<Verified<X>, AuthError>, bool> {
     let keys = entry.keys.load();
     match entry
         .validation
-        .verify_detailed::<X>(token, now_secs(), |_| keys.as_deref())
+        .verify_detailed::<X>(token, now, |_| keys.as_deref())
     {
         Err(AuthError::Key(KeyError::UnknownKid)) => Err(keys.is_some()),
-        r => Ok(r.map(|v| v.claims)),
+        r => Ok(r),
     }
 }
 
@@ -453,7 +477,10 @@ async fn wait_and_retry<X: DeserializeOwned + 'static>(
         served.wait_for(|s| *s >= ticket),
     )
     .await;
-    verify_now::<X>(&entry, &token).unwrap_or_else(|had_keys| Err(no_key_error(&entry, had_keys)))
+    match verify_now::<X>(&entry, &token, now_secs()) {
+        Ok(r) => r.map(|v| v.claims),
+        Err(had_keys) => Err(no_key_error(&entry, had_keys)),
+    }
 }
 
 /// The future of [`Issuers::authenticate`]: ready at once unless the token's `kid` is
@@ -509,12 +536,39 @@ where
     type Future = AuthFuture<X>;
 
     fn authenticate(&self, token: &str) -> Self::Future {
+        let now = now_secs();
+        let inner = &*self.inner;
+        // 1. the verified-token cache, before any parsing
+        let cache = inner
+            .cache
+            .as_ref()
+            .filter(|_| token.len() <= MAX_CACHED_TOKEN);
+        if let Some(hit) = cache.and_then(|c| {
+            c.get::<X>(token, now, |i, kid, fp| {
+                inner.order.get(i).is_some_and(|e| {
+                    e.keys
+                        .load()
+                        .as_deref()
+                        .is_some_and(|ks| ks.contains_key(kid, fp))
+                })
+            })
+        }) {
+            return AuthFuture::ready(Ok(hit));
+        }
         let entry = match self.select(token) {
             Ok(e) => e,
             Err(e) => return AuthFuture::ready(Err(e)),
         };
-        match verify_now::<X>(entry, token) {
-            Ok(r) => AuthFuture::ready(r),
+        match verify_now::<X>(entry, token, now) {
+            Ok(Ok(v)) => {
+                if let Some(c) = cache
+                    && let Some(i) = inner.order.iter().position(|e| Arc::ptr_eq(e, entry))
+                {
+                    c.insert(token, &v.claims, i, &v.key);
+                }
+                AuthFuture::ready(Ok(v.claims))
+            }
+            Ok(Err(e)) => AuthFuture::ready(Err(e)),
             Err(had_keys) => match entry.ask_refresh() {
                 None => AuthFuture::ready(Err(no_key_error(entry, had_keys))),
                 Some((ticket, served)) => AuthFuture {

@@ -1,0 +1,184 @@
+//! The verified-token cache: a client reuses its access token for minutes, so almost
+//! every request presents a token this server has already verified.
+//!
+//! - **Key**: the full token bytes. `quick_cache` hashes them (foldhash, randomly seeded)
+//!   to find the slot and then compares the bytes exactly: a hash alone is never
+//!   trusted.
+//! - **Value**: the shared `Arc<Claims<X>>`, the token's `exp`, which issuer verified it
+//!   and the identity (`kid` + SHA-256 fingerprint of the public key material) of the
+//!   key that verified it.
+//! - **A hit counts only** while `exp` is in the future (exact: no leeway extension) and
+//!   while that key is still in the issuer's *current* key set with the same material:
+//!   a rotated-out key, or a `kid` re-used for new key material, invalidates its tokens
+//!   at once. Scope policies still run per request (they are not part of the entry).
+//! - **Only successes are cached.** A failure is never stored, so an invalid token
+//!   cannot become valid by repetition, and an attacker who holds no valid token cannot
+//!   insert anything: a flood of forged tokens costs a verification each but cannot
+//!   evict good entries. A flood of *distinct valid* tokens is bounded by the capacity;
+//!   quick_cache's policy (CLOCK-PRO-like, with a probationary queue for new entries)
+//!   keeps entries that are hit again, so one-hit tokens age out first.
+//! - **Bounded** by entry count and by an estimate of memory (token length × 2 + 512
+//!   bytes per entry): whichever bound is hit first.
+//!
+//! The read path takes a shard's read lock inside quick_cache for a few nanoseconds;
+//! there is no global lock and nothing is awaited.
+//!
+//! # Example
+//!
+//! ```
+//! use tollgate_core::cache::CacheConfig;
+//! use tollgate_core::authenticate::{Authenticate, StaticKeys};
+//! use tollgate_core::{KeySet, Validation};
+//! use tollgate_testkit::{TestKey, DEFAULT_ISSUER, DEFAULT_AUDIENCE};
+//! # fn now<F: std::future::Future>(f: F) -> F::Output {
+//! #     let mut f = std::pin::pin!(f);
+//! #     match f.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+//! #         std::task::Poll::Ready(v) => v, _ => unreachable!() } }
+//!
+//! let key = TestKey::p256("k1");
+//! let v = Validation::builder().issuer(DEFAULT_ISSUER).audience(DEFAULT_AUDIENCE).build().unwrap();
+//! let auth = StaticKeys::new(v, KeySet::from_keys([key.public_key()]))
+//!     .with_cache(CacheConfig::default().max_entries(10_000));
+//! let token = key.token().sign();
+//! // accepted twice: the second time from the cache, sharing the same claims
+//! let a = now(Authenticate::<()>::authenticate(&auth, &token)).unwrap();
+//! let b = now(Authenticate::<()>::authenticate(&auth, &token)).unwrap();
+//! assert!(std::sync::Arc::ptr_eq(&a, &b));
+//! // rejected: failures are never cached as successes
+//! assert!(now(Authenticate::<()>::authenticate(&auth, &key.token().expired())).is_err());
+//! ```
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::Claims;
+use crate::keys::Key;
+
+/// Capacity of the verified-token cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheConfig {
+    /// Most entries kept (default 100,000).
+    pub max_entries: usize,
+    /// Most memory used, estimated (default 128 MiB).
+    pub max_bytes: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            max_entries: 100_000,
+            max_bytes: 128 * 1024 * 1024,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// Sets the entry bound.
+    #[must_use]
+    pub fn max_entries(mut self, n: usize) -> Self {
+        self.max_entries = n;
+        self
+    }
+
+    /// Sets the memory bound (estimated bytes).
+    #[must_use]
+    pub fn max_bytes(mut self, n: usize) -> Self {
+        self.max_bytes = n;
+        self
+    }
+}
+
+/// One verified token.
+pub(crate) struct Entry {
+    claims: Arc<dyn Any + Send + Sync>,
+    exp: i64,
+    issuer: usize,
+    kid: Option<Arc<str>>,
+    fingerprint: [u8; 32],
+}
+
+#[derive(Clone)]
+struct Weigh {
+    per_entry_floor: u64,
+}
+
+impl quick_cache::Weighter<Box<str>, Arc<Entry>> for Weigh {
+    fn weight(&self, key: &Box<str>, _: &Arc<Entry>) -> u64 {
+        let bytes = (key.len() as u64).saturating_mul(2).saturating_add(512);
+        bytes.max(self.per_entry_floor)
+    }
+}
+
+/// The cache itself (shared by clones of an authenticator).
+pub(crate) struct TokenCache {
+    inner: quick_cache::sync::Cache<Box<str>, Arc<Entry>, Weigh>,
+}
+
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("len", &self.inner.len())
+            .field("weight", &self.inner.weight())
+            .finish()
+    }
+}
+
+impl TokenCache {
+    pub(crate) fn new(cfg: CacheConfig) -> Self {
+        let entries = cfg.max_entries.max(1);
+        let capacity = cfg.max_bytes.max(1) as u64;
+        // every entry weighs at least capacity / max_entries, so the count bound holds too
+        let floor = capacity.div_ceil(entries as u64).max(1);
+        TokenCache {
+            inner: quick_cache::sync::Cache::with_weighter(
+                entries,
+                capacity,
+                Weigh {
+                    per_entry_floor: floor,
+                },
+            ),
+        }
+    }
+
+    /// A still-valid hit. `key_current(issuer, kid, fingerprint)` says whether the key
+    /// that verified the token is still in that issuer's current key set.
+    pub(crate) fn get<X: Send + Sync + 'static>(
+        &self,
+        token: &str,
+        now: i64,
+        key_current: impl FnOnce(usize, Option<&str>, &[u8; 32]) -> bool,
+    ) -> Option<Arc<Claims<X>>> {
+        let e = self.inner.get(token)?;
+        if now >= e.exp || !key_current(e.issuer, e.kid.as_deref(), &e.fingerprint) {
+            self.inner.remove(token);
+            return None;
+        }
+        e.claims.clone().downcast::<Claims<X>>().ok()
+    }
+
+    /// Remembers a successful verification (tokens without `exp` are not cached).
+    pub(crate) fn insert<X: Send + Sync + 'static>(
+        &self,
+        token: &str,
+        claims: &Arc<Claims<X>>,
+        issuer: usize,
+        key: &Key,
+    ) {
+        let Some(exp) = claims.exp else { return };
+        let entry = Entry {
+            claims: claims.clone(),
+            exp: exp.as_secs(),
+            issuer,
+            kid: key.kid_arc(),
+            fingerprint: *key.fingerprint(),
+        };
+        self.inner.insert(token.into(), Arc::new(entry));
+    }
+
+    /// Number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.inner.len()
+    }
+}

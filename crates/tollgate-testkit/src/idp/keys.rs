@@ -31,14 +31,13 @@ fn random_tag() -> String {
 
 pub(crate) fn generate(alg: Algorithm, generation: u64) -> TestKey {
     let kid = format!("dev-{generation}-{}", random_tag());
-    let key = match alg {
+    match alg {
         Algorithm::ES256 => TestKey::p256(&kid),
         Algorithm::ES384 => TestKey::p384(&kid),
         Algorithm::EdDSA => TestKey::ed25519(&kid),
         // RS256 / PS256 (checked by IdpConfig::check)
         _ => TestKey::rsa(&kid),
-    };
-    key
+    }
 }
 
 impl KeyRing {

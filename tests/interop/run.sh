@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Interop tests against software we did not write. Installs what it needs from the
-# package registries (PyPI here) into a throw-away virtualenv under target/.
+# package registries (PyPI, npm) into throw-away places (target/, node_modules/); binds
+# loopback only; stops what it started on exit.
 #
 # 1. PyJWT: mint a FRESH set of keys and tokens (RS*, PS*, ES256/384, EdDSA, HS*, plus
 #    broken variants) and verify them with tollgate-core.
+# 2. npm jose: the same with jose 6 (ES256, RS256, PS256, EdDSA, broken variants).
+# 3. panva's oidc-provider (npm) on 127.0.0.1: discovery, client_credentials tokens
+#    (RFC 9068 JWTs) used against the axum-orders router, and a restart of the provider
+#    with a new signing key while requests run (tests/tests/interop_oidc.rs).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
+t0=$(date +%s)
 venv="$root/target/interop-venv"
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
@@ -14,8 +20,54 @@ fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/fixtures/pyjwt/requirements.txt
 
 out="$(mktemp -d)"
-trap 'rm -rf "$out"' EXIT
-echo "== interop: PyJWT mints fresh tokens into $out"
-PYJWT_OUT="$out" "$venv/bin/python" tests/fixtures/pyjwt/gen.py | tail -n 1
+idp_pid=""
+cleanup() {
+    if [ -n "$idp_pid" ] && kill -0 "$idp_pid" 2>/dev/null; then
+        kill "$idp_pid" 2>/dev/null || true
+        wait "$idp_pid" 2>/dev/null || true
+    fi
+    rm -rf "$out"
+}
+trap cleanup EXIT INT TERM
+
+# build the interop tests once, up front (the IdP is started only when they are ready)
+cargo test -p tollgate-tests --no-run --test pyjwt_interop --test interop_jose --test interop_oidc 2>&1 | tail -n 1
+
+echo "== interop: PyJWT mints fresh tokens into $out/pyjwt"
+mkdir -p "$out/pyjwt"
+PYJWT_OUT="$out/pyjwt" "$venv/bin/python" tests/fixtures/pyjwt/gen.py | tail -n 1
 echo "== interop: tollgate verifies them"
-TOLLGATE_PYJWT_DIR="$out" cargo test -p tollgate-tests --test pyjwt_interop -- --nocapture
+TOLLGATE_PYJWT_DIR="$out/pyjwt" cargo test -p tollgate-tests --test pyjwt_interop -- --nocapture
+
+echo "== interop: npm ci (jose, oidc-provider)"
+npm ci --prefix tests/fixtures/jose --no-audit --no-fund --loglevel=error
+npm ci --prefix tests/interop/oidc --no-audit --no-fund --loglevel=error
+
+echo "== interop: jose mints fresh tokens into $out/jose"
+JOSE_OUT="$out/jose" node tests/fixtures/jose/mint.mjs
+echo "== interop: tollgate verifies them"
+TOLLGATE_JOSE_DIR="$out/jose" cargo test -p tollgate-tests --test interop_jose -- --nocapture
+
+echo "== interop: oidc-provider on loopback"
+info="$out/oidc.json"
+OIDC_INFO_FILE="$info" node tests/interop/oidc/provider.mjs >"$out/oidc.log" 2>&1 &
+idp_pid=$!
+for _ in $(seq 1 100); do
+    [ -s "$info" ] && break
+    if ! kill -0 "$idp_pid" 2>/dev/null; then
+        echo "oidc-provider exited:"; cat "$out/oidc.log"; exit 1
+    fi
+    sleep 0.1
+done
+if [ ! -s "$info" ]; then
+    echo "oidc-provider did not start within 10 s:"; cat "$out/oidc.log"; exit 1
+fi
+issuer="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).issuer)' "$info")"
+control="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).control)' "$info")"
+case "$issuer" in http://127.0.0.1:*) ;; *) echo "unexpected issuer $issuer"; exit 1 ;; esac
+echo "issuer $issuer (control $control)"
+if ! TOLLGATE_OIDC_ISSUER="$issuer" TOLLGATE_OIDC_CONTROL="$control" \
+    cargo test -p tollgate-tests --test interop_oidc -- --nocapture; then
+    echo "--- oidc-provider log"; cat "$out/oidc.log"; exit 1
+fi
+echo "== interop done in $(( $(date +%s) - t0 )) s"

@@ -1,0 +1,70 @@
+//! The `tonic-inventory` binary itself: configured by environment variables, prints
+//! `listening on <addr>` once serving, answers a real tonic client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey, serve_jwks};
+use tonic::Code;
+use tonic_inventory::pb::GetItemRequest;
+use tonic_inventory::pb::inventory_client::InventoryClient;
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_serves_and_refuses() {
+    let key = TestKey::p256("bin-key");
+    let (jwks_url, _jwks) = serve_jwks(TestKey::jwks([&key])).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tonic-inventory"))
+        .env("TOLLGATE_ISSUER", DEFAULT_ISSUER)
+        .env("TOLLGATE_AUDIENCE", DEFAULT_AUDIENCE)
+        .env("TOLLGATE_JWKS_URI", &jwks_url)
+        .env("TOLLGATE_ALGORITHMS", "ES256")
+        .env("BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let child = Kill(child);
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = InventoryClient::new(channel);
+    let token = key.token().scope("inventory:read").sign();
+    let mut req = tonic::Request::new(GetItemRequest {
+        id: "widget".into(),
+    });
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    assert_eq!(client.get_item(req).await.unwrap().get_ref().stock, 10);
+    let err = client
+        .get_item(GetItemRequest {
+            id: "widget".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    drop(child);
+}

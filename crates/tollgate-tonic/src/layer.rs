@@ -139,7 +139,7 @@ where
         let scopes = self.scopes.scopes().clone();
         GrpcAuthLayer {
             auth: self.auth.rejector(rejector.clone()),
-            scopes: MethodScopeLayer::with_rejector(scopes, rejector),
+            scopes: MethodScopeLayer::quiet(scopes, rejector),
         }
     }
 }

@@ -290,6 +290,11 @@ impl<X, R> MethodScopeLayer<X, R> {
     /// key that is not shaped like `/package.Service/Method`.
     pub fn with_rejector(scopes: MethodScopes, rejector: R) -> Self {
         scopes.warn_malformed();
+        Self::quiet(scopes, rejector)
+    }
+
+    /// As [`MethodScopeLayer::with_rejector`], without the warnings (already given).
+    pub(crate) fn quiet(scopes: MethodScopes, rejector: R) -> Self {
         MethodScopeLayer {
             config: Arc::new(Config { scopes, rejector }),
             _claims: PhantomData,

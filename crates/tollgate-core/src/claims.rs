@@ -255,6 +255,13 @@ pub struct Claims<X = ()> {
     /// `may_act` (RFC 8693 §4.4), kept as JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub may_act: Option<serde_json::Value>,
+    /// `username` of an RFC 7662 introspection answer (never read from a JWT).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `token_type` of an RFC 7662 introspection answer, e.g. `Bearer` (never read
+    /// from a JWT).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
     /// The application's own claims.
     #[serde(flatten)]
     pub extra: X,
@@ -356,6 +363,8 @@ impl RegisteredDto<'_> {
             amr: self.amr,
             act: self.act,
             may_act: self.may_act,
+            username: None,
+            token_type: None,
             extra,
         })
     }

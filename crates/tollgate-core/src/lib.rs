@@ -51,6 +51,8 @@ pub mod cache;
 pub mod claims;
 pub mod dangerous;
 pub mod error;
+#[cfg(feature = "remote")]
+pub mod introspect;
 mod json;
 pub mod keys;
 #[cfg(feature = "remote")]

@@ -524,6 +524,29 @@ impl Validation {
     ) -> Result<Claims<X>, AuthError> {
         let extra: X = crate::claims::parse_extra(payload)?;
         let claims = dto.into_claims(extra)?;
+        self.check_registered(&claims, now, Presence::Jwt)?;
+        Ok(claims)
+    }
+
+    /// True when `iss` is one of the configured issuers (or issuer checks are off).
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    pub(crate) fn issuer_allowed(&self, iss: &str) -> bool {
+        self.skip_issuer || self.issuers.iter().any(|c| **c == *iss)
+    }
+
+    /// The time, audience and profile rules shared by JWTs and introspection answers.
+    /// With [`Presence::Jwt`] `exp` and `aud` are required (unless opted out with
+    /// `dangerous`) and the token profile's required claims apply; with
+    /// [`Presence::WhenPresent`] each of `exp`, `nbf`, `iat`, `aud` is checked only when
+    /// the answer carries it, and the profile does not apply (RFC 7662 answers are not
+    /// JWTs). `iss` is checked by the callers (before key selection for JWTs).
+    pub(crate) fn check_registered<X>(
+        &self,
+        claims: &Claims<X>,
+        now: i64,
+        presence: Presence,
+    ) -> Result<(), AuthError> {
+        let jwt = presence == Presence::Jwt;
         let leeway = self.leeway;
         match claims.exp {
             // RFC 7519 §4.1.4: valid only while now is BEFORE exp (plus leeway)
@@ -535,7 +558,7 @@ impl Validation {
                 .into());
             }
             Some(_) => {}
-            None if self.skip_exp => {}
+            None if self.skip_exp || !jwt => {}
             None => return Err(ClaimsError::Missing("exp").into()),
         }
         if let Some(nbf) = claims.nbf
@@ -565,13 +588,14 @@ impl Validation {
         }
         if !self.skip_audience {
             if claims.aud.is_empty() {
-                return Err(ClaimsError::Missing("aud").into());
-            }
-            if !self.audiences.iter().any(|a| claims.aud.contains(a)) {
+                if jwt {
+                    return Err(ClaimsError::Missing("aud").into());
+                }
+            } else if !self.audiences.iter().any(|a| claims.aud.contains(a)) {
                 return Err(ClaimsError::AudienceMismatch.into());
             }
         }
-        if self.profile == TokenProfile::AccessToken {
+        if jwt && self.profile == TokenProfile::AccessToken {
             if claims.sub.is_none() {
                 return Err(ClaimsError::Missing("sub").into());
             }
@@ -585,8 +609,18 @@ impl Validation {
                 return Err(ClaimsError::Missing("jti").into());
             }
         }
-        Ok(claims)
+        Ok(())
     }
+}
+
+/// Which claims [`Validation::check_registered`] requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Presence {
+    /// The JWT rules: `exp` and `aud` required, the token profile applies.
+    Jwt,
+    /// RFC 7662 answers: each claim checked with the JWT rules when present.
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    WhenPresent,
 }
 
 #[cfg(test)]

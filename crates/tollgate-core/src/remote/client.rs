@@ -3,7 +3,8 @@
 //!
 //! # Why hyper-util + hyper-rustls and not reqwest
 //!
-//! We need one thing: a bounded `GET` with a few headers. reqwest 0.13 brings a URL
+//! We need two things: a bounded `GET` with a few headers (keys, discovery) and a bounded
+//! form `POST` (token introspection). reqwest 0.13 brings a URL
 //! parser, a redirect engine, cookie/proxy/decompression plumbing and (with its rustls
 //! feature) the platform verifier and its dependencies. hyper-util's legacy client with
 //! hyper-rustls is the same HTTP stack reqwest is built on, minus those layers, and
@@ -22,8 +23,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode, Uri};
-use http_body_util::{BodyExt as _, Empty, Limited};
+use http::{HeaderMap, Method, StatusCode, Uri};
+use http_body_util::{BodyExt as _, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -31,26 +32,46 @@ use hyper_util::rt::TokioExecutor;
 /// A boxed, sendable future (what [`HttpClient::get`] returns; off the request path).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// One `GET` to perform.
+/// One request to perform: a `GET` (keys, discovery) or a form `POST` (introspection).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct HttpRequest {
+    /// `GET` or `POST`.
+    pub method: Method,
     /// The absolute URL.
     pub uri: Uri,
-    /// Request headers (`Accept`, `If-None-Match`, `If-Modified-Since`).
+    /// Request headers (`Accept`, `If-None-Match`, `If-Modified-Since`, `Content-Type`,
+    /// `Authorization`).
     pub headers: HeaderMap,
+    /// The request body (empty for `GET`).
+    pub body: Bytes,
     /// The client must stop reading (and fail with [`HttpError::TooLarge`]) past this
-    /// many body bytes.
+    /// many response body bytes.
     pub max_body: usize,
 }
 
 impl HttpRequest {
-    /// A request for `uri` with a body cap.
+    /// A `GET` for `uri` with a response body cap.
     #[must_use]
     pub fn new(uri: Uri, headers: HeaderMap, max_body: usize) -> Self {
         HttpRequest {
+            method: Method::GET,
             uri,
             headers,
+            body: Bytes::new(),
+            max_body,
+        }
+    }
+
+    /// A `POST` of `body` to `uri` (set `Content-Type` in `headers`) with a response
+    /// body cap.
+    #[must_use]
+    pub fn post(uri: Uri, headers: HeaderMap, body: Bytes, max_body: usize) -> Self {
+        HttpRequest {
+            method: Method::POST,
+            uri,
+            headers,
+            body,
             max_body,
         }
     }
@@ -80,7 +101,7 @@ impl HttpResponse {
     }
 }
 
-/// Why a `GET` failed below the HTTP level.
+/// Why a request failed below the HTTP level.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HttpError {
@@ -104,12 +125,14 @@ impl fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
-/// A minimal HTTP client: one bounded `GET`, redirects not followed.
+/// A minimal HTTP client: one bounded request, redirects not followed.
 ///
 /// Timeouts are applied by the caller around the returned future; the implementation
-/// must enforce [`HttpRequest::max_body`] while reading (not after buffering everything).
+/// must enforce [`HttpRequest::max_body`] while reading (not after buffering everything)
+/// and must send [`HttpRequest::method`] and [`HttpRequest::body`] (key fetching uses
+/// `GET` only; token introspection uses `POST`).
 pub trait HttpClient: Send + Sync + 'static {
-    /// Performs the request.
+    /// Performs the request (despite the name, with the request's method).
     fn get(&self, request: HttpRequest) -> BoxFuture<'static, Result<HttpResponse, HttpError>>;
 }
 
@@ -118,7 +141,7 @@ pub trait HttpClient: Send + Sync + 'static {
 /// accept it for loopback hosts.
 #[derive(Clone)]
 pub struct HyperClient {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl fmt::Debug for HyperClient {
@@ -172,8 +195,10 @@ impl HttpClient for HyperClient {
         let client = self.client.clone();
         Box::pin(async move {
             let limit = request.max_body;
-            let mut req = http::Request::get(request.uri)
-                .body(Empty::<Bytes>::new())
+            let mut req = http::Request::builder()
+                .method(request.method)
+                .uri(request.uri)
+                .body(Full::new(request.body))
                 .map_err(transport)?;
             *req.headers_mut() = request.headers;
             let response = client.request(req).await.map_err(transport)?;

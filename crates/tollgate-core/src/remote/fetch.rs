@@ -182,7 +182,19 @@ pub(crate) fn well_known(issuer: &Uri, oidc: bool) -> Result<Uri, FetchErrorKind
 #[derive(Deserialize)]
 struct Metadata {
     issuer: String,
-    jwks_uri: String,
+    #[serde(default)]
+    jwks_uri: Option<String>,
+    #[serde(default)]
+    introspection_endpoint: Option<String>,
+}
+
+/// Which endpoint of the metadata discovery reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MetadataField {
+    /// `jwks_uri`.
+    JwksUri,
+    /// `introspection_endpoint` (RFC 8414 §2).
+    IntrospectionEndpoint,
 }
 
 async fn discover_one(
@@ -190,6 +202,7 @@ async fn discover_one(
     issuer: &str,
     url: &Uri,
     cfg: &RefreshConfig,
+    field: MetadataField,
 ) -> Result<Uri, FetchError> {
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
@@ -209,7 +222,12 @@ async fn discover_one(
             FetchErrorKind::IssuerMismatch { found },
         ));
     }
-    parse_url(&meta.jwks_uri).map_err(|k| FetchError::new(url, k))
+    let value = match field {
+        MetadataField::JwksUri => meta.jwks_uri,
+        MetadataField::IntrospectionEndpoint => meta.introspection_endpoint,
+    }
+    .ok_or_else(|| FetchError::new(url, FetchErrorKind::InvalidMetadata))?;
+    parse_url(&value).map_err(|k| FetchError::new(url, k))
 }
 
 /// Reads the issuer's metadata and returns its `jwks_uri`.
@@ -219,18 +237,29 @@ pub(crate) async fn discover(
     form: Discovery,
     cfg: &RefreshConfig,
 ) -> Result<Uri, FetchError> {
+    discover_endpoint(client, issuer, form, cfg, MetadataField::JwksUri).await
+}
+
+/// Reads the issuer's metadata and returns the endpoint named by `field`.
+pub(crate) async fn discover_endpoint(
+    client: &dyn HttpClient,
+    issuer: &str,
+    form: Discovery,
+    cfg: &RefreshConfig,
+    field: MetadataField,
+) -> Result<Uri, FetchError> {
     let issuer_uri = parse_url(issuer).map_err(|k| FetchError::new(issuer, k))?;
     let url_for = |oidc| well_known(&issuer_uri, oidc).map_err(|k| FetchError::new(issuer, k));
     match form {
-        Discovery::OpenIdConnect => discover_one(client, issuer, &url_for(true)?, cfg).await,
-        Discovery::OAuthServer => discover_one(client, issuer, &url_for(false)?, cfg).await,
-        _ => match discover_one(client, issuer, &url_for(true)?, cfg).await {
+        Discovery::OpenIdConnect => discover_one(client, issuer, &url_for(true)?, cfg, field).await,
+        Discovery::OAuthServer => discover_one(client, issuer, &url_for(false)?, cfg, field).await,
+        _ => match discover_one(client, issuer, &url_for(true)?, cfg, field).await {
             Ok(u) => Ok(u),
             Err(e) if e.is_permanent() => Err(e),
             Err(first) => {
                 tracing::debug!(target: "tollgate::remote", error = %first,
                     "OpenID discovery failed; trying RFC 8414");
-                discover_one(client, issuer, &url_for(false)?, cfg).await
+                discover_one(client, issuer, &url_for(false)?, cfg, field).await
             }
         },
     }

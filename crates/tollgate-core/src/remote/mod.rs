@@ -74,7 +74,7 @@
 
 mod client;
 mod config;
-mod fetch;
+pub(crate) mod fetch;
 mod store;
 
 use std::collections::HashMap;

@@ -1,102 +1,548 @@
-//! The quickstart: mints tokens with a throw-away key and shows which ones tollgate
-//! accepts and why it refuses the others, with the status, RFC 6750 code and gRPC code
-//! each refusal is answered with. Exits non-zero if any outcome is unexpected.
+//! The quickstart, README's first command (`cargo run -p quickstart`).
+//!
+//! Starts, in this one process and on free loopback ports, the dev identity provider
+//! (`tollgate_testkit::idp`, NOT FOR PRODUCTION), the `axum-orders` HTTP service and
+//! the `tonic-inventory` gRPC service, both finding the IdP by discovery. It obtains
+//! tokens with client credentials as two clients (`demo-full`, `demo-reader`), makes
+//! allowed and refused HTTP and gRPC calls (no token, an expired token, a token for
+//! another audience, insufficient scope) and prints a table: call, expected, got, and
+//! the `WWW-Authenticate` header or gRPC message. Exits 0 when every call got what was
+//! expected, 1 otherwise.
+//!
+//! `cargo run -p quickstart -- --serve` keeps the three servers running afterwards and
+//! prints copy-paste `curl` (and `grpcurl`) commands with a fresh token.
 
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use tollgate_core::error::AuthError;
-use tollgate_core::{KeySet, Validation};
-use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use tollgate_testkit::idp::{DevIdp, form_encode};
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Channel, Server};
+use tonic_inventory::pb::inventory_client::InventoryClient;
+use tonic_inventory::pb::{GetItemRequest, ReserveItemRequest};
 
-fn main() -> ExitCode {
-    let key = TestKey::p256("demo-key");
-    let keys = KeySet::from_keys([key.public_key()]);
-    let validation = match Validation::builder()
-        .issuer(DEFAULT_ISSUER)
-        .audience(DEFAULT_AUDIENCE)
-        .build()
-    {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("configuration error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let stranger = TestKey::p256("demo-key");
-    let cases: Vec<(&str, String, Option<u16>)> = vec![
-        (
-            "valid ES256 access token",
-            key.token().scope("orders:read").sign(),
-            None,
-        ),
-        ("expired", key.token().expired(), Some(401)),
-        ("wrong audience", key.token().wrong_audience(), Some(401)),
-        ("bad signature", key.token().bad_signature(), Some(401)),
-        (
-            "signed by another key, same kid",
-            stranger.token().sign(),
-            Some(401),
-        ),
-        (
-            "alg none",
-            key.token().header("alg", "none").unsigned(),
-            Some(401),
-        ),
-        (
-            "ID token (typ JWT)",
-            key.token().header("typ", "JWT").sign(),
-            Some(401),
-        ),
-        (
-            "issuer prefix trick",
-            key.token().issuer("https://idp.tollgate.test.evil").sign(),
-            Some(401),
-        ),
-    ];
-    println!(
-        "token                              expected  got       RFC 6750 / gRPC            reason (log only)"
-    );
-    let mut failures = 0;
-    for (name, token, expected) in cases {
-        let result = validation.verify::<()>(&token, &keys);
-        let (got, detail, reason) = match &result {
-            Ok(c) => (
-                None,
-                String::from("-"),
-                format!("sub={}", c.sub.as_deref().unwrap_or("?")),
-            ),
-            Err(e) => describe(e),
-        };
-        let ok = got == expected;
-        if !ok {
-            failures += 1;
-        }
-        let show = |s: Option<u16>| s.map_or_else(|| "200".to_owned(), |s| s.to_string());
-        println!(
-            "{:<34} {:<9} {:<9} {:<26} {}{}",
-            name,
-            show(expected),
-            show(got),
-            detail,
-            reason,
-            if ok { "" } else { "   <-- UNEXPECTED" }
-        );
-    }
-    if failures == 0 {
-        println!("\nall outcomes as expected");
-        ExitCode::SUCCESS
-    } else {
-        println!("\n{failures} unexpected outcome(s)");
-        ExitCode::FAILURE
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const USAGE: &str = "usage: quickstart [--serve]
+  Runs the dev IdP, axum-orders and tonic-inventory on free loopback ports, makes allowed
+  and refused calls, prints what happened; exits 0 when everything was as expected.
+  --serve  keep running afterwards and print curl commands with a fresh token";
+
+/// One row of the table.
+struct Row {
+    call: String,
+    expected: String,
+    got: String,
+    detail: String,
+}
+
+impl Row {
+    fn ok(&self) -> bool {
+        self.expected == self.got
     }
 }
 
-fn describe(e: &AuthError) -> (Option<u16>, String, String) {
-    let w = e.wire();
-    let code = w.error.map_or("-", |c| c.as_str());
-    (
-        Some(w.status),
-        format!("{code} / {}", w.grpc.as_i32()),
-        e.to_string(),
-    )
+/// The running servers and clients.
+struct Tour {
+    idp: DevIdp,
+    orders: String,
+    inventory: SocketAddr,
+    http: Client<HttpConnector, Full<Bytes>>,
+    grpc: InventoryClient<Channel>,
+    rows: Vec<Row>,
+}
+
+struct Reply {
+    status: u16,
+    www_authenticate: String,
+    body: Value,
+}
+
+/// `401 invalid_token` from a status and the challenge's `error` parameter.
+fn outcome(status: u16, challenge: &str) -> String {
+    match challenge
+        .split("error=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+    {
+        Some(code) => format!("{status} {code}"),
+        None => status.to_string(),
+    }
+}
+
+/// `PermissionDenied` → `PERMISSION_DENIED`.
+fn code_name(code: tonic::Code) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{code:?}").chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+fn grpc_request<T>(message: T, token: Option<&str>) -> Result<tonic::Request<T>, Error> {
+    let mut req = tonic::Request::new(message);
+    if let Some(t) = token {
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {t}").parse()?);
+    }
+    Ok(req)
+}
+
+impl Tour {
+    async fn start() -> Result<Tour, Error> {
+        let idp = DevIdp::builder().start().await?;
+        let env = |aud: &str| -> HashMap<&'static str, String> {
+            [
+                ("TOLLGATE_ISSUER", idp.issuer().to_owned()),
+                ("TOLLGATE_AUDIENCE", aud.to_owned()),
+            ]
+            .into_iter()
+            .collect()
+        };
+
+        // axum-orders, keys by discovery from the IdP
+        let orders_env = env("orders");
+        let config = axum_orders::Config::from_lookup(|k| orders_env.get(k).cloned())?;
+        let gate = config.tollgate().build().await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let orders = format!("http://{}", listener.local_addr()?);
+        let app = axum_orders::router(&gate);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        // tonic-inventory, the same way
+        let inventory_env = env("inventory");
+        let config = tonic_inventory::Config::from_lookup(|k| inventory_env.get(k).cloned())?;
+        let auth = config.issuers()?.build().await?;
+        let routes = tonic_inventory::routes(auth, tonic_inventory::Guard::Layer).await?;
+        let incoming = TcpIncoming::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let inventory = incoming.local_addr()?;
+        tokio::spawn(
+            Server::builder()
+                .add_routes(routes)
+                .serve_with_incoming(incoming),
+        );
+        let channel = Channel::from_shared(format!("http://{inventory}"))?
+            .connect()
+            .await?;
+
+        Ok(Tour {
+            idp,
+            orders,
+            inventory,
+            http: Client::builder(TokioExecutor::new()).build_http(),
+            grpc: InventoryClient::new(channel),
+            rows: Vec::new(),
+        })
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<Reply, Error> {
+        let mut req = Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = self
+            .http
+            .request(req.body(Full::new(Bytes::from(body.to_owned())))?)
+            .await?;
+        let status = res.status().as_u16();
+        let www_authenticate = res
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let body = res.into_body().collect().await?.to_bytes();
+        Ok(Reply {
+            status,
+            www_authenticate,
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        })
+    }
+
+    /// A token request at the IdP's token endpoint; records a row.
+    async fn token(
+        &mut self,
+        call: &str,
+        expected: &str,
+        client: (&str, &str),
+        basic: bool,
+        params: &str,
+    ) -> Result<Option<String>, Error> {
+        let (id, secret) = client;
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                form_encode(id),
+                form_encode(secret)
+            ))
+        );
+        let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+        let mut body = format!("grant_type=client_credentials{params}");
+        if basic {
+            headers.push(("authorization", &auth));
+        } else {
+            let _ = write!(
+                body,
+                "&client_id={}&client_secret={}",
+                form_encode(id),
+                form_encode(secret)
+            );
+        }
+        let r = self
+            .send(Method::POST, &self.idp.token_endpoint(), &headers, &body)
+            .await?;
+        let got = match r.body["error"].as_str() {
+            Some(e) => format!("{} {e}", r.status),
+            None => r.status.to_string(),
+        };
+        let detail = match (&r.body["scope"], &r.body["error_description"]) {
+            (Value::String(s), _) => format!("scope \"{s}\""),
+            (_, Value::String(d)) => d.clone(),
+            _ => String::new(),
+        };
+        self.rows.push(Row {
+            call: format!("IdP   {call}"),
+            expected: expected.into(),
+            got,
+            detail,
+        });
+        Ok(r.body["access_token"].as_str().map(str::to_owned))
+    }
+
+    async fn http(
+        &mut self,
+        call: &str,
+        expected: &str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<(), Error> {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(a) = &auth {
+            headers.push(("authorization", a));
+        }
+        let body = if method == Method::POST {
+            r#"{"item":"widget","qty":1}"#
+        } else {
+            ""
+        };
+        let url = format!("{}{path}", self.orders);
+        let r = self.send(method.clone(), &url, &headers, body).await?;
+        self.rows.push(Row {
+            call: format!("HTTP  {method} {path} {call}"),
+            expected: expected.into(),
+            got: outcome(r.status, &r.www_authenticate),
+            detail: r.www_authenticate,
+        });
+        Ok(())
+    }
+
+    fn grpc<T>(&mut self, call: &str, expected: &str, result: Result<T, tonic::Status>) {
+        let (got, detail) = match result {
+            Ok(_) => ("OK".to_owned(), String::new()),
+            Err(s) => (code_name(s.code()), s.message().to_owned()),
+        };
+        self.rows.push(Row {
+            call: format!("gRPC  {call}"),
+            expected: expected.into(),
+            got,
+            detail,
+        });
+    }
+
+    async fn run(&mut self) -> Result<(), Error> {
+        let full = ("demo-full", "demo-full-secret");
+        let reader = ("demo-reader", "demo-reader-secret");
+        let missing = || -> Error { "the IdP issued no token".into() };
+
+        // tokens from the dev IdP (client credentials)
+        let full_token = self
+            .token(
+                "token demo-full (client_secret_basic)",
+                "200",
+                full,
+                true,
+                "",
+            )
+            .await?
+            .ok_or_else(missing)?;
+        let reader_token = self
+            .token(
+                "token demo-reader (client_secret_post)",
+                "200",
+                reader,
+                false,
+                "",
+            )
+            .await?
+            .ok_or_else(missing)?;
+        let inventory_reader = self
+            .token(
+                "token demo-full, resource=inventory scope=inventory:read",
+                "200",
+                full,
+                true,
+                "&resource=inventory&scope=inventory%3Aread",
+            )
+            .await?
+            .ok_or_else(missing)?;
+        self.token(
+            "token demo-reader asks scope=orders:write",
+            "400 invalid_scope",
+            reader,
+            true,
+            "&scope=orders%3Awrite",
+        )
+        .await?;
+        self.token(
+            "token demo-reader, wrong secret",
+            "401 invalid_client",
+            ("demo-reader", "guess"),
+            true,
+            "",
+        )
+        .await?;
+        // signed by the IdP's key, expired an hour ago (the IdP itself never issues one)
+        let expired = self.idp.token_builder("demo-full").expired();
+
+        // HTTP: axum-orders (audience "orders")
+        self.http("(public)", "200", Method::GET, "/health", None)
+            .await?;
+        self.http("no token", "401", Method::GET, "/orders", None)
+            .await?;
+        self.http(
+            "demo-reader",
+            "200",
+            Method::GET,
+            "/orders",
+            Some(&reader_token),
+        )
+        .await?;
+        self.http(
+            "demo-reader",
+            "403 insufficient_scope",
+            Method::POST,
+            "/orders",
+            Some(&reader_token),
+        )
+        .await?;
+        self.http(
+            "demo-full",
+            "201",
+            Method::POST,
+            "/orders",
+            Some(&full_token),
+        )
+        .await?;
+        self.http(
+            "expired token",
+            "401 invalid_token",
+            Method::GET,
+            "/orders",
+            Some(&expired),
+        )
+        .await?;
+        self.http(
+            "token for aud inventory",
+            "401 invalid_token",
+            Method::GET,
+            "/orders",
+            Some(&inventory_reader),
+        )
+        .await?;
+        self.http(
+            "broken token",
+            "401 invalid_token",
+            Method::GET,
+            "/orders",
+            Some("not-a-token"),
+        )
+        .await?;
+
+        // gRPC: tonic-inventory (audience "inventory")
+        let get = || GetItemRequest {
+            id: "widget".into(),
+        };
+        let reserve = || ReserveItemRequest {
+            id: "widget".into(),
+            quantity: 1,
+        };
+        let mut c = self.grpc.clone();
+        let r = c.get_item(grpc_request(get(), None)?).await;
+        self.grpc("GetItem no token", "UNAUTHENTICATED", r);
+        let r = c.get_item(grpc_request(get(), Some(&full_token))?).await;
+        self.grpc("GetItem demo-full", "OK", r);
+        let r = c
+            .reserve_item(grpc_request(reserve(), Some(&full_token))?)
+            .await;
+        self.grpc("ReserveItem demo-full", "OK", r);
+        let r = c
+            .get_item(grpc_request(get(), Some(&inventory_reader))?)
+            .await;
+        self.grpc("GetItem inventory:read token", "OK", r);
+        let r = c
+            .reserve_item(grpc_request(reserve(), Some(&inventory_reader))?)
+            .await;
+        self.grpc("ReserveItem inventory:read token", "PERMISSION_DENIED", r);
+        let r = c.get_item(grpc_request(get(), Some(&expired))?).await;
+        self.grpc("GetItem expired token", "UNAUTHENTICATED", r);
+        let r = c.get_item(grpc_request(get(), Some(&reader_token))?).await;
+        self.grpc("GetItem demo-reader (aud orders)", "UNAUTHENTICATED", r);
+        Ok(())
+    }
+
+    fn table(&self) -> String {
+        let headers = [
+            "",
+            "call",
+            "expected",
+            "got",
+            "WWW-Authenticate / gRPC message",
+        ];
+        let cells: Vec<[String; 5]> = self
+            .rows
+            .iter()
+            .map(|r| {
+                [
+                    if r.ok() { "ok" } else { "XX" }.to_owned(),
+                    r.call.clone(),
+                    r.expected.clone(),
+                    r.got.clone(),
+                    r.detail.clone(),
+                ]
+            })
+            .collect();
+        let mut width = headers.map(str::len);
+        for row in &cells {
+            for (w, c) in width.iter_mut().zip(row) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |cols: &[String]| {
+            let mut s = String::new();
+            for (i, (c, w)) in cols.iter().zip(width).enumerate() {
+                if i + 1 == cols.len() {
+                    s.push_str(c);
+                } else {
+                    let _ = write!(s, "{c:<w$}  ");
+                }
+            }
+            s.trim_end().to_owned()
+        };
+        let mut out = String::new();
+        out.push_str(&line(&headers.map(str::to_owned)));
+        out.push('\n');
+        out.push_str(&line(&width.map(|w| "-".repeat(w.max(2)))));
+        out.push('\n');
+        for row in &cells {
+            out.push_str(&line(row));
+            out.push('\n');
+        }
+        out
+    }
+
+    async fn serve(&self) -> Result<(), Error> {
+        let token = self
+            .idp
+            .client_credentials_token("demo-full", &[], None)
+            .await?;
+        let (idp, orders, inv) = (self.idp.issuer(), &self.orders, self.inventory);
+        println!(
+            "\nServing until Ctrl-C:\n  \
+             dev IdP          {idp}  (NOT FOR PRODUCTION; clients demo-full/demo-full-secret, \
+             demo-reader/demo-reader-secret)\n  \
+             axum-orders      {orders}\n  \
+             tonic-inventory  {inv}  (gRPC, reflection on)\n\n\
+             A token for demo-full (all scopes, audiences orders and inventory), valid {} s:\n\n  \
+             TOKEN={}\n\n  \
+             curl -i -H \"Authorization: Bearer $TOKEN\" {orders}/orders\n  \
+             curl -i -X POST -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \
+             -d '{{\"item\":\"widget\",\"qty\":1}}' {orders}/orders\n  \
+             curl -i {orders}/orders        # 401, no token\n  \
+             grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" -d '{{\"id\":\"widget\"}}' \
+             {inv} inventory.v1.Inventory/GetItem\n\n\
+             A fresh token (or one with fewer scopes):\n\n  \
+             curl -s -u demo-full:demo-full-secret -d grant_type=client_credentials {token_url}\n  \
+             curl -s -u demo-reader:demo-reader-secret -d grant_type=client_credentials {token_url}\n",
+            token.expires_in,
+            token.access_token,
+            token_url = self.idp.token_endpoint(),
+        );
+        tokio::signal::ctrl_c().await?;
+        Ok(())
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let mut serve = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--serve" => serve = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("quickstart: unknown argument {other}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut tour = match Tour::start().await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("quickstart: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "dev IdP {} (NOT FOR PRODUCTION) · axum-orders {} · tonic-inventory {}\n",
+        tour.idp.issuer(),
+        tour.orders,
+        tour.inventory
+    );
+    if let Err(e) = tour.run().await {
+        print!("{}", tour.table());
+        eprintln!("quickstart: a call failed: {e}");
+        return ExitCode::FAILURE;
+    }
+    print!("{}", tour.table());
+    let good = tour.rows.iter().filter(|r| r.ok()).count();
+    let all = good == tour.rows.len();
+    println!(
+        "\n{good}/{} calls as expected{}",
+        tour.rows.len(),
+        if all { "" } else { " (XX: unexpected)" }
+    );
+    if serve && let Err(e) = tour.serve().await {
+        eprintln!("quickstart: {e}");
+        return ExitCode::FAILURE;
+    }
+    if all {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -100,6 +100,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tollgate_core::alg::Algorithm;
 
+use crate::TokenBuilder;
+
 #[doc(inline)]
 pub use config::{Client, ConfigError, IdpConfig, TokenFormat, default_clients};
 #[doc(inline)]
@@ -379,6 +381,48 @@ impl DevIdp {
         }
         let grant = grants::dispatch(client, &Params(params))?;
         Ok(grants::issue(&self.state, client, grant))
+    }
+
+    /// A [`TokenBuilder`] signed by the current signing key and preset like a
+    /// `client_credentials` token of `client_id` (`iss`, `sub`, `client_id`, the
+    /// client's default `aud` and `scope`, `typ: at+jwt`, the IdP's `alg` and `kid`),
+    /// to craft tokens the token endpoint would never issue for negative tests:
+    /// `.expired()`, `.wrong_audience()`, other claims. Such tokens are not recorded
+    /// (introspection answers `active: false`).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let idp = tollgate_testkit::DevIdp::builder().start().await.unwrap();
+    /// let expired = idp.token_builder("demo-reader").expired();
+    /// # assert_eq!(expired.split('.').count(), 3);
+    /// # });
+    /// ```
+    pub fn token_builder(&self, client_id: &str) -> TokenBuilder {
+        let (key, alg) = self.state.signing_key();
+        let mut b = key
+            .token()
+            .alg(alg)
+            .issuer(self.issuer())
+            .subject(client_id)
+            .client_id(client_id);
+        if let Some(c) = self.state.client(client_id) {
+            let aud: Vec<&str> = c
+                .audiences_by_default()
+                .iter()
+                .map(String::as_str)
+                .collect();
+            b = match aud.as_slice() {
+                [one] => b.audience(one),
+                many => b.audiences(many),
+            };
+            let scope = c.granted_by_default().join(" ");
+            b = if scope.is_empty() {
+                b.without("scope")
+            } else {
+                b.scope(&scope)
+            };
+        }
+        b
     }
 
     /// Stops serving and the rotation timer (also done on drop).

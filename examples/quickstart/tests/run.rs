@@ -1,0 +1,77 @@
+//! README's first command, run as users run it: `quickstart` exits 0 with every call as
+//! expected; `quickstart --serve` keeps serving and its printed token works.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_quickstart");
+
+#[test]
+fn quickstart_exits_zero_with_every_call_as_expected() {
+    let started = Instant::now();
+    let out = Command::new(BIN).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("ok ")).collect();
+    assert!(rows.len() >= 20, "{stdout}");
+    assert!(!stdout.lines().any(|l| l.starts_with("XX")), "{stdout}");
+    for needle in [
+        "HTTP  GET /orders no token",
+        "403 insufficient_scope",
+        "GET /orders expired token",
+        "PERMISSION_DENIED",
+        "UNAUTHENTICATED",
+        "400 invalid_scope",
+    ] {
+        assert!(stdout.contains(needle), "{needle} missing:\n{stdout}");
+    }
+    assert!(stdout.contains(&format!("{0}/{0} calls as expected", rows.len())));
+}
+
+#[test]
+fn serve_mode_prints_a_working_token() {
+    let mut child = Command::new(BIN)
+        .arg("--serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut orders, mut token) = (None, None);
+    for line in lines {
+        let line = line.unwrap();
+        let l = line.trim();
+        if let Some(u) = l.strip_prefix("axum-orders") {
+            orders = Some(u.trim().trim_start_matches("http://").to_owned());
+        }
+        if let Some(t) = l.strip_prefix("TOKEN=") {
+            token = Some(t.to_owned());
+            break;
+        }
+    }
+    let (orders, token) = (orders.expect("orders address"), token.expect("token"));
+    let mut s = TcpStream::connect(&orders).unwrap();
+    write!(
+        s,
+        "GET /orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+}

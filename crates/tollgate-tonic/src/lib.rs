@@ -24,6 +24,18 @@
 //! Streaming calls (server, client, bidirectional) are checked once, when the call
 //! starts: the request stream is never read by the layer.
 //!
+//! Choices worth knowing: the per-method map fails closed (unlisted methods are
+//! refused) and catches misspelled entries at start-up against the real method list
+//! ([`MethodScopes::verify`], or the `FileDescriptorSet` with the `descriptor`
+//! feature); see [`methods`]. The interceptor answers `UNAVAILABLE` rather than wait
+//! when keys must be fetched, and applies one policy per service; see [`interceptor`].
+//!
+//! # Features
+//!
+//! - `descriptor` (off): `MethodScopes::verify_descriptor` and `descriptor_methods`,
+//!   reading method names from an encoded protobuf `FileDescriptorSet` (adds `prost`
+//!   and `prost-types`).
+//!
 //! # Example
 //!
 //! One protected service next to a public one: health is public, the protected copy
@@ -69,22 +81,16 @@
 //! # }
 //! ```
 
-mod ext;
-mod interceptor;
-mod layer;
-mod methods;
-mod reject;
+pub mod ext;
+pub mod interceptor;
+pub mod layer;
+pub mod methods;
+pub mod reject;
 
-#[doc(inline)]
 pub use ext::RequestExt;
-#[doc(inline)]
 pub use interceptor::GrpcInterceptor;
-#[doc(inline)]
 pub use layer::{GrpcAuthLayer, GrpcAuthService};
 #[cfg(feature = "descriptor")]
-#[doc(inline)]
 pub use methods::descriptor_methods;
-#[doc(inline)]
 pub use methods::{MethodScope, MethodScopeFuture, MethodScopeLayer, MethodScopes, VerifyError};
-#[doc(inline)]
 pub use reject::{GrpcRejector, RETRY_PUSHBACK, WWW_AUTHENTICATE};

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tollgate_core::alg::Algorithm;
 use tollgate_core::authenticate::Authenticate;
+use tollgate_core::introspect::{IntrospectorBuilder, JwtOrIntrospect, Routing};
 use tollgate_core::remote::{IssuerConfig, Issuers, RefreshConfig};
 use tollgate_core::scope::ScopePolicy;
 use tollgate_core::validation::ConfigError;
@@ -147,6 +148,8 @@ pub enum BuildError {
     Validation(ConfigError),
     /// The key source failed (bad URL, unreachable at start-up, issuer mismatch...).
     Keys(tollgate_core::remote::BuildError),
+    /// The introspection configuration failed (no endpoint, discovery failed...).
+    Introspection(tollgate_core::introspect::BuildError),
 }
 
 impl fmt::Display for BuildError {
@@ -158,6 +161,7 @@ impl fmt::Display for BuildError {
             }
             BuildError::Validation(e) => write!(f, "invalid validation policy: {e}"),
             BuildError::Keys(e) => write!(f, "key source: {e}"),
+            BuildError::Introspection(e) => write!(f, "introspection: {e}"),
         }
     }
 }
@@ -224,14 +228,63 @@ where
         self
     }
 
+    /// Also accepts opaque tokens through RFC 7662 introspection: tokens that are not
+    /// JWTs (by default; see [`IntrospectingBuilder::routing`]) are introspected with
+    /// `introspector`, JWTs are verified with the remote keys. Unless `introspector`
+    /// has its own, it checks answers with this builder's validation policy (issuer,
+    /// audiences, leeway).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tollgate_axum::BuildError> {
+    /// use tollgate_axum::Tollgate;
+    /// use tollgate_core::introspect::{ClientAuth, Introspector};
+    ///
+    /// let gate = Tollgate::<()>::builder()
+    ///     .issuer("https://idp.example")
+    ///     .audience("orders")
+    ///     .discover()
+    ///     .introspection(
+    ///         Introspector::builder()
+    ///             .discover() // introspection_endpoint from the metadata
+    ///             .client_auth(ClientAuth::client_secret_basic("orders-api", "secret")),
+    ///     )
+    ///     .build()
+    ///     .await?;
+    /// # let _ = gate;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn introspection(self, introspector: IntrospectorBuilder) -> IntrospectingBuilder<X> {
+        IntrospectingBuilder {
+            base: self,
+            introspector,
+            routing: Routing::default(),
+        }
+    }
+
     fn issuers(
         self,
     ) -> Result<(tollgate_core::remote::IssuersBuilder, Option<String>), BuildError> {
+        self.issuers_and_validation()
+            .map(|(b, realm, _)| (b, realm))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn issuers_and_validation(
+        self,
+    ) -> Result<
+        (
+            tollgate_core::remote::IssuersBuilder,
+            Option<String>,
+            Validation,
+        ),
+        BuildError,
+    > {
         if self.issuer.is_none() {
             return Err(BuildError::NoIssuer);
         }
         let validation = self.validation.build().map_err(BuildError::Validation)?;
-        let cfg = IssuerConfig::new(validation);
+        let cfg = IssuerConfig::new(validation.clone());
         let cfg = match self.source {
             Source::None => return Err(BuildError::NoKeySource),
             Source::Jwks(url) => cfg.jwks_uri(url),
@@ -240,6 +293,7 @@ where
         Ok((
             Issuers::builder().issuer(cfg).refresh(self.refresh),
             self.realm,
+            validation,
         ))
     }
 
@@ -267,12 +321,66 @@ where
     }
 }
 
-fn finish<X>(t: Tollgate<X, Issuers>, realm: Option<String>) -> Tollgate<X, Issuers>
+fn finish<X, A>(t: Tollgate<X, A>, realm: Option<String>) -> Tollgate<X, A>
 where
     X: serde::de::DeserializeOwned + Send + Sync + 'static,
+    A: Authenticate<X> + Clone,
 {
     match realm {
         Some(r) => t.realm(r),
         None => t,
+    }
+}
+
+/// Builder of a [`Tollgate`] over remote keys plus introspection (from
+/// [`TollgateBuilder::introspection`]).
+#[must_use]
+pub struct IntrospectingBuilder<X = ()> {
+    base: TollgateBuilder<X>,
+    introspector: IntrospectorBuilder,
+    routing: Routing,
+}
+
+impl<X> fmt::Debug for IntrospectingBuilder<X> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectingBuilder")
+            .field("base", &self.base)
+            .field("introspector", &self.introspector)
+            .field("routing", &self.routing)
+            .finish()
+    }
+}
+
+impl<X> IntrospectingBuilder<X>
+where
+    X: serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    /// Which tokens are introspected (default [`Routing::NonJwt`]: only tokens that
+    /// are not JWTs; [`Routing::All`]: every token).
+    pub fn routing(mut self, routing: Routing) -> Self {
+        self.routing = routing;
+        self
+    }
+
+    /// Builds, waiting for the first key set and reading the introspection endpoint
+    /// from discovery when asked to.
+    ///
+    /// # Errors
+    ///
+    /// See [`BuildError`].
+    pub async fn build(self) -> Result<Tollgate<X, JwtOrIntrospect<Issuers>>, BuildError> {
+        let (b, realm, validation) = self.base.issuers_and_validation()?;
+        let introspector = if self.introspector.has_validation() {
+            self.introspector
+        } else {
+            self.introspector.validation(validation)
+        };
+        let introspector = introspector
+            .build()
+            .await
+            .map_err(BuildError::Introspection)?;
+        let issuers = b.build().await.map_err(BuildError::Keys)?;
+        let auth = JwtOrIntrospect::new(issuers, introspector).routing(self.routing);
+        Ok(finish(Tollgate::with_claims(auth), realm))
     }
 }

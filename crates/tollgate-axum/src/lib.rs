@@ -61,7 +61,7 @@ mod extract;
 pub mod scopes;
 
 #[doc(inline)]
-pub use builder::{BuildError, Tollgate, TollgateBuilder};
+pub use builder::{BuildError, IntrospectingBuilder, Tollgate, TollgateBuilder};
 #[doc(inline)]
 pub use extract::{Claims, ClaimsRejection};
 pub use tollgate_tower::{AuthLayer, BearerRejector, Mode, RequireScopeLayer};

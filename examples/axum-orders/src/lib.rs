@@ -9,6 +9,7 @@
 //! | anything else | 404 |
 
 use std::fmt;
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -18,6 +19,7 @@ use tollgate_axum::scopes::all;
 use tollgate_axum::{Claims, Tollgate};
 use tollgate_core::alg::Algorithm;
 use tollgate_core::authenticate::Authenticate;
+use tollgate_core::introspect::{ClientAuth, Introspector, IntrospectorBuilder};
 
 /// The router, protected by `gate`.
 pub fn router<A>(gate: &Tollgate<(), A>) -> Router
@@ -78,6 +80,23 @@ pub struct Config {
     pub algorithms: Option<Vec<Algorithm>>,
     /// `BIND` (default `127.0.0.1:8080`).
     pub bind: String,
+    /// Opaque tokens through RFC 7662 introspection, when `TOLLGATE_INTROSPECTION_URI`
+    /// is set.
+    pub introspection: Option<Introspection>,
+}
+
+/// Introspection settings (see [`Config::introspection`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Introspection {
+    /// `TOLLGATE_INTROSPECTION_URI`: the endpoint.
+    pub uri: String,
+    /// `TOLLGATE_CLIENT_ID` and `TOLLGATE_CLIENT_SECRET` (optional, both or neither):
+    /// the resource server's credentials, sent as `client_secret_basic`.
+    pub client: Option<(String, String)>,
+    /// `TOLLGATE_INTROSPECTION_CACHE_SECS` (default 30): how long an active answer is
+    /// reused, so a revoked token is refused at most this long after revocation.
+    pub cache_secs: u64,
 }
 
 /// A configuration problem, with the variable it concerns.
@@ -125,13 +144,64 @@ impl Config {
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
+        let optional = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let introspection = match optional("TOLLGATE_INTROSPECTION_URI") {
+            None => None,
+            Some(uri) => {
+                let client = match (
+                    optional("TOLLGATE_CLIENT_ID"),
+                    optional("TOLLGATE_CLIENT_SECRET"),
+                ) {
+                    (Some(id), Some(secret)) => Some((id, secret)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(ConfigError(
+                            "TOLLGATE_CLIENT_ID and TOLLGATE_CLIENT_SECRET go together".to_owned(),
+                        ));
+                    }
+                };
+                let cache_secs = match optional("TOLLGATE_INTROSPECTION_CACHE_SECS") {
+                    None => tollgate_core::introspect::DEFAULT_CACHE_TTL.as_secs(),
+                    Some(v) => v.trim().parse().map_err(|_| {
+                        ConfigError(format!(
+                            "TOLLGATE_INTROSPECTION_CACHE_SECS: not a number of seconds: {:?}",
+                            v.trim()
+                        ))
+                    })?,
+                };
+                Some(Introspection {
+                    uri,
+                    client,
+                    cache_secs,
+                })
+            }
+        };
         Ok(Config {
             issuer,
             audiences,
-            jwks_uri: get("TOLLGATE_JWKS_URI").filter(|v| !v.trim().is_empty()),
+            jwks_uri: optional("TOLLGATE_JWKS_URI"),
             algorithms,
             bind: get("BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
+            introspection,
         })
+    }
+
+    /// The introspector for this configuration, when introspection is configured
+    /// (checked with the same issuer and audiences as JWTs when combined through
+    /// [`tollgate_axum::TollgateBuilder::introspection`]).
+    #[must_use]
+    pub fn introspector(&self) -> Option<IntrospectorBuilder> {
+        let i = self.introspection.as_ref()?;
+        let auth = match &i.client {
+            Some((id, secret)) => ClientAuth::client_secret_basic(id, secret),
+            None => ClientAuth::None,
+        };
+        Some(
+            Introspector::builder()
+                .endpoint(&i.uri)
+                .client_auth(auth)
+                .cache_ttl(Duration::from_secs(i.cache_secs)),
+        )
     }
 
     /// The tollgate builder for this configuration.

@@ -1,6 +1,7 @@
 //! `axum-orders`: the orders service, configured by environment variables
 //! (`TOLLGATE_ISSUER`, `TOLLGATE_AUDIENCE`, `TOLLGATE_JWKS_URI`, `TOLLGATE_ALGORITHMS`,
-//! `BIND`).
+//! `BIND`; for opaque tokens `TOLLGATE_INTROSPECTION_URI`, `TOLLGATE_CLIENT_ID`,
+//! `TOLLGATE_CLIENT_SECRET`, `TOLLGATE_INTROSPECTION_CACHE_SECS`).
 
 use std::process::ExitCode;
 
@@ -15,8 +16,17 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let gate = match config.tollgate().build().await {
-        Ok(g) => g,
+    let app = match config.introspector() {
+        None => config.tollgate().build().await.map(|g| router(&g)),
+        Some(i) => config
+            .tollgate()
+            .introspection(i)
+            .build()
+            .await
+            .map(|g| router(&g)),
+    };
+    let app = match app {
+        Ok(app) => app,
         Err(e) => {
             eprintln!("axum-orders: cannot start: {e}");
             return ExitCode::from(1);
@@ -36,7 +46,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    if let Err(e) = axum::serve(listener, router(&gate)).await {
+    if let Err(e) = axum::serve(listener, app).await {
         eprintln!("axum-orders: server error: {e}");
         return ExitCode::from(1);
     }

@@ -507,13 +507,13 @@ impl Inner {
     }
 }
 
-/// Ends its flight when dropped (also when the task panics), after the answer was
-/// cached and sent; the sender is dropped after that.
+/// Ends its flight when dropped: normally after the answer was cached and sent, but
+/// also when the task is cancelled or panics. The sender is dropped after that.
 struct FlightGuard {
     inner: Arc<Inner>,
     token: Arc<str>,
     id: u64,
-    _tx: watch::Sender<Option<Shared>>,
+    tx: watch::Sender<Option<Shared>>,
 }
 
 impl Drop for FlightGuard {
@@ -528,21 +528,23 @@ async fn flight<X: DeserializeOwned + Send + Sync + 'static>(
     id: u64,
     tx: watch::Sender<Option<Shared>>,
 ) {
-    let result = inner.call::<X>(&token).await;
+    let guard = FlightGuard {
+        inner,
+        token,
+        id,
+        tx,
+    };
+    let result = guard.inner.call::<X>(&guard.token).await;
     let exp = result
         .as_ref()
         .ok()
         .and_then(|c| c.exp)
         .map(crate::claims::NumericDate::as_secs);
     let shared: Shared = result.map(|c| Arc::new(c) as Arc<dyn std::any::Any + Send + Sync>);
-    inner.cache.put(&token, &shared, exp);
-    let _ = tx.send(Some(shared));
-    drop(FlightGuard {
-        inner: inner.clone(),
-        token,
-        id,
-        _tx: tx,
-    });
+    // cached before it is sent and before the flight ends: a request arriving in
+    // between finds it in the cache (see AnswerCache::join_or_start)
+    guard.inner.cache.put(&guard.token, &shared, exp);
+    let _ = guard.tx.send(Some(shared));
 }
 
 async fn wait<X: DeserializeOwned + Send + Sync + 'static>(

@@ -41,11 +41,14 @@ fuzz_target!(|data: &[u8]| {
                 assert!(claims.aud.contains(keys::AUDIENCE));
             }
             Err(e) => {
-                // every refusal maps to the wire table, and its text never echoes the token
+                // every refusal maps to the wire table, and its log text is bounded
+                // whatever the token's size (it carries no token content). (A check that
+                // the text does not *contain* the token is useless under libFuzzer: its
+                // comparison feedback steers the input into a substring of the fixed
+                // message, e.g. "three dot-separated segments".)
                 let w = e.wire();
                 assert!(matches!(w.status, 400 | 401));
-                let text = e.to_string();
-                assert!(token.len() < 8 || !text.contains(token));
+                assert!(e.to_string().len() < 200);
             }
         }
     }

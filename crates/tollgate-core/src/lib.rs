@@ -44,6 +44,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod actor;
 pub mod alg;
 pub mod authenticate;
 pub mod bearer;

@@ -62,6 +62,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::actor::ActorPolicy;
 use crate::alg::{Algorithm, AlgorithmSet, KeyFamily};
 use crate::claims::{Claims, RegisteredDto};
 use crate::error::{AuthError, ClaimsError, FormatError, HeaderError, KeyError, SignatureError};
@@ -134,6 +135,7 @@ pub struct Validation {
     max_age: Option<i64>,
     profile: TokenProfile,
     max_token_len: usize,
+    actor: Option<ActorPolicy>,
     pub(crate) skip_issuer: bool,
     pub(crate) skip_audience: bool,
     pub(crate) skip_exp: bool,
@@ -157,6 +159,7 @@ impl Default for ValidationBuilder {
                 max_age: None,
                 profile: TokenProfile::default(),
                 max_token_len: DEFAULT_MAX_TOKEN_LEN,
+                actor: None,
                 skip_issuer: false,
                 skip_audience: false,
                 skip_exp: false,
@@ -214,6 +217,15 @@ impl ValidationBuilder {
     /// Cap on the token length in bytes (default 8 KiB), checked before decoding.
     pub fn max_token_len(mut self, len: usize) -> Self {
         self.inner.max_token_len = len;
+        self
+    }
+
+    /// Checks every token's delegation chain (`act`) against `policy` (see
+    /// [`crate::actor`]); a token that fails is refused with
+    /// [`ClaimsError::ActorNotAllowed`] (401 `invalid_token`). Default: no actor
+    /// constraint.
+    pub fn actor_policy(mut self, policy: ActorPolicy) -> Self {
+        self.inner.actor = Some(policy);
         self
     }
 
@@ -459,6 +471,12 @@ impl Validation {
         self.max_token_len
     }
 
+    /// The actor policy, when one is set.
+    #[must_use]
+    pub fn actor_policy(&self) -> Option<&ActorPolicy> {
+        self.actor.as_ref()
+    }
+
     /// Verifies `token` against `keys` at the current time.
     pub fn verify<X: DeserializeOwned + 'static>(
         &self,
@@ -608,6 +626,9 @@ impl Validation {
             if claims.jti.is_none() {
                 return Err(ClaimsError::Missing("jti").into());
             }
+        }
+        if let Some(policy) = &self.actor {
+            policy.check(claims)?;
         }
         Ok(())
     }

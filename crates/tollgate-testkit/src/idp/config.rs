@@ -45,6 +45,13 @@ pub struct Client {
     pub default_audiences: Option<Vec<String>>,
     /// JWT (default) or opaque reference tokens.
     pub format: TokenFormat,
+    /// Audiences this client may obtain by token exchange (RFC 8693) for a subject
+    /// token it presents; empty (the default): the client may not exchange at all
+    /// (`unauthorized_client`).
+    pub exchange_audiences: Vec<String>,
+    /// A public key (PEM `PUBLIC KEY`) with which the client may authenticate by
+    /// `private_key_jwt` (RFC 7523) instead of its secret.
+    pub jwt_public_key_pem: Option<String>,
 }
 
 impl fmt::Debug for Client {
@@ -57,6 +64,8 @@ impl fmt::Debug for Client {
             .field("default_scopes", &self.default_scopes)
             .field("default_audiences", &self.default_audiences)
             .field("format", &self.format)
+            .field("exchange_audiences", &self.exchange_audiences)
+            .field("jwt_public_key_pem", &self.jwt_public_key_pem.is_some())
             .finish()
     }
 }
@@ -77,7 +86,29 @@ impl Client {
             default_scopes: None,
             default_audiences: None,
             format: TokenFormat::Jwt,
+            exchange_audiences: Vec::new(),
+            jwt_public_key_pem: None,
         }
+    }
+
+    /// Lets the client exchange subject tokens (RFC 8693) for tokens addressed to
+    /// these audiences (the token-exchange policy).
+    #[must_use]
+    pub fn may_exchange_for<S: Into<String>>(
+        mut self,
+        audiences: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.exchange_audiences = strings(audiences);
+        self
+    }
+
+    /// Lets the client authenticate with `private_key_jwt` (RFC 7523): assertions
+    /// signed by the private half of this PEM `PUBLIC KEY` (RSA, EC P-256/P-384 or
+    /// Ed25519).
+    #[must_use]
+    pub fn jwt_public_key_pem(mut self, pem: impl Into<String>) -> Self {
+        self.jwt_public_key_pem = Some(pem.into());
+        self
     }
 
     /// Sets the allowed scopes.
@@ -157,6 +188,14 @@ impl Client {
                 ));
             }
         }
+        if self.exchange_audiences.iter().any(String::is_empty) {
+            return bad("an exchange audience is empty");
+        }
+        if let Some(pem) = &self.jwt_public_key_pem
+            && tollgate_core::Key::from_pem(None, None, pem.as_bytes()).is_err()
+        {
+            return bad("jwt_public_key_pem is not a usable PEM public key");
+        }
         Ok(())
     }
 }
@@ -196,8 +235,16 @@ pub(crate) fn valid_scope_token(s: &str) -> bool {
 ///     scopes = ["invoices:read"]
 ///     audiences = ["invoices"]
 ///     token_format = "opaque"           # reference tokens for introspection
+///
+///     [[clients]]
+///     id = "gateway"
+///     secret = "gateway-secret"
+///     scopes = ["gateway:call"]
+///     audiences = ["gateway"]
+///     exchange_audiences = ["invoices"]    # RFC 8693: may exchange tokens for these
+///     ## jwt_public_key_pem = "<PEM public key>"  # would allow private_key_jwt
 /// "#)?;
-/// assert_eq!(config.clients.len(), 2);
+/// assert_eq!(config.clients.len(), 3);
 /// # Ok::<(), tollgate_testkit::idp::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -290,6 +337,9 @@ struct ClientDto {
     default_audiences: Option<Vec<String>>,
     #[serde(default)]
     token_format: TokenFormat,
+    #[serde(default)]
+    exchange_audiences: Vec<String>,
+    jwt_public_key_pem: Option<String>,
 }
 
 impl IdpConfig {
@@ -331,6 +381,8 @@ impl IdpConfig {
                     default_scopes: c.default_scopes,
                     default_audiences: c.default_audiences,
                     format: c.token_format,
+                    exchange_audiences: c.exchange_audiences,
+                    jwt_public_key_pem: c.jwt_public_key_pem,
                 })
                 .collect();
         }

@@ -47,12 +47,24 @@ impl OAuthError {
         Self::new("invalid_target", 400, description)
     }
 
+    /// `invalid_grant` (400): a refresh, subject or actor token that is not (or no
+    /// longer) good.
+    pub(crate) fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new("invalid_grant", 400, description)
+    }
+
+    /// `unauthorized_client` (400): the client may not use this grant.
+    pub(crate) fn unauthorized_client(description: impl Into<String>) -> Self {
+        Self::new("unauthorized_client", 400, description)
+    }
+
     /// `unsupported_grant_type` (400).
     pub(crate) fn unsupported_grant_type() -> Self {
         Self::new(
             "unsupported_grant_type",
             400,
-            "Only grant_type=client_credentials is supported",
+            "Supported grant types: client_credentials, refresh_token, \
+             urn:ietf:params:oauth:grant-type:token-exchange",
         )
     }
 

@@ -14,7 +14,7 @@
 //! | `GET /.well-known/openid-configuration` | discovery metadata (`issuer` exactly the issuer) |
 //! | `GET /.well-known/oauth-authorization-server` | the same (RFC 8414) |
 //! | `GET /jwks` | the public keys, `Cache-Control: public, max-age=N`, `ETag`, 304 on `If-None-Match` |
-//! | `POST /token` | `grant_type=client_credentials`; client auth `client_secret_basic` or `client_secret_post`; optional `scope`, `resource` (RFC 8707) / `audience` (repeatable) |
+//! | `POST /token` | `grant_type=client_credentials`, `refresh_token` (rotating) or `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693); client auth `client_secret_basic`, `client_secret_post` or `private_key_jwt` (RFC 7523); optional `scope`, `resource` (RFC 8707) / `audience` (repeatable) |
 //! | `POST /introspect` | RFC 7662, client authentication required |
 //! | `POST /revoke` | RFC 7009, client authentication required (a client revokes its own tokens) |
 //! | `POST /admin/rotate` | rotate the signing key now → `{"kid", "published"}` (no authentication) |
@@ -33,8 +33,24 @@
 //! it expires.
 //!
 //! Errors are RFC 6749 §5.2 JSON with `Cache-Control: no-store`: `invalid_client`
-//! (401, `WWW-Authenticate: Basic`), `invalid_request`, `invalid_scope`,
-//! `invalid_target` (RFC 8707) and `unsupported_grant_type` (400).
+//! (401, `WWW-Authenticate: Basic`), `invalid_request`, `invalid_grant`,
+//! `unauthorized_client`, `invalid_scope`, `invalid_target` (RFC 8707) and
+//! `unsupported_grant_type` (400).
+//!
+//! # Refresh tokens and token exchange
+//!
+//! [`DevIdp::user_token`] stands in for a user signing in (there is no
+//! authorization-code flow): it issues an access token with `sub` = the user and a
+//! refresh token. `grant_type=refresh_token` rotates: each refresh token works once;
+//! a used one presented again is `invalid_grant` and revokes the whole family.
+//!
+//! Token exchange (RFC 8693) takes an active `subject_token` issued here, an optional
+//! `actor_token` of the requesting client, and an `audience`/`resource` the client may
+//! exchange for ([`Client::may_exchange_for`]: the exchange policy); scopes can only
+//! shrink to a subset of the subject token's; the issued token keeps the subject's
+//! `sub`, never outlives the subject token, and nests the actor into `act` (multi-hop:
+//! `{"sub": "orders", "act": {"sub": "gateway"}}`). See the
+//! [`grants` module source](self) for every rule.
 //!
 //! # Keys and rotation
 //!
@@ -379,7 +395,56 @@ impl DevIdp {
         if let Some(a) = audience {
             params.push(("resource".into(), a.into()));
         }
-        let grant = grants::dispatch(client, &Params(params))?;
+        let grant = grants::dispatch(&self.state, client, &Params(params))?;
+        Ok(grants::issue(&self.state, client, grant))
+    }
+
+    /// Issues a token to `client_id` on behalf of the end user `user` (`sub` = `user`,
+    /// `client_id` = the client), with a refresh token, as an authorization-code
+    /// sign-in would (this IdP has no such flow). `scopes` and `audience` follow the
+    /// client's limits like [`DevIdp::client_credentials_token`].
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let idp = tollgate_testkit::DevIdp::builder().start().await.unwrap();
+    /// // accepted: a scope the client may have
+    /// let t = idp.user_token("demo-reader", "alice", &["orders:read"], None).await.unwrap();
+    /// assert!(t.refresh_token.is_some());
+    /// // refused: an unknown client
+    /// assert_eq!(idp.user_token("nobody", "alice", &[], None).await.unwrap_err().error, "invalid_client");
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `invalid_client` for an unknown client, `invalid_scope`, `invalid_target`.
+    pub async fn user_token(
+        &self,
+        client_id: &str,
+        user: &str,
+        scopes: &[&str],
+        audience: Option<&str>,
+    ) -> Result<IssuedToken, OAuthError> {
+        let mut grant = {
+            let client = self
+                .state
+                .client(client_id)
+                .ok_or_else(OAuthError::invalid_client)?;
+            let mut params = vec![("grant_type".to_owned(), "client_credentials".to_owned())];
+            if !scopes.is_empty() {
+                params.push(("scope".into(), scopes.join(" ")));
+            }
+            if let Some(a) = audience {
+                params.push(("resource".into(), a.into()));
+            }
+            grants::client_credentials(client, &Params(params))?
+        };
+        grant.subject = user.to_owned();
+        grant.refresh_family = Some(String::new());
+        let client = self
+            .state
+            .client(client_id)
+            .ok_or_else(OAuthError::invalid_client)?;
         Ok(grants::issue(&self.state, client, grant))
     }
 

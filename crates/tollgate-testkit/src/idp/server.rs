@@ -1,5 +1,6 @@
 //! Shared state and the HTTP endpoints.
 
+use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use super::error::OAuthError;
 use super::grants::{self, Params};
 use super::http::{Request, Response, form_decode, parse_form};
 use super::keys::{self, KeyRing};
-use super::tokens::{Record, TokenStore};
+use super::tokens::{Record, RefreshRecord, RefreshRefusal, TokenStore};
 use crate::{TestKey, now};
 
 /// Paths of the endpoints (relative to the issuer).
@@ -36,6 +37,8 @@ pub(crate) struct State {
     pub(crate) config: IdpConfig,
     keys: Mutex<KeyRing>,
     tokens: Mutex<TokenStore>,
+    /// `jti`s of `private_key_jwt` assertions seen (each is accepted once).
+    assertion_jtis: Mutex<HashSet<String>>,
 }
 
 impl State {
@@ -46,6 +49,7 @@ impl State {
             config,
             keys: Mutex::new(ring),
             tokens: Mutex::new(TokenStore::default()),
+            assertion_jtis: Mutex::new(HashSet::new()),
         }
     }
 
@@ -90,7 +94,20 @@ impl State {
     }
 
     pub(crate) fn revoke(&self, token: &str, client: Option<&str>) -> bool {
-        lock(&self.tokens).revoke(token, client)
+        let mut store = lock(&self.tokens);
+        store.revoke(token, client) || store.revoke_refresh(token, client)
+    }
+
+    pub(crate) fn remember_refresh(&self, token: String, record: RefreshRecord, now: i64) {
+        lock(&self.tokens).insert_refresh(token, record, now);
+    }
+
+    pub(crate) fn use_refresh(
+        &self,
+        token: &str,
+        client_id: &str,
+    ) -> Result<RefreshRecord, RefreshRefusal> {
+        lock(&self.tokens).use_refresh(token, client_id, now())
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -106,14 +123,21 @@ impl State {
             .collect();
         scopes.sort_unstable();
         scopes.dedup();
-        let auth = ["client_secret_basic", "client_secret_post"];
+        let auth = [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ];
         json!({
             "issuer": self.issuer,
             "token_endpoint": self.url(TOKEN_PATH),
             "jwks_uri": self.url(JWKS_PATH),
             "introspection_endpoint": self.url(INTROSPECT_PATH),
             "revocation_endpoint": self.url(REVOKE_PATH),
-            "grant_types_supported": ["client_credentials"],
+            "grant_types_supported":
+                ["client_credentials", "refresh_token", grants::TOKEN_EXCHANGE],
+            "token_endpoint_auth_signing_alg_values_supported":
+                ["RS256", "PS256", "ES256", "ES384", "EdDSA"],
             "response_types_supported": [],
             "token_endpoint_auth_methods_supported": auth,
             "introspection_endpoint_auth_methods_supported": auth,
@@ -191,7 +215,11 @@ fn form_endpoint(
     f(&Params(params)).unwrap_or_else(|e| e.response())
 }
 
-/// Client authentication: `client_secret_basic` or `client_secret_post`, exactly one.
+/// `client_assertion_type` of RFC 7523 §2.2.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Client authentication: `client_secret_basic`, `client_secret_post` or
+/// `private_key_jwt` (RFC 7523), exactly one.
 pub(crate) fn authenticate<'s>(
     state: &'s State,
     req: &Request,
@@ -201,6 +229,19 @@ pub(crate) fn authenticate<'s>(
         return Err(OAuthError::invalid_request(
             "More than one Authorization header",
         ));
+    }
+    if let Some(assertion) = params.one("client_assertion")? {
+        if req.header("authorization").is_some() || params.one("client_secret")?.is_some() {
+            return Err(OAuthError::invalid_request(
+                "More than one client authentication method",
+            ));
+        }
+        if params.one("client_assertion_type")? != Some(JWT_BEARER) {
+            return Err(OAuthError::invalid_request(
+                "Unsupported client_assertion_type",
+            ));
+        }
+        return private_key_jwt(state, assertion, params.one("client_id")?);
     }
     let body_id = params.one("client_id")?;
     let body_secret = params.one("client_secret")?;
@@ -230,6 +271,65 @@ pub(crate) fn authenticate<'s>(
     Ok(client)
 }
 
+/// RFC 7523 §3: `iss` = `sub` = a client with a registered public key, `aud` the token
+/// endpoint (or the issuer), `exp` required, `jti` accepted once; verified by
+/// tollgate-core's strict verifier.
+fn private_key_jwt<'s>(
+    state: &'s State,
+    assertion: &str,
+    client_id: Option<&str>,
+) -> Result<&'s Client, OAuthError> {
+    // the unverified iss names the key to verify with
+    let payload = assertion
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
+        .ok_or_else(OAuthError::invalid_client)?;
+    let iss = payload["iss"]
+        .as_str()
+        .ok_or_else(OAuthError::invalid_client)?;
+    if client_id.is_some_and(|c| c != iss) {
+        return Err(OAuthError::invalid_client());
+    }
+    let client = state.client(iss).ok_or_else(OAuthError::invalid_client)?;
+    let pem = client
+        .jwt_public_key_pem
+        .as_deref()
+        .ok_or_else(OAuthError::invalid_client)?;
+    let key = tollgate_core::Key::from_pem(None, None, pem.as_bytes())
+        .map_err(|_| OAuthError::invalid_client())?;
+    let validation = tollgate_core::Validation::builder()
+        .issuer(&client.id)
+        .audience(state.url(TOKEN_PATH))
+        .audience(&state.issuer)
+        .algorithms([
+            Algorithm::RS256,
+            Algorithm::PS256,
+            Algorithm::ES256,
+            Algorithm::ES384,
+            Algorithm::EdDSA,
+        ])
+        .profile(tollgate_core::TokenProfile::Permissive)
+        .build()
+        .map_err(|_| OAuthError::invalid_client())?;
+    let claims = validation
+        .verify::<()>(assertion, &tollgate_core::KeySet::from_keys([key]))
+        .map_err(|_| OAuthError::invalid_client())?;
+    if claims.sub.as_deref() != Some(client.id.as_str()) {
+        return Err(OAuthError::invalid_client());
+    }
+    let jti = claims.jti.clone().ok_or_else(OAuthError::invalid_client)?;
+    if !lock(&state.assertion_jtis).insert(jti) {
+        return Err(OAuthError::invalid_client());
+    }
+    Ok(client)
+}
+
 /// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
 fn basic_credentials(header: &str) -> Option<(String, String)> {
     let (scheme, value) = header.split_once(' ')?;
@@ -246,7 +346,7 @@ fn basic_credentials(header: &str) -> Option<(String, String)> {
 
 fn token(state: &State, req: &Request, params: &Params) -> Result<Response, OAuthError> {
     let client = authenticate(state, req, params)?;
-    let grant = grants::dispatch(client, params)?;
+    let grant = grants::dispatch(state, client, params)?;
     let issued = grants::issue(state, client, grant);
     Ok(Response::json(200, &issued.to_json()).no_store())
 }
@@ -274,6 +374,10 @@ fn introspect(state: &State, req: &Request, params: &Params) -> Result<Response,
             "jti": r.jti,
         }),
     };
+    let mut body = body;
+    if let Some(act) = state.introspect(token).and_then(|r| r.act) {
+        body["act"] = act;
+    }
     Ok(Response::json(200, &body).no_store())
 }
 

@@ -301,7 +301,18 @@ fn private_key_jwt<'s>(
         .jwt_public_key_pem
         .as_deref()
         .ok_or_else(OAuthError::invalid_client)?;
-    let key = tollgate_core::Key::from_pem(None, None, pem.as_bytes())
+    // the registered key answers to whatever kid the assertion names
+    let kid = assertion
+        .split('.')
+        .next()
+        .and_then(|h| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(h)
+                .ok()
+        })
+        .and_then(|h| serde_json::from_slice::<Value>(&h).ok())
+        .and_then(|h| h["kid"].as_str().map(str::to_owned));
+    let key = tollgate_core::Key::from_pem(kid.as_deref(), None, pem.as_bytes())
         .map_err(|_| OAuthError::invalid_client())?;
     let validation = tollgate_core::Validation::builder()
         .issuer(&client.id)

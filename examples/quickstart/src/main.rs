@@ -9,6 +9,10 @@
 //! the `WWW-Authenticate` header or gRPC message. Exits 0 when every call got what was
 //! expected, 1 otherwise.
 //!
+//! It also runs examples/service-chain (gateway → orders → inventory, a token exchanged
+//! per hop, RFC 8693) and adds its rows: what each hop saw (`sub`, audience, scopes,
+//! the `act` chain) and downstream tokens refused upstream.
+//!
 //! `cargo run -p quickstart -- --serve` keeps the three servers running afterwards and
 //! prints copy-paste `curl` (and `grpcurl`) commands with a fresh token.
 
@@ -59,6 +63,7 @@ struct Tour {
     inventory: SocketAddr,
     http: Client<HttpConnector, Full<Bytes>>,
     grpc: InventoryClient<Channel>,
+    chain: service_chain::Chain,
     rows: Vec<Row>,
 }
 
@@ -103,7 +108,9 @@ fn grpc_request<T>(message: T, token: Option<&str>) -> Result<tonic::Request<T>,
 
 impl Tour {
     async fn start() -> Result<Tour, Error> {
-        let idp = DevIdp::builder().start().await?;
+        let mut clients = tollgate_testkit::idp::default_clients();
+        clients.extend(service_chain::idp_clients());
+        let idp = DevIdp::builder().clients(clients).start().await?;
         let env = |aud: &str| -> HashMap<&'static str, String> {
             [
                 ("TOLLGATE_ISSUER", idp.issuer().to_owned()),
@@ -138,7 +145,10 @@ impl Tour {
             .connect()
             .await?;
 
+        let chain = service_chain::Chain::start(idp.issuer()).await?;
+
         Ok(Tour {
+            chain,
             idp,
             orders,
             inventory,
@@ -409,6 +419,68 @@ impl Tour {
         self.grpc("GetItem expired token", "UNAUTHENTICATED", r);
         let r = c.get_item(grpc_request(get(), Some(&reader_token))?).await;
         self.grpc("GetItem demo-reader (aud orders)", "UNAUTHENTICATED", r);
+        self.chain_rows().await
+    }
+
+    /// examples/service-chain: one user call through three hops, then replays.
+    async fn chain_rows(&mut self) -> Result<(), Error> {
+        let alice = service_chain::user_token(&self.idp, "alice").await?;
+        let (status, _) = self.chain.checkout(Some(&alice)).await?;
+        self.rows.push(Row {
+            call: "CHAIN alice → gateway → orders → inventory (exchange per hop)".into(),
+            expected: "200".into(),
+            got: status.to_string(),
+            detail: String::new(),
+        });
+        let hops = self.chain.hops.take();
+        let expected = [
+            ("gateway", "inventory:read orders:read orders:write", ""),
+            ("orders", "inventory:read orders:read", "gateway"),
+            ("inventory", "inventory:read", "orders-svc <- gateway"),
+        ];
+        for (i, (service, scope, act)) in expected.into_iter().enumerate() {
+            let got = hops.get(i).map_or_else(
+                || "missing".to_owned(),
+                |h| {
+                    format!(
+                        "sub={} aud={} act=[{}]",
+                        h.sub,
+                        h.aud.join(","),
+                        h.act.join(" <- ")
+                    )
+                },
+            );
+            self.rows.push(Row {
+                call: format!("CHAIN   hop {service}"),
+                expected: format!("sub=alice aud={service} act=[{act}]"),
+                got,
+                detail: hops
+                    .get(i)
+                    .map(|h| format!("scope \"{}\"", h.scopes))
+                    .unwrap_or_default(),
+            });
+            if let Some(h) = hops.get(i) {
+                let want = scope.to_owned();
+                if h.scopes != want {
+                    self.rows.push(Row {
+                        call: format!("CHAIN   hop {service} scopes"),
+                        expected: want,
+                        got: h.scopes.clone(),
+                        detail: String::new(),
+                    });
+                }
+            }
+        }
+        if let Some(inventory) = hops.get(2) {
+            let (status, _) = self.chain.checkout(Some(inventory.token.secret())).await?;
+            self.rows.push(Row {
+                call: "CHAIN inventory's token replayed at the gateway".into(),
+                expected: "401".into(),
+                got: status.to_string(),
+                detail: "wrong audience".into(),
+            });
+        }
+        let _ = self.chain.hops.take();
         Ok(())
     }
 

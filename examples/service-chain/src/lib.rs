@@ -40,6 +40,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
@@ -150,7 +151,7 @@ impl fmt::Display for Hop {
 
 /// The hops recorded so far (shared by the three services).
 #[derive(Debug, Clone, Default)]
-pub struct Hops(Arc<Mutex<Vec<Hop>>>);
+pub struct Hops(Arc<Mutex<Vec<Hop>>>, Arc<AtomicBool>);
 
 impl Hops {
     fn record<X>(&self, service: &'static str, claims: &CoreClaims<X>, headers: &http::HeaderMap) {
@@ -170,11 +171,18 @@ impl Hops {
                 .collect(),
             token,
         };
-        println!("  {hop}");
+        if self.1.load(Ordering::Relaxed) {
+            println!("  {hop}");
+        }
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(hop);
+    }
+
+    /// Prints each hop as it is recorded (default: quiet).
+    pub fn print(&self, on: bool) {
+        self.1.store(on, Ordering::Relaxed);
     }
 
     /// Takes the hops recorded so far, in call order.

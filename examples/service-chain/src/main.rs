@@ -12,6 +12,7 @@ async fn run() -> Result<bool, Error> {
     clients.extend(idp_clients());
     let idp = DevIdp::builder().clients(clients).start().await?;
     let chain = Chain::start(idp.issuer()).await?;
+    chain.hops.print(true);
     let mut ok = true;
 
     println!("dev IdP {} (NOT FOR PRODUCTION)", idp.issuer());

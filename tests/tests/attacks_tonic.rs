@@ -282,7 +282,13 @@ async fn hostile_tokens_are_unauthenticated() {
                 "{guard:?} {name}"
             );
         }
-        assert!(unavailable <= 1, "{unavailable}");
+        // How many unknown kids arrive while that one refresh is still in flight (and so
+        // join it) depends on machine speed; what must hold is that only unknown-kid
+        // cases are ever answered UNAVAILABLE, and only through the interceptor.
+        assert!(unavailable <= UNKNOWN_KIDS.len(), "{unavailable}");
+        if guard == Guard::Layer {
+            assert_eq!(unavailable, 0);
+        }
         eprintln!(
             "tonic {guard:?}: {} hostile tokens refused ({unavailable} as UNAVAILABLE)",
             cases.len()

@@ -52,7 +52,7 @@ echo "== interop: oidc-provider on loopback"
 info="$out/oidc.json"
 OIDC_INFO_FILE="$info" node tests/interop/oidc/provider.mjs >"$out/oidc.log" 2>&1 &
 idp_pid=$!
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do
     [ -s "$info" ] && break
     if ! kill -0 "$idp_pid" 2>/dev/null; then
         echo "oidc-provider exited:"; cat "$out/oidc.log"; exit 1
@@ -60,7 +60,7 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 if [ ! -s "$info" ]; then
-    echo "oidc-provider did not start within 10 s:"; cat "$out/oidc.log"; exit 1
+    echo "oidc-provider did not start within 60 s:"; cat "$out/oidc.log"; exit 1
 fi
 issuer="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).issuer)' "$info")"
 control="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).control)' "$info")"

@@ -132,7 +132,62 @@ async fn oidc_provider() {
         return;
     };
     tokens_and_scopes(&idp).await;
+    tollgate_client_credentials(&idp).await;
     key_rotation_without_failures(&idp).await;
+}
+
+/// tollgate-client's client credentials source against oidc-provider: discovery of the
+/// token endpoint, client_secret_basic, an RFC 8707 resource indicator; the token is
+/// accepted by axum-orders with its scopes, reused from the cache, and a scope beyond
+/// the client's is a typed `invalid_scope`.
+async fn tollgate_client_credentials(idp: &Idp) {
+    use tollgate_client::{
+        ClientAuth, ClientCredentials, OAuthErrorCode, TokenEndpoint, TokenSource,
+    };
+    let base = start_orders(idp).await;
+    let endpoint = || async {
+        TokenEndpoint::discover(&idp.issuer)
+            .await
+            .unwrap()
+            .client_auth(ClientAuth::client_secret_basic(
+                ORDERS_CLIENT.0,
+                ORDERS_CLIENT.1,
+            ))
+    };
+    let source = ClientCredentials::new(endpoint().await)
+        .resource(RESOURCE)
+        .scope("orders:read");
+    let first = source.token().await.unwrap();
+    let again = source.token().await.unwrap();
+    assert_eq!(first.secret(), again.secret(), "cached, not fetched again");
+    let r = call(&base, Method::GET, "/orders", first.secret()).await;
+    assert_eq!(r.status, 200, "tollgate-client token at /orders");
+    let r = call(&base, Method::POST, "/orders", first.secret()).await;
+    assert_eq!(
+        (r.status.as_u16(), r.header("www-authenticate")),
+        (403, INSUFFICIENT_WRITE)
+    );
+
+    // the reader client may not have orders:write: the provider answers invalid_scope
+    let reader = TokenEndpoint::discover(&idp.issuer)
+        .await
+        .unwrap()
+        .client_auth(ClientAuth::client_secret_basic(
+            READER_CLIENT.0,
+            READER_CLIENT.1,
+        ));
+    let bad = ClientCredentials::new(reader)
+        .resource(RESOURCE)
+        .scope("orders:read orders:write");
+    let err = bad.token().await.unwrap_err();
+    assert_eq!(
+        err.oauth_code(),
+        Some(&OAuthErrorCode::InvalidScope),
+        "{err}"
+    );
+    eprintln!(
+        "oidc-provider: tollgate-client client credentials accepted (200), POST 403, scope beyond the client -> invalid_scope"
+    );
 }
 
 async fn tokens_and_scopes(idp: &Idp) {

@@ -28,7 +28,7 @@ BENCH_DIR=$(pwd)
 
 ROUNDS=${ROUNDS:-3}              # alternating rounds per (mode, algorithm)
 DURATION=${DURATION:-7}          # measured seconds, warm and grpc modes
-COLD_DURATION=${COLD_DURATION:-5} # measured seconds, cold mode
+COLD_DURATION=${COLD_DURATION:-4} # measured seconds, cold mode (needs COLD_TOKENS >= this × req/s)
 WARMUP=${WARMUP:-2}              # warm-up seconds before each measurement
 CONNECTIONS=${CONNECTIONS:-32}   # wrk -c, and gRPC calls in flight
 GRPC_CONNECTIONS=${GRPC_CONNECTIONS:-4}
@@ -57,6 +57,10 @@ PIN_SERVER=(); PIN_LOAD=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
     PIN_SERVER=(taskset -c "$SERVER_CPU"); PIN_LOAD=(taskset -c "$LOAD_CPU")
 fi
+
+# load of the machine before this script adds its own (server + load generator keep
+# about 2 runnable tasks while measuring)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- build
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -253,7 +257,7 @@ report() {
     echo
     echo "- started $STARTED; $ELAPSED s of measurements; commit $(git -C "$BENCH_DIR" rev-parse --short HEAD 2>/dev/null || echo '?')"
     echo "- machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r)"
-    echo "- load average (1/5/15 min) at start: $LOAD_START; at end: $LOAD_END"
+    echo "- load average (1/5/15 min) before the script: $LOAD_BEFORE; when measurements started: $LOAD_START; at the end: $LOAD_END (the run itself keeps about 2 tasks busy)"
     echo "- server pinned to CPU $SERVER_CPU, load generator to CPU $LOAD_CPU; wrk -t1 -c$CONNECTIONS (gRPC: $CONNECTIONS calls in flight over $GRPC_CONNECTIONS connections)"
     echo "- $ROUNDS alternating rounds per group, ${WARMUP} s warm-up + ${DURATION} s measured (cold: ${COLD_DURATION} s, ${COLD_TOKENS} distinct tokens per algorithm); medians over rounds"
     echo

@@ -22,7 +22,12 @@ async fn main() {
     let tenant = TenantConfiguration::builder(issuer.clone())
         .jwks_url(var("JWKS_URL"))
         .audiences(&audiences)
-        .claims_validation(ClaimsValidationSpec::new().iss(&issuer).exp(true).aud(&audiences))
+        .claims_validation(
+            ClaimsValidationSpec::new()
+                .iss(&issuer)
+                .exp(true)
+                .aud(&audiences),
+        )
         .allowed_algorithms(&[Algorithm::RS256, Algorithm::ES256])
         .build()
         .await
@@ -35,7 +40,12 @@ async fn main() {
     let app = Router::new()
         .route("/hello", get(|| async { "hello" }))
         .layer(server.into_layer());
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
-    println!("listening on {}", listener.local_addr().expect("local addr"));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind");
+    println!(
+        "listening on {}",
+        listener.local_addr().expect("local addr")
+    );
     axum::serve(listener, app).await.expect("server");
 }

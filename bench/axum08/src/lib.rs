@@ -26,9 +26,19 @@ impl Config {
     pub fn from_env(needs_keys: bool) -> Config {
         let port = var("PORT").parse().expect("PORT is a port number");
         if !needs_keys {
-            return Config { port, jwks_url: String::new(), issuer: String::new(), audience: String::new() };
+            return Config {
+                port,
+                jwks_url: String::new(),
+                issuer: String::new(),
+                audience: String::new(),
+            };
         }
-        Config { port, jwks_url: var("JWKS_URL"), issuer: var("ISSUER"), audience: var("AUDIENCE") }
+        Config {
+            port,
+            jwks_url: var("JWKS_URL"),
+            issuer: var("ISSUER"),
+            audience: var("AUDIENCE"),
+        }
     }
 }
 
@@ -39,7 +49,12 @@ pub fn hello_router() -> Router {
 
 /// Serves `app` on 127.0.0.1:`port` (prints one `listening` line first).
 pub async fn serve(port: u16, app: Router) {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
-    println!("listening on {}", listener.local_addr().expect("local addr"));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind");
+    println!(
+        "listening on {}",
+        listener.local_addr().expect("local addr")
+    );
     axum::serve(listener, app).await.expect("server");
 }

@@ -18,7 +18,9 @@ impl Hello for HelloService {
         &self,
         _request: tonic::Request<HelloRequest>,
     ) -> Result<tonic::Response<HelloReply>, tonic::Status> {
-        Ok(tonic::Response::new(HelloReply { message: "hello".into() }))
+        Ok(tonic::Response::new(HelloReply {
+            message: "hello".into(),
+        }))
     }
 }
 

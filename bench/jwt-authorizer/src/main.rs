@@ -25,7 +25,12 @@ async fn main() {
     let app = Router::new()
         .route("/hello", get(|| async { "hello" }))
         .layer(auth.into_layer());
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
-    println!("listening on {}", listener.local_addr().expect("local addr"));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind");
+    println!(
+        "listening on {}",
+        listener.local_addr().expect("local addr")
+    );
     axum::serve(listener, app).await.expect("server");
 }

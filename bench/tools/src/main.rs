@@ -26,7 +26,11 @@ fn usage() -> ! {
 }
 
 fn mint(key: &TestKey, ttl: i64) -> String {
-    key.token().subject("bench-user").scope("hello").expires_in(ttl).sign()
+    key.token()
+        .subject("bench-user")
+        .scope("hello")
+        .expires_in(ttl)
+        .sign()
 }
 
 /// `n` distinct tokens (each has its own `jti`), minted on `threads` threads.
@@ -39,7 +43,10 @@ fn mint_many(key: &TestKey, ttl: i64, n: usize, threads: usize) -> Vec<String> {
                 s.spawn(move || (0..count).map(|_| mint(key, ttl)).collect::<Vec<_>>())
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("minting thread")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("minting thread"))
+            .collect()
     })
 }
 
@@ -53,7 +60,10 @@ async fn serve_jwks(jwks: serde_json::Value) -> std::io::Result<String> {
             let body = body.clone();
             async move {
                 (
-                    [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "max-age=300")],
+                    [
+                        (header::CONTENT_TYPE, "application/json"),
+                        (header::CACHE_CONTROL, "max-age=300"),
+                    ],
                     body,
                 )
             }
@@ -82,8 +92,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--out" => out = Some(args.next().unwrap_or_else(|| usage()).into()),
-            "--cold" => cold = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()),
-            "--ttl" => ttl = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()),
+            "--cold" => {
+                cold = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
+            "--ttl" => {
+                ttl = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
             _ => usage(),
         }
     }

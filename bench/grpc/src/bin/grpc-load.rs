@@ -31,7 +31,8 @@ struct Tally {
 fn main() {
     let mut addr = None;
     let mut token: Option<String> = None;
-    let (mut duration, mut warmup, mut connections, mut concurrency) = (10u64, 2u64, 4usize, 32usize);
+    let (mut duration, mut warmup, mut connections, mut concurrency) =
+        (10u64, 2u64, 4usize, 32usize);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| usage());
@@ -46,12 +47,29 @@ fn main() {
         }
     }
     let addr = addr.unwrap_or_else(|| usage());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let code = rt.block_on(run(addr, token, duration, warmup, connections.max(1), concurrency.max(1)));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let code = rt.block_on(run(
+        addr,
+        token,
+        duration,
+        warmup,
+        connections.max(1),
+        concurrency.max(1),
+    ));
     std::process::exit(code);
 }
 
-async fn run(addr: String, token: Option<String>, duration: u64, warmup: u64, connections: usize, concurrency: usize) -> i32 {
+async fn run(
+    addr: String,
+    token: Option<String>,
+    duration: u64,
+    warmup: u64,
+    connections: usize,
+    concurrency: usize,
+) -> i32 {
     let mut channels: Vec<Channel> = Vec::new();
     for _ in 0..connections {
         let ch = Endpoint::from_shared(format!("http://{addr}"))
@@ -73,13 +91,20 @@ async fn run(addr: String, token: Option<String>, duration: u64, warmup: u64, co
         let mut client = HelloClient::new(channels[i % connections].clone());
         let auth = auth.clone();
         tasks.push(tokio::spawn(async move {
-            let mut t = Tally { ok: 0, errors: 0, first_error: None, latencies_us: Vec::with_capacity(1 << 16) };
+            let mut t = Tally {
+                ok: 0,
+                errors: 0,
+                first_error: None,
+                latencies_us: Vec::with_capacity(1 << 16),
+            };
             loop {
                 let sent = Instant::now();
                 if sent >= until {
                     break;
                 }
-                let mut req = tonic::Request::new(HelloRequest { name: String::new() });
+                let mut req = tonic::Request::new(HelloRequest {
+                    name: String::new(),
+                });
                 if let Some(a) = &auth {
                     req.metadata_mut().insert("authorization", a.clone());
                 }
@@ -91,11 +116,14 @@ async fn run(addr: String, token: Option<String>, duration: u64, warmup: u64, co
                 match res {
                     Ok(_) => {
                         t.ok += 1;
-                        t.latencies_us.push(u32::try_from((done - sent).as_micros()).unwrap_or(u32::MAX));
+                        t.latencies_us
+                            .push(u32::try_from((done - sent).as_micros()).unwrap_or(u32::MAX));
                     }
                     Err(status) => {
                         t.errors += 1;
-                        t.first_error.get_or_insert_with(|| format!("{:?}: {}", status.code(), status.message()));
+                        t.first_error.get_or_insert_with(|| {
+                            format!("{:?}: {}", status.code(), status.message())
+                        });
                     }
                 }
             }
@@ -111,7 +139,11 @@ async fn run(addr: String, token: Option<String>, duration: u64, warmup: u64, co
         lat.extend(t.latencies_us);
     }
     lat.sort_unstable();
-    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
     println!(
         "rps={:.0} p50_us={} p99_us={} ok={ok} errors={errors}",
         ok as f64 / duration as f64,

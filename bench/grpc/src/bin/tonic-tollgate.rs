@@ -20,7 +20,10 @@ async fn main() {
         .build()
         .await
         .expect("issuers build");
-    let gate = GrpcAuthLayer::new(issuers, MethodScopes::new().method(SAY, ScopePolicy::authenticated()));
+    let gate = GrpcAuthLayer::new(
+        issuers,
+        MethodScopes::new().method(SAY, ScopePolicy::authenticated()),
+    );
     let addr = addr();
     println!("listening on {addr}");
     tonic::transport::Server::builder()

@@ -33,12 +33,16 @@ fn hit_shares_claims_and_expiry_is_exact() {
     let exp = now + 100;
     let token = key.token().claim("exp", exp).claim("iat", now).sign();
 
+    // first sighting: verified, only remembered by the doorkeeper
+    auth.verify_cached::<()>(&token, now).unwrap();
+    assert_eq!(auth.cached_tokens(), 0);
+    // second: verified again and admitted
     let first = auth.verify_cached::<()>(&token, now).unwrap();
     assert_eq!(auth.cached_tokens(), 1);
     let second = auth.verify_cached::<()>(&token, exp - 1).unwrap();
     assert!(
         Arc::ptr_eq(&first, &second),
-        "the second call is a cache hit"
+        "the third call is a cache hit"
     );
     // at exp exactly: no longer served from the cache, and the full check refuses it
     let err = auth.verify_cached::<()>(&token, exp).unwrap_err();
@@ -49,7 +53,8 @@ fn hit_shares_claims_and_expiry_is_exact() {
     assert_eq!(auth.cached_tokens(), 0, "the expired entry was dropped");
 
     // with leeway the full check still accepts it for a while, but never from cache
-    let lenient = StaticKeys::new(validation(30), KeySet::from_keys([key.public_key()]));
+    let lenient = StaticKeys::new(validation(30), KeySet::from_keys([key.public_key()]))
+        .with_cache(CacheConfig::default().admit_on_first_sight());
     let a = lenient.verify_cached::<()>(&token, now).unwrap();
     let b = lenient.verify_cached::<()>(&token, exp + 5).unwrap();
     assert!(
@@ -114,6 +119,9 @@ async fn removed_key_and_reused_kid_invalidate_cached_tokens() {
 
     let t1 = k1.token().sign();
     let t2 = k2.token().sign();
+    // first sightings only mark the doorkeeper
+    auth(&issuers, &t1).await.unwrap();
+    auth(&issuers, &t2).await.unwrap();
     let a = auth(&issuers, &t1).await.unwrap();
     let b = auth(&issuers, &t1).await.unwrap();
     assert!(Arc::ptr_eq(&a, &b), "cached");
@@ -149,7 +157,28 @@ async fn removed_key_and_reused_kid_invalidate_cached_tokens() {
     auth(&issuers, &k2_new.token().sign()).await.unwrap();
 }
 
-/// Bounded under a flood of distinct valid tokens (quick check; the 1M run is below).
+#[test]
+fn one_time_tokens_are_never_inserted() {
+    let key = TestKey::hmac_random("h");
+    let auth = StaticKeys::new(validation(60), KeySet::from_keys([key.public_key()]));
+    let now = tollgate_testkit::now();
+    for i in 0..2_000 {
+        let t = key.token().claim("jti", format!("once-{i}")).sign();
+        auth.verify_cached::<()>(&t, now).unwrap();
+    }
+    assert_eq!(auth.cached_tokens(), 0, "the cold path inserts nothing");
+    // without the doorkeeper every verified token is inserted at once
+    let eager = StaticKeys::new(validation(60), KeySet::from_keys([key.public_key()]))
+        .with_cache(CacheConfig::default().admit_on_first_sight());
+    for i in 0..100 {
+        let t = key.token().claim("jti", format!("eager-{i}")).sign();
+        eager.verify_cached::<()>(&t, now).unwrap();
+    }
+    assert_eq!(eager.cached_tokens(), 100);
+}
+
+/// Bounded under a flood of distinct valid tokens, each used twice so that it is
+/// admitted (quick check; the 1M run is below).
 #[test]
 fn bounded_under_distinct_valid_tokens() {
     let key = TestKey::hmac_random("h");
@@ -157,9 +186,11 @@ fn bounded_under_distinct_valid_tokens() {
         .with_cache(CacheConfig::default().max_entries(1_000));
     let hot = key.token().sign();
     let now = tollgate_testkit::now();
+    auth.verify_cached::<()>(&hot, now).unwrap();
     let hot_claims = auth.verify_cached::<()>(&hot, now).unwrap();
     for i in 0..20_000 {
         let t = key.token().claim("jti", format!("flood-{i}")).sign();
+        auth.verify_cached::<()>(&t, now).unwrap();
         auth.verify_cached::<()>(&t, now).unwrap();
         if i % 10 == 0 {
             // the hot token keeps being used, as real clients do
@@ -184,7 +215,8 @@ fn rss_kib() -> u64 {
     pages * 4
 }
 
-/// 1,000,000 distinct valid tokens through a 100k-entry cache. Slow in debug builds:
+/// 1,000,000 distinct valid tokens (each used twice, so each is admitted) through a
+/// 100k-entry cache. Slow in debug builds:
 /// `cargo test --release -p tollgate-tests --test cache -- --ignored --nocapture`.
 #[test]
 #[ignore = "long: run with --release --ignored"]
@@ -197,6 +229,7 @@ fn million_distinct_tokens() {
     let mut peak = 0;
     for i in 0..1_000_000u32 {
         let t = base.clone().claim("jti", i).sign();
+        auth.verify_cached::<()>(&t, now).unwrap();
         auth.verify_cached::<()>(&t, now).unwrap();
         if i % 100_000 == 0 {
             peak = peak.max(rss_kib());

@@ -9,6 +9,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tollgate_core::alg::Algorithm;
 use tollgate_core::authenticate::StaticKeys;
+use tollgate_core::cache::CacheConfig;
 use tollgate_core::scope::{Scope, ScopePolicy, ScopeSet};
 use tollgate_core::{KeySet, Validation};
 use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
@@ -36,6 +37,8 @@ fn cache_and_cold(c: &mut Criterion) {
         let token = key.token().alg(*alg).scope("orders:read").sign();
         let keys = KeySet::from_keys([key.public_key()]);
         let cached = StaticKeys::new(validation(), keys.clone());
+        // verified twice: admitted on the second sighting
+        cached.verify_cached::<()>(&token, now).unwrap();
         cached.verify_cached::<()>(&token, now).unwrap();
         g.bench_function(format!("{alg}/cache_hit"), |b| {
             b.iter(|| cached.verify_cached::<()>(black_box(&token), now).unwrap())
@@ -56,6 +59,53 @@ fn cache_and_cold(c: &mut Criterion) {
                 )
             })
         });
+    }
+    g.finish();
+}
+
+/// The cold path with the cache on: 1,000 tokens never seen before, through a fresh
+/// authenticator per iteration (time per iteration / 1,000 = cost per request), with the
+/// doorkeeper (default), with insertion on first sight, and without a cache.
+fn cold_distinct(c: &mut Criterion) {
+    let mut g = c.benchmark_group("cold_1000_distinct");
+    g.sample_size(10);
+    let now = tollgate_testkit::now();
+    for (alg, key) in [
+        (Algorithm::RS256, TestKey::rsa("k")),
+        (Algorithm::ES256, TestKey::p256("k")),
+    ] {
+        let keys = KeySet::from_keys([key.public_key()]);
+        let tokens: Vec<String> = (0..1_000)
+            .map(|i| key.token().alg(alg).claim("jti", format!("d{i}")).sign())
+            .collect();
+        let modes: [(&str, Option<CacheConfig>); 3] = [
+            ("doorkeeper", Some(CacheConfig::default())),
+            (
+                "admit_first",
+                Some(CacheConfig::default().admit_on_first_sight()),
+            ),
+            ("no_cache", None),
+        ];
+        for (name, cfg) in modes {
+            g.bench_function(format!("{alg}/{name}"), |b| {
+                b.iter_batched(
+                    || {
+                        let a = StaticKeys::new(validation(), keys.clone());
+                        match cfg {
+                            Some(cfg) => a.with_cache(cfg),
+                            None => a.without_cache(),
+                        }
+                    },
+                    |auth| {
+                        for t in &tokens {
+                            auth.verify_cached::<()>(black_box(t), now).unwrap();
+                        }
+                        auth
+                    },
+                    criterion::BatchSize::PerIteration,
+                )
+            });
+        }
     }
     g.finish();
 }
@@ -152,5 +202,12 @@ fn issuer_lookup(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, cache_and_cold, scopes, key_lookup, issuer_lookup);
+criterion_group!(
+    benches,
+    cache_and_cold,
+    cold_distinct,
+    scopes,
+    key_lookup,
+    issuer_lookup
+);
 criterion_main!(benches);

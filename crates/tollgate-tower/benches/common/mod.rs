@@ -1,0 +1,69 @@
+//! Setup shared by the `warm_path` and `allocs` benches: a protected and a bare service
+//! over the same trivial handler, and a request carrying an already-minted token.
+
+use std::convert::Infallible;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use http::{HeaderValue, Request, Response};
+use tollgate_core::authenticate::StaticKeys;
+use tollgate_core::scope::{Scope, ScopePolicy};
+use tollgate_core::{KeySet, Validation};
+use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
+use tollgate_tower::{AuthLayer, RequireScopeLayer};
+use tower::{Service, ServiceBuilder, service_fn};
+
+/// Polls once: the warm path must be ready at once.
+fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("the warm path must not wait"),
+    }
+}
+
+async fn handler(_req: Request<()>) -> Result<Response<String>, Infallible> {
+    Ok(Response::new(String::new()))
+}
+
+/// A request with `Authorization: <header>`.
+pub(crate) fn request(header: &HeaderValue) -> Request<()> {
+    let mut r = Request::new(());
+    r.headers_mut()
+        .insert(http::header::AUTHORIZATION, header.clone());
+    r
+}
+
+type Svc = Box<dyn FnMut(Request<()>) -> Response<String>>;
+
+/// (protected service, bare service, the `Bearer` header), with the token already
+/// verified twice so that it is admitted to the cache.
+pub(crate) fn setup() -> (Svc, Svc, HeaderValue) {
+    let key = TestKey::p256("k1");
+    let validation = Validation::builder()
+        .issuer(DEFAULT_ISSUER)
+        .audience(DEFAULT_AUDIENCE)
+        .build()
+        .unwrap();
+    let auth = StaticKeys::new(validation, KeySet::from_keys([key.public_key()]));
+    let token = key.token().scope("orders:read").sign();
+    let header = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    let mut protected = ServiceBuilder::new()
+        .layer(AuthLayer::<_, ()>::new(auth))
+        .layer(RequireScopeLayer::<()>::new(ScopePolicy::all_of([
+            Scope::from_static("orders:read"),
+        ])))
+        .service(service_fn(handler));
+    let mut bare = service_fn(handler);
+    for _ in 0..2 {
+        assert_eq!(
+            ready(protected.call(request(&header))).unwrap().status(),
+            200
+        );
+    }
+    (
+        Box::new(move |r| ready(protected.call(r)).unwrap()),
+        Box::new(move |r| ready(bare.call(r)).unwrap()),
+        header,
+    )
+}

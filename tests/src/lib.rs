@@ -1,5 +1,8 @@
 //! Cross-crate integration tests for tollgate live in `tests/`; this library holds the
-//! small real HTTP client they share.
+//! small real HTTP client they share, and the reader of token fixtures minted by other
+//! libraries ([`fixtures`]).
+
+pub mod fixtures;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -33,6 +36,21 @@ impl Reply {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
+}
+
+/// Serves `app` on 127.0.0.1 on a free port (in the current tokio runtime) and returns
+/// its base URL, `http://127.0.0.1:<port>`.
+///
+/// # Panics
+///
+/// When no loopback port can be bound (tests only).
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let addr = listener.local_addr().expect("a bound address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
 }
 
 /// Sends one HTTP/1.1 request over a real TCP connection.

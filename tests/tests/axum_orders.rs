@@ -28,12 +28,9 @@ async fn start() -> App {
     .collect();
     let config = axum_orders::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     let gate = config.tollgate().build().await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = axum_orders::router(&gate);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let base = tollgate_tests::serve(axum_orders::router(&gate)).await;
     App {
-        base: format!("http://{addr}"),
+        base,
         key,
         _jwks: jwks,
     }

@@ -33,11 +33,7 @@ async fn start_orders(issuer: &str) -> String {
     refresh.min_interval = Duration::from_millis(500);
     refresh.cooldown = Duration::from_millis(500);
     let gate = config.tollgate().refresh(refresh).build().await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = axum_orders::router(&gate);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    tollgate_tests::serve(axum_orders::router(&gate)).await
 }
 
 /// A token for demo-reader from the token endpoint (real HTTP, client_secret_basic).

@@ -112,11 +112,7 @@ async fn start_orders(idp: &Idp) -> String {
     let config = axum_orders::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     assert!(config.jwks_uri.is_none(), "configured by discovery");
     let gate = config.tollgate().build().await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = axum_orders::router(&gate);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
+    tollgate_tests::serve(axum_orders::router(&gate)).await
 }
 
 const INSUFFICIENT_WRITE: &str = r#"Bearer realm="orders", error="insufficient_scope", error_description="The access token lacks the required scope", scope="orders:write""#;

@@ -18,7 +18,7 @@ use tollgate_core::introspect::{ClientAuth, Introspector, JwtOrIntrospect, Routi
 use tollgate_core::{KeySet, Validation};
 use tollgate_testkit::idp::DevIdp;
 use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
-use tollgate_tests::{Reply, send};
+use tollgate_tests::{Reply, send, serve};
 
 // ---------------------------------------------------------------- helpers
 
@@ -30,13 +30,6 @@ fn now() -> i64 {
             .as_secs(),
     )
     .unwrap()
-}
-
-async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
 }
 
 async fn get(base: &str, path: &str, token: &str) -> Reply {

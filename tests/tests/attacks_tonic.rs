@@ -55,12 +55,12 @@ async fn start(guard: Guard) -> App {
     .into_iter()
     .collect();
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let auth = config.issuers().unwrap().build().await.unwrap();
+    let gate = config.tollgate().build().await.unwrap();
     let incoming = TcpIncoming::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = incoming.local_addr().unwrap();
     tokio::spawn(
         Server::builder()
-            .add_routes(routes(auth, guard).await.unwrap())
+            .add_routes(routes(&gate, guard).await.unwrap())
             .serve_with_incoming(incoming),
     );
     let channel = Channel::from_shared(format!("http://{addr}"))

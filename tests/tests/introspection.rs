@@ -13,8 +13,9 @@ use axum::extract::State;
 use axum::routing::post;
 use http::{HeaderMap, Method, Response};
 use tollgate_axum::Tollgate;
+use tollgate_core::authenticate::Authenticator;
 use tollgate_core::authenticate::{Authenticate, StaticKeys};
-use tollgate_core::introspect::{ClientAuth, Introspector, JwtOrIntrospect, Routing};
+use tollgate_core::introspect::{ClientAuth, Introspector, Routing};
 use tollgate_core::{KeySet, Validation};
 use tollgate_testkit::idp::DevIdp;
 use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
@@ -192,7 +193,10 @@ async fn scripted_app(
     .unwrap();
     let key = TestKey::p256("k1");
     let jwt = StaticKeys::new(validation, KeySet::from_keys([key.public_key()]));
-    let gate = Tollgate::new(JwtOrIntrospect::new(jwt, introspector.clone())).realm("orders");
+    let gate = Tollgate::new(
+        Authenticator::from(jwt).with_introspection(introspector.clone(), Routing::NonJwt),
+    )
+    .realm("orders");
     let base = serve(axum_orders::router(&gate)).await;
     Scripted {
         base,

@@ -14,7 +14,9 @@ use tollgate_core::remote::{IssuerConfig, Issuers, RefreshConfig};
 use tollgate_core::scope::{Scope, ScopePolicy};
 use tollgate_core::{KeySet, Validation, authenticate::StaticKeys};
 use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, JwksServer, TestKey, serve_jwks};
-use tollgate_tonic::{GrpcAuthLayer, GrpcRejector, MethodScopes, RETRY_PUSHBACK, WWW_AUTHENTICATE};
+use tollgate_tonic::{
+    GrpcAuthLayer, GrpcRejector, MethodScopes, RETRY_PUSHBACK, Tollgate, WWW_AUTHENTICATE,
+};
 use tollgate_tower::BearerRejector;
 use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
@@ -67,8 +69,8 @@ async fn start(guard: Guard) -> App {
     .into_iter()
     .collect();
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let auth = config.issuers().unwrap().build().await.unwrap();
-    let channel = serve(routes(auth, guard).await.unwrap()).await;
+    let gate = config.tollgate().build().await.unwrap();
+    let channel = serve(routes(&gate, guard).await.unwrap()).await;
     App {
         key,
         channel,
@@ -422,7 +424,12 @@ async fn keys_unavailable_is_unavailable() {
     let key = TestKey::rsa("k");
     let token = key.token().scope("inventory:read").sign();
     for guard in GUARDS {
-        let channel = serve(routes(unreachable_issuers().await, guard).await.unwrap()).await;
+        let channel = serve(
+            routes(&Tollgate::new(unreachable_issuers().await), guard)
+                .await
+                .unwrap(),
+        )
+        .await;
         let mut c = InventoryClient::new(channel);
         for _ in 0..2 {
             let s = assert_status(
@@ -535,7 +542,7 @@ async fn server_wide_layer_and_fail_closed_default() {
     );
 
     // an explicit default opens unlisted methods to any valid token
-    let channel = start(read_only_map().default_policy(ScopePolicy::authenticated())).await;
+    let channel = start(read_only_map().unlisted(ScopePolicy::authenticated())).await;
     let mut c = InventoryClient::new(channel.clone());
     let me = c.who_am_i(bearer(WhoAmIRequest {}, &token)).await.unwrap();
     assert_eq!(me.get_ref().sub, "erin");

@@ -1,4 +1,4 @@
-//! The [`Claims`] extractor.
+//! The [`VerifiedClaims`] extractor.
 
 use std::fmt;
 use std::ops::Deref;
@@ -16,38 +16,38 @@ use http::request::Parts;
 /// misconfiguration), never 401.
 ///
 /// ```
-/// use tollgate_axum::Claims;
+/// use tollgate_axum::VerifiedClaims;
 ///
-/// async fn me(claims: Claims) -> String {
+/// async fn me(claims: VerifiedClaims) -> String {
 ///     claims.sub.clone().unwrap_or_default()
 /// }
-/// async fn maybe(claims: Option<Claims>) -> &'static str {
+/// async fn maybe(claims: Option<VerifiedClaims>) -> &'static str {
 ///     if claims.is_some() { "signed in" } else { "anonymous" }
 /// }
 /// # let _ = axum::Router::<()>::new().route("/me", axum::routing::get(me)).route("/m", axum::routing::get(maybe));
 /// ```
-pub struct Claims<X = ()>(pub Arc<tollgate_core::Claims<X>>);
+pub struct VerifiedClaims<X = ()>(pub Arc<tollgate_core::Claims<X>>);
 
-impl<X> Clone for Claims<X> {
+impl<X> Clone for VerifiedClaims<X> {
     fn clone(&self) -> Self {
-        Claims(self.0.clone())
+        VerifiedClaims(self.0.clone())
     }
 }
 
-impl<X> fmt::Debug for Claims<X> {
+impl<X> fmt::Debug for VerifiedClaims<X> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&*self.0, f)
     }
 }
 
-impl<X> Deref for Claims<X> {
+impl<X> Deref for VerifiedClaims<X> {
     type Target = tollgate_core::Claims<X>;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
 }
 
-/// Why the [`Claims`] extractor failed.
+/// Why the [`VerifiedClaims`] extractor failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClaimsRejection {
@@ -70,7 +70,7 @@ impl IntoResponse for ClaimsRejection {
     }
 }
 
-impl<S, X> FromRequestParts<S> for Claims<X>
+impl<S, X> FromRequestParts<S> for VerifiedClaims<X>
 where
     S: Send + Sync,
     X: Send + Sync + 'static,
@@ -79,11 +79,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<Arc<tollgate_core::Claims<X>>>() {
-            Some(c) => Ok(Claims(c.clone())),
+            Some(c) => Ok(VerifiedClaims(c.clone())),
             None => {
                 tracing::error!(
                     claims_type = std::any::type_name::<X>(),
-                    "Claims extractor used on a route without the tollgate layer"
+                    "VerifiedClaims extractor used on a route without the tollgate layer"
                 );
                 Err(ClaimsRejection::MissingLayer)
             }
@@ -91,8 +91,8 @@ where
     }
 }
 
-/// `Option<Claims<X>>`: `None` when the request carried no token (optional mode).
-impl<S, X> OptionalFromRequestParts<S> for Claims<X>
+/// `Option<VerifiedClaims<X>>`: `None` when the request carried no token (optional mode).
+impl<S, X> OptionalFromRequestParts<S> for VerifiedClaims<X>
 where
     S: Send + Sync,
     X: Send + Sync + 'static,
@@ -106,6 +106,6 @@ where
         Ok(parts
             .extensions
             .get::<Arc<tollgate_core::Claims<X>>>()
-            .map(|c| Claims(c.clone())))
+            .map(|c| VerifiedClaims(c.clone())))
     }
 }

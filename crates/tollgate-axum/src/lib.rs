@@ -2,31 +2,40 @@
 //!
 //! Protect an axum router with OAuth 2.0 bearer tokens in a few lines:
 //!
-//! - [`Tollgate`]: configure issuer, audience and keys (JWKS URL or discovery) once;
-//!   it hands out the authentication layer and per-route scope layers that share one
-//!   configuration (same claims type, same realm).
-//! - [`Claims<X>`]: the verified claims in a handler (`Option<Claims<X>>` on routes
-//!   where a token is optional).
+//! - [`Tollgate`] (from tollgate-tower, the same gate tonic services use): configure
+//!   issuer, audience and keys (JWKS URL, discovery or a fixed set) once; it hands out
+//!   the authentication layer and per-route scope layers that share one configuration
+//!   (same claims type, same realm).
+//! - [`VerifiedClaims<X>`]: the extractor of the verified [`Claims<X>`] in a handler
+//!   (`Option<VerifiedClaims<X>>` on routes where a token is optional).
 //! - [`scopes::all`] / [`scopes::any`]: scope policies that read naturally in a router.
+//!
+//! An axum user depends on this crate alone: it re-exports the gate, core's claims,
+//! scopes, policies and key sets, and the whole core as [`core`].
 //!
 //! Per-route scopes use `route_layer`, so unmatched paths still answer 404 and the
 //! scope check runs after authentication:
 //!
 //! ```
 //! use axum::{Router, body::Body, http::{Request, StatusCode}, routing::get};
-//! use tollgate_axum::{Claims, Tollgate, scopes::all};
-//! use tollgate_core::{KeySet, Validation, authenticate::StaticKeys};
+//! use tollgate_axum::{KeySet, Tollgate, VerifiedClaims, scopes::all};
 //! use tollgate_testkit::{TestKey, DEFAULT_ISSUER, DEFAULT_AUDIENCE};
 //! use tower::ServiceExt;
 //!
-//! async fn list(claims: Claims) -> String {
+//! async fn list(claims: VerifiedClaims) -> String {
 //!     format!("orders of {}", claims.sub.as_deref().unwrap_or("?"))
 //! }
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let key = TestKey::ed25519("k1");
-//! let validation = Validation::builder().issuer(DEFAULT_ISSUER).audience(DEFAULT_AUDIENCE).build().unwrap();
-//! let gate = Tollgate::new(StaticKeys::new(validation, KeySet::from_keys([key.public_key()]))).realm("orders");
+//! let gate = Tollgate::<()>::builder()
+//!     .issuer(DEFAULT_ISSUER)
+//!     .audience(DEFAULT_AUDIENCE)
+//!     .keys(KeySet::from_keys([key.public_key()]))
+//!     .realm("orders")
+//!     .build()
+//!     .await
+//!     .unwrap();
 //!
 //! let app: Router = Router::new()
 //!     .route("/orders", get(list).route_layer(gate.require(all(["orders:read"]))))
@@ -56,12 +65,15 @@
 //! # let _ = gate; Ok(()) }
 //! ```
 
-mod builder;
-mod extract;
-pub mod scopes;
+pub mod extract;
 
-#[doc(inline)]
-pub use builder::{BuildError, IntrospectingBuilder, Tollgate, TollgateBuilder};
-#[doc(inline)]
-pub use extract::{Claims, ClaimsRejection};
-pub use tollgate_tower::{AuthLayer, BearerRejector, Mode, RequireScopeLayer};
+pub use extract::{ClaimsRejection, VerifiedClaims};
+pub use tollgate_tower::scopes;
+
+pub use tollgate_core as core;
+pub use tollgate_core::scope::{Scope, ScopePolicy, ScopeSet};
+pub use tollgate_core::{AuthError, Claims, KeySet};
+pub use tollgate_tower::{
+    AuthLayer, BearerRejector, BuildError, GateConfig, Mode, RequireScopeLayer, Tollgate,
+    TollgateBuilder,
+};

@@ -140,3 +140,205 @@ where
         std::future::ready(self.verify_cached(token, now_secs()))
     }
 }
+
+/// The one authenticator every front-end uses, whatever the token sources: local JWT
+/// verification over fixed keys ([`StaticKeys`]) or remote keys
+/// ([`Issuers`](crate::remote::Issuers)), optionally with RFC 7662 introspection for
+/// opaque tokens ([`Introspector`](crate::introspect::Introspector), routed by
+/// [`Routing`](crate::introspect::Routing)).
+///
+/// Enabling introspection does not change the type, so code that holds an
+/// `Authenticator` (or a gate built on it) need not be generic. Cloning is cheap
+/// (reference counts); clones share keys and caches.
+///
+/// ```
+/// use tollgate_core::authenticate::{Authenticate, Authenticator, StaticKeys};
+/// use tollgate_core::{Claims, KeySet, Validation};
+///
+/// let validation = Validation::builder().issuer("https://idp.example").audience("api").build().unwrap();
+/// let auth = Authenticator::from(StaticKeys::new(validation, KeySet::new()));
+/// let fut = Authenticate::<()>::authenticate(&auth, "a.b.c");
+/// # let out = { let mut f = std::pin::pin!(fut);
+/// #     match std::future::Future::poll(f.as_mut(), &mut std::task::Context::from_waker(std::task::Waker::noop())) {
+/// #         std::task::Poll::Ready(v) => v, _ => unreachable!() } };
+/// // rejected: no key can verify this token
+/// assert_eq!(out.unwrap_err().wire().status, 401);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Authenticator {
+    jwt: Jwt,
+    #[cfg(feature = "remote")]
+    introspection: Option<(crate::introspect::Introspector, crate::introspect::Routing)>,
+}
+
+#[derive(Clone, Debug)]
+enum Jwt {
+    /// No local verification (introspection only).
+    #[cfg(feature = "remote")]
+    None,
+    Static(StaticKeys),
+    #[cfg(feature = "remote")]
+    Remote(crate::remote::Issuers),
+}
+
+impl From<StaticKeys> for Authenticator {
+    fn from(keys: StaticKeys) -> Self {
+        Authenticator {
+            jwt: Jwt::Static(keys),
+            #[cfg(feature = "remote")]
+            introspection: None,
+        }
+    }
+}
+
+#[cfg(feature = "remote")]
+impl From<crate::remote::Issuers> for Authenticator {
+    fn from(issuers: crate::remote::Issuers) -> Self {
+        Authenticator {
+            jwt: Jwt::Remote(issuers),
+            introspection: None,
+        }
+    }
+}
+
+#[cfg(feature = "remote")]
+impl From<crate::introspect::Introspector> for Authenticator {
+    /// Introspects every token; nothing is verified locally.
+    fn from(introspector: crate::introspect::Introspector) -> Self {
+        Authenticator {
+            jwt: Jwt::None,
+            introspection: Some((introspector, crate::introspect::Routing::All)),
+        }
+    }
+}
+
+impl Authenticator {
+    /// Also introspects the tokens `routing` selects (JWTs stay with the local
+    /// verifier under [`Routing::NonJwt`](crate::introspect::Routing::NonJwt)).
+    #[cfg(feature = "remote")]
+    #[must_use]
+    pub fn with_introspection(
+        mut self,
+        introspector: crate::introspect::Introspector,
+        routing: crate::introspect::Routing,
+    ) -> Self {
+        self.introspection = Some((introspector, routing));
+        self
+    }
+
+    /// The fixed key set, when the JWTs are verified with one.
+    #[must_use]
+    pub fn static_keys(&self) -> Option<&StaticKeys> {
+        match &self.jwt {
+            Jwt::Static(k) => Some(k),
+            #[cfg(feature = "remote")]
+            _ => None,
+        }
+    }
+
+    /// The remote issuers (key sets, refresh statistics), when JWTs are verified with them.
+    #[cfg(feature = "remote")]
+    #[must_use]
+    pub fn issuers(&self) -> Option<&crate::remote::Issuers> {
+        match &self.jwt {
+            Jwt::Remote(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// The introspector, when opaque tokens are introspected.
+    #[cfg(feature = "remote")]
+    #[must_use]
+    pub fn introspector(&self) -> Option<&crate::introspect::Introspector> {
+        self.introspection.as_ref().map(|(i, _)| i)
+    }
+
+    /// Which tokens are introspected, when introspection is on.
+    #[cfg(feature = "remote")]
+    #[must_use]
+    pub fn routing(&self) -> Option<crate::introspect::Routing> {
+        self.introspection.as_ref().map(|(_, r)| *r)
+    }
+}
+
+/// The future of [`Authenticator`]'s [`Authenticate::authenticate`]: ready at once on
+/// the hot path; it only holds a wait when a key refresh or an introspection call is
+/// under way.
+#[must_use = "futures do nothing unless polled"]
+pub struct AuthenticateFuture<X> {
+    state: FutState<X>,
+}
+
+impl<X> std::fmt::Debug for AuthenticateFuture<X> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.state {
+            FutState::Ready(_) => "AuthenticateFuture::Ready",
+            #[cfg(feature = "remote")]
+            FutState::Remote(_) => "AuthenticateFuture::Remote",
+            #[cfg(feature = "remote")]
+            FutState::Introspect(_) => "AuthenticateFuture::Introspect",
+        })
+    }
+}
+
+enum FutState<X> {
+    Ready(Option<Result<Arc<Claims<X>>, AuthError>>),
+    #[cfg(feature = "remote")]
+    Remote(crate::remote::AuthFuture<X>),
+    #[cfg(feature = "remote")]
+    Introspect(crate::introspect::IntrospectFuture<X>),
+}
+
+impl<X> Future for AuthenticateFuture<X> {
+    type Output = Result<Arc<Claims<X>>, AuthError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        #[cfg(not(feature = "remote"))]
+        let _ = cx;
+        // every variant is Unpin
+        match &mut self.get_mut().state {
+            FutState::Ready(r) => {
+                std::task::Poll::Ready(r.take().unwrap_or(Err(AuthError::Misconfigured)))
+            }
+            #[cfg(feature = "remote")]
+            FutState::Remote(f) => std::pin::Pin::new(f).poll(cx),
+            #[cfg(feature = "remote")]
+            FutState::Introspect(f) => std::pin::Pin::new(f).poll(cx),
+        }
+    }
+}
+
+impl<X> Authenticate<X> for Authenticator
+where
+    X: DeserializeOwned + Send + Sync + 'static,
+{
+    type Future = AuthenticateFuture<X>;
+
+    fn authenticate(&self, token: &str) -> Self::Future {
+        #[cfg(feature = "remote")]
+        if let Some((introspector, routing)) = &self.introspection {
+            let introspect = match routing {
+                crate::introspect::Routing::All => true,
+                crate::introspect::Routing::NonJwt => {
+                    matches!(self.jwt, Jwt::None) || !crate::introspect::looks_like_jwt(token)
+                }
+            };
+            if introspect {
+                return AuthenticateFuture {
+                    state: FutState::Introspect(introspector.authenticate(token)),
+                };
+            }
+        }
+        let state = match &self.jwt {
+            Jwt::Static(k) => FutState::Ready(Some(k.verify_cached(token, now_secs()))),
+            #[cfg(feature = "remote")]
+            Jwt::Remote(i) => FutState::Remote(i.authenticate(token)),
+            #[cfg(feature = "remote")]
+            Jwt::None => FutState::Ready(Some(Err(AuthError::Misconfigured))),
+        };
+        AuthenticateFuture { state }
+    }
+}

@@ -22,16 +22,18 @@
 //! # Example
 //!
 //! ```
-//! use tollgate_core::{KeySet, Validation, authenticate::StaticKeys};
-//! use tollgate_core::scope::ScopePolicy;
+//! use tollgate_tonic::{GrpcGate, KeySet, ScopePolicy, Tollgate};
 //! use tollgate_testkit::{TestKey, DEFAULT_ISSUER, DEFAULT_AUDIENCE};
-//! use tollgate_tonic::GrpcInterceptor;
 //! use tonic::service::Interceptor;
 //!
 //! let key = TestKey::ed25519("k1");
-//! let validation = Validation::builder().issuer(DEFAULT_ISSUER).audience(DEFAULT_AUDIENCE).build().unwrap();
-//! let auth = StaticKeys::new(validation, KeySet::from_keys([key.public_key()]));
-//! let mut interceptor = GrpcInterceptor::new(auth, ScopePolicy::authenticated());
+//! let gate = Tollgate::<()>::builder()
+//!     .issuer(DEFAULT_ISSUER)
+//!     .audience(DEFAULT_AUDIENCE)
+//!     .keys(KeySet::from_keys([key.public_key()]))
+//!     .build_lazy() // fixed keys: nothing to wait for
+//!     .unwrap();
+//! let mut interceptor = gate.grpc_interceptor(ScopePolicy::authenticated());
 //!
 //! // accepted: the claims are in the extensions afterwards
 //! let mut req = tonic::Request::new(());
@@ -57,7 +59,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tollgate_core::AuthError;
-use tollgate_core::authenticate::Authenticate;
+use tollgate_core::authenticate::{Authenticate, Authenticator};
 use tollgate_core::bearer::parse_authorization;
 use tollgate_core::error::{RequestError, UnavailableError};
 use tollgate_core::scope::ScopePolicy;
@@ -97,12 +99,12 @@ struct Shared<A> {
 ///
 /// Cloning is cheap (one `Arc`).
 #[must_use]
-pub struct GrpcInterceptor<A, X = ()> {
+pub struct GrpcInterceptor<X = (), A = Authenticator> {
     shared: Arc<Shared<A>>,
     _claims: PhantomData<fn() -> X>,
 }
 
-impl<A, X> Clone for GrpcInterceptor<A, X> {
+impl<X, A> Clone for GrpcInterceptor<X, A> {
     fn clone(&self) -> Self {
         GrpcInterceptor {
             shared: self.shared.clone(),
@@ -111,7 +113,7 @@ impl<A, X> Clone for GrpcInterceptor<A, X> {
     }
 }
 
-impl<A, X> fmt::Debug for GrpcInterceptor<A, X> {
+impl<X, A> fmt::Debug for GrpcInterceptor<X, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GrpcInterceptor")
             .field("policy", &self.shared.policy)
@@ -120,7 +122,7 @@ impl<A, X> fmt::Debug for GrpcInterceptor<A, X> {
     }
 }
 
-impl<A: Authenticate<()>> GrpcInterceptor<A, ()> {
+impl<A: Authenticate<()>> GrpcInterceptor<(), A> {
     /// Authenticates with `auth` and requires `policy` for every method of the wrapped
     /// service ([`ScopePolicy::authenticated`] for any valid token), with no application
     /// claims type.
@@ -129,7 +131,7 @@ impl<A: Authenticate<()>> GrpcInterceptor<A, ()> {
     }
 }
 
-impl<A: Authenticate<X>, X> GrpcInterceptor<A, X> {
+impl<X, A: Authenticate<X>> GrpcInterceptor<X, A> {
     /// As [`GrpcInterceptor::new`], deserializing your own claims `X`:
     /// `GrpcInterceptor::<_, MyClaims>::with_claims(auth, policy)`.
     pub fn with_claims(auth: A, policy: ScopePolicy) -> Self {
@@ -155,7 +157,7 @@ impl<A: Authenticate<X>, X> GrpcInterceptor<A, X> {
     }
 }
 
-impl<A, X> GrpcInterceptor<A, X>
+impl<X, A> GrpcInterceptor<X, A>
 where
     A: Authenticate<X>,
     X: Send + Sync + 'static,
@@ -176,7 +178,7 @@ where
     }
 }
 
-impl<A, X> Interceptor for GrpcInterceptor<A, X>
+impl<X, A> Interceptor for GrpcInterceptor<X, A>
 where
     A: Authenticate<X>,
     X: Send + Sync + 'static,

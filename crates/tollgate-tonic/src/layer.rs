@@ -15,18 +15,20 @@
 //! The whole server behind the layer (`Server::builder().layer(..)`):
 //!
 //! ```
-//! use tollgate_core::{KeySet, Validation, authenticate::StaticKeys};
-//! use tollgate_core::scope::{Scope, ScopePolicy};
+//! use tollgate_tonic::{GrpcGate, KeySet, MethodScopes, Scope, ScopePolicy, Tollgate};
 //! use tollgate_testkit::{TestKey, DEFAULT_ISSUER, DEFAULT_AUDIENCE};
-//! use tollgate_tonic::{GrpcAuthLayer, MethodScopes};
 //! use tonic::transport::{Channel, Server, server::TcpIncoming};
 //! use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let key = TestKey::ed25519("k1");
-//! let validation = Validation::builder().issuer(DEFAULT_ISSUER).audience(DEFAULT_AUDIENCE).build()?;
-//! let auth = StaticKeys::new(validation, KeySet::from_keys([key.public_key()]));
+//! let gate = Tollgate::<()>::builder()
+//!     .issuer(DEFAULT_ISSUER)
+//!     .audience(DEFAULT_AUDIENCE)
+//!     .keys(KeySet::from_keys([key.public_key()])) // or .jwks_uri(..) / .discover()
+//!     .build()
+//!     .await?;
 //! let scopes = MethodScopes::new().method(
 //!     "/grpc.health.v1.Health/Check",
 //!     ScopePolicy::all_of([Scope::from_static("health:read")]),
@@ -37,7 +39,7 @@
 //! let addr = incoming.local_addr()?;
 //! tokio::spawn(
 //!     Server::builder()
-//!         .layer(GrpcAuthLayer::new(auth, scopes))
+//!         .layer(gate.grpc_layer(scopes))
 //!         .add_service(health)
 //!         .serve_with_incoming(incoming),
 //! );
@@ -62,7 +64,8 @@
 
 use std::fmt;
 
-use tollgate_core::authenticate::Authenticate;
+use tollgate_core::authenticate::{Authenticate, Authenticator};
+use tollgate_tower::scope::ScopeLayer;
 use tollgate_tower::{Auth, AuthLayer};
 use tonic::service::{LayerExt, Layered};
 use tower_layer::Layer;
@@ -70,28 +73,21 @@ use tower_layer::Layer;
 use crate::methods::{MethodScope, MethodScopeLayer, MethodScopes};
 use crate::reject::GrpcRejector;
 
-/// The service a [`GrpcAuthLayer`] builds around `S`: authentication outside, the
-/// per-method scope check inside.
-pub type GrpcAuthService<S, A, X = ()> = Auth<MethodScope<S, X>, A, X, GrpcRejector>;
+/// The service built by [`GrpcAuthLayer`]: authentication around the per-method scope
+/// check around your service.
+pub type GrpcAuthService<S, X = (), A = Authenticator> =
+    Auth<MethodScope<S, X>, X, A, GrpcRejector>;
 
-/// Authenticates every call and enforces a per-method [`MethodScopes`] map; see the
-/// [module docs](self).
-///
-/// | case | gRPC status |
-/// |---|---|
-/// | no token, malformed `authorization`, two tokens | `UNAUTHENTICATED` |
-/// | invalid, expired, wrong issuer or audience, unknown key | `UNAUTHENTICATED` |
-/// | method's scope policy not met (default: deny-all) | `PERMISSION_DENIED` |
-/// | keys unreachable (IdP down since start-up) | `UNAVAILABLE` |
-///
-/// `X` is your own claims type (`()` for none).
+/// Authentication plus per-method scopes for gRPC services; see the
+/// [module docs](self). Usually handed out by a gate:
+/// [`GrpcGate::grpc_layer`](crate::GrpcGate::grpc_layer).
 #[must_use]
-pub struct GrpcAuthLayer<A, X = ()> {
-    auth: AuthLayer<A, X, GrpcRejector>,
+pub struct GrpcAuthLayer<X = (), A = Authenticator> {
+    auth: AuthLayer<X, A, GrpcRejector>,
     scopes: MethodScopeLayer<X, GrpcRejector>,
 }
 
-impl<A, X> Clone for GrpcAuthLayer<A, X> {
+impl<X, A> Clone for GrpcAuthLayer<X, A> {
     fn clone(&self) -> Self {
         GrpcAuthLayer {
             auth: self.auth.clone(),
@@ -100,7 +96,7 @@ impl<A, X> Clone for GrpcAuthLayer<A, X> {
     }
 }
 
-impl<A, X> fmt::Debug for GrpcAuthLayer<A, X> {
+impl<X, A> fmt::Debug for GrpcAuthLayer<X, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GrpcAuthLayer")
             .field("auth", &self.auth)
@@ -109,56 +105,57 @@ impl<A, X> fmt::Debug for GrpcAuthLayer<A, X> {
     }
 }
 
-impl<A> GrpcAuthLayer<A, ()>
+impl<A> GrpcAuthLayer<(), A>
 where
     A: Authenticate<()> + Clone,
 {
-    /// Authenticates with `auth` (e.g. `Issuers` or `StaticKeys`) and enforces `scopes`,
-    /// with no application claims type (`Claims<()>`).
+    /// Authenticates with `auth` and enforces `scopes`, with no application claims
+    /// type (`Claims<()>`); see [`GrpcAuthLayer::with_claims`] for your own.
     pub fn new(auth: A, scopes: MethodScopes) -> Self {
         Self::with_claims(auth, scopes)
     }
 }
 
-impl<A, X> GrpcAuthLayer<A, X>
+impl<X, A> GrpcAuthLayer<X, A>
 where
     A: Authenticate<X> + Clone,
 {
-    /// As [`GrpcAuthLayer::new`], deserializing your own claims `X` from each token:
-    /// `GrpcAuthLayer::<_, MyClaims>::with_claims(auth, scopes)`.
+    /// Authenticates with `auth`, deserializing your claims `X`, and enforces `scopes`
+    /// (unlisted methods: deny-all unless [`MethodScopes::unlisted`] says otherwise).
+    /// Logs a warning for each entry not shaped like `/package.Service/Method`.
     pub fn with_claims(auth: A, scopes: MethodScopes) -> Self {
+        scopes.warn_malformed();
         let rejector = GrpcRejector::new();
         GrpcAuthLayer {
             auth: AuthLayer::new(auth).rejector(rejector.clone()),
-            scopes: MethodScopeLayer::with_rejector(scopes, rejector),
+            scopes: ScopeLayer::with_rejector(scopes, rejector),
         }
     }
 
-    /// Uses this rejector for every refusal (e.g. one that adds `www-authenticate`).
+    /// Uses this rejector (e.g. with an RFC 6750 challenge in the metadata).
     pub fn rejector(self, rejector: GrpcRejector) -> Self {
-        let scopes = self.scopes.scopes().clone();
         GrpcAuthLayer {
             auth: self.auth.rejector(rejector.clone()),
-            scopes: MethodScopeLayer::quiet(scopes, rejector),
+            scopes: ScopeLayer::with_rejector(self.scopes.policy().clone(), rejector),
         }
     }
 }
 
-impl<A, X> GrpcAuthLayer<A, X> {
-    /// The per-method map.
+impl<X, A> GrpcAuthLayer<X, A> {
+    /// The per-method scope map.
     pub fn scopes(&self) -> &MethodScopes {
-        self.scopes.scopes()
+        self.scopes.policy()
     }
 
-    /// Wraps one generated service, keeping its `NamedService::NAME`, so it can be
-    /// passed to `Server::builder().add_service(..)` next to public services.
-    pub fn named<S>(&self, service: S) -> Layered<GrpcAuthService<S, A, X>, S> {
+    /// Wraps one service, keeping its `NamedService::NAME` (for `Routes::add_service`
+    /// next to public services such as health and reflection).
+    pub fn named<S>(&self, service: S) -> Layered<GrpcAuthService<S, X, A>, S> {
         self.named_layer(service)
     }
 }
 
-impl<S, A, X> Layer<S> for GrpcAuthLayer<A, X> {
-    type Service = GrpcAuthService<S, A, X>;
+impl<S, X, A> Layer<S> for GrpcAuthLayer<X, A> {
+    type Service = GrpcAuthService<S, X, A>;
     fn layer(&self, inner: S) -> Self::Service {
         self.auth.layer(self.scopes.layer(inner))
     }

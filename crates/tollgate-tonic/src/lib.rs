@@ -1,8 +1,12 @@
 //! # tollgate-tonic
 //!
 //! gRPC (tonic 0.14) integration of tollgate, built on the same core and tower layer as
-//! the HTTP side:
+//! the HTTP side. A tonic user depends on this crate alone: it re-exports the gate
+//! ([`Tollgate`], its builder and [`BuildError`]), core's claims, scopes, policies and
+//! key sets, and the whole core as [`core`].
 //!
+//! - [`GrpcGate`]: what a [`Tollgate`] hands out for gRPC: `gate.grpc_layer(methods)`
+//!   and `gate.grpc_interceptor(policy)`.
 //! - [`GrpcAuthLayer`]: authenticates the `authorization: Bearer` metadata of every call
 //!   and enforces a per-method [`MethodScopes`] map (deny-all default); for the whole
 //!   server (`Server::builder().layer(..)`) or one service ([`GrpcAuthLayer::named`]
@@ -42,28 +46,30 @@
 //! requires a token.
 //!
 //! ```
-//! use tollgate_core::{KeySet, Validation, authenticate::StaticKeys};
-//! use tollgate_core::scope::ScopePolicy;
+//! use tollgate_tonic::{GrpcGate, KeySet, MethodScopes, ScopePolicy, Tollgate};
 //! use tollgate_testkit::{TestKey, DEFAULT_ISSUER, DEFAULT_AUDIENCE};
-//! use tollgate_tonic::{GrpcAuthLayer, MethodScopes};
 //! use tonic::transport::{Channel, Server, server::TcpIncoming};
 //! use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let key = TestKey::ed25519("k1");
-//! let validation = Validation::builder().issuer(DEFAULT_ISSUER).audience(DEFAULT_AUDIENCE).build()?;
-//! let auth = StaticKeys::new(validation, KeySet::from_keys([key.public_key()]));
+//! let gate = Tollgate::<()>::builder()
+//!     .issuer(DEFAULT_ISSUER)
+//!     .audience(DEFAULT_AUDIENCE)
+//!     .keys(KeySet::from_keys([key.public_key()])) // or .jwks_uri(..) / .discover()
+//!     .build()
+//!     .await?;
 //! let scopes = MethodScopes::new()
 //!     .method("/grpc.health.v1.Health/Check", ScopePolicy::authenticated());
-//! let gate = GrpcAuthLayer::new(auth, scopes);
+//! let auth = gate.grpc_layer(scopes);
 //!
 //! let (_reporter, health) = tonic_health::server::health_reporter();
 //! let incoming = TcpIncoming::bind("127.0.0.1:0".parse()?)?;
 //! let addr = incoming.local_addr()?;
 //! tokio::spawn(
 //!     Server::builder()
-//!         .add_service(gate.named(health)) // keeps the name grpc.health.v1.Health
+//!         .add_service(auth.named(health)) // keeps the name grpc.health.v1.Health
 //!         .serve_with_incoming(incoming),
 //! );
 //! let mut client = HealthClient::new(Channel::from_shared(format!("http://{addr}"))?.connect().await?);
@@ -82,15 +88,22 @@
 //! ```
 
 pub mod ext;
+pub mod gate;
 pub mod interceptor;
 pub mod layer;
 pub mod methods;
 pub mod reject;
 
 pub use ext::RequestExt;
+pub use gate::GrpcGate;
 pub use interceptor::GrpcInterceptor;
 pub use layer::{GrpcAuthLayer, GrpcAuthService};
 #[cfg(feature = "descriptor")]
 pub use methods::descriptor_methods;
-pub use methods::{MethodScope, MethodScopeFuture, MethodScopeLayer, MethodScopes, VerifyError};
+pub use methods::{MethodScope, MethodScopeLayer, MethodScopes, VerifyError};
 pub use reject::{GrpcRejector, RETRY_PUSHBACK, WWW_AUTHENTICATE};
+
+pub use tollgate_core as core;
+pub use tollgate_core::scope::{Scope, ScopePolicy, ScopeSet};
+pub use tollgate_core::{AuthError, Claims, KeySet};
+pub use tollgate_tower::{BearerRejector, BuildError, GateConfig, Tollgate, TollgateBuilder};

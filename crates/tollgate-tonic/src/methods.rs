@@ -1,5 +1,6 @@
 //! Per-method authorization: [`MethodScopes`] (full method path → [`ScopePolicy`]) and
-//! the [`MethodScopeLayer`] that enforces it after authentication.
+//! the [`MethodScopeLayer`] that enforces it after authentication (tollgate-tower's
+//! one scope-check middleware, choosing the policy by method path).
 //!
 //! Unlisted methods get the default policy, which is [`ScopePolicy::deny_all`] unless
 //! changed: a method added to the proto later is refused (`PERMISSION_DENIED`) until it
@@ -40,17 +41,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::marker::PhantomData;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use http::{Request, Response};
 use tollgate_core::scope::ScopePolicy;
-use tollgate_tower::{Rejector, check_scopes};
-use tower_layer::Layer;
-use tower_service::Service;
+use tollgate_tower::scope::{ScopeCheck, ScopeLayer, SelectPolicy};
 
 use crate::reject::GrpcRejector;
 
@@ -137,7 +130,7 @@ impl MethodScopes {
 
     /// The policy for methods not in the map (default: [`ScopePolicy::deny_all`]).
     /// [`ScopePolicy::authenticated`] opens unlisted methods to any valid token.
-    pub fn default_policy(mut self, policy: ScopePolicy) -> Self {
+    pub fn unlisted(mut self, policy: ScopePolicy) -> Self {
         self.default = policy;
         self
     }
@@ -204,7 +197,7 @@ impl MethodScopes {
         self.verify(known.iter().map(String::as_str))
     }
 
-    fn warn_malformed(&self) {
+    pub(crate) fn warn_malformed(&self) {
         for key in self.methods.keys() {
             if !is_method_path(key) {
                 tracing::warn!(
@@ -244,190 +237,22 @@ pub fn descriptor_methods(file_descriptor_set: &[u8]) -> Result<Vec<String>, Ver
     Ok(out)
 }
 
-struct Config<R> {
-    scopes: MethodScopes,
-    rejector: R,
-}
-
-/// Enforces a [`MethodScopes`] map against the `Arc<Claims<X>>` that
-/// [`AuthLayer`](tollgate_tower::AuthLayer) inserted: not met → `PERMISSION_DENIED`;
-/// no claims at all → `INTERNAL` and an error log (the layers are stacked wrongly).
+/// Per-method authorization: tollgate-tower's one scope-check middleware
+/// ([`ScopeLayer`]) with the policy picked by the request's method path from a
+/// [`MethodScopes`] map. Not met → `PERMISSION_DENIED`; no claims at all →
+/// `INTERNAL` and an error log (the layers are stacked wrongly).
 ///
 /// Usually built for you by [`GrpcAuthLayer`](crate::GrpcAuthLayer).
-#[must_use]
-pub struct MethodScopeLayer<X = (), R = GrpcRejector> {
-    config: Arc<Config<R>>,
-    _claims: PhantomData<fn() -> X>,
-}
-
-impl<X, R> Clone for MethodScopeLayer<X, R> {
-    fn clone(&self) -> Self {
-        MethodScopeLayer {
-            config: self.config.clone(),
-            _claims: PhantomData,
-        }
-    }
-}
-
-impl<X, R: fmt::Debug> fmt::Debug for MethodScopeLayer<X, R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MethodScopeLayer")
-            .field("scopes", &self.config.scopes)
-            .field("rejector", &self.config.rejector)
-            .finish()
-    }
-}
-
-impl<X> MethodScopeLayer<X, GrpcRejector> {
-    /// Enforces `scopes`, answering refusals with a plain [`GrpcRejector`].
-    pub fn new(scopes: MethodScopes) -> Self {
-        Self::with_rejector(scopes, GrpcRejector::new())
-    }
-}
-
-impl<X, R> MethodScopeLayer<X, R> {
-    /// Enforces `scopes`, answering refusals with `rejector`. Logs a warning for each
-    /// key that is not shaped like `/package.Service/Method`.
-    pub fn with_rejector(scopes: MethodScopes, rejector: R) -> Self {
-        scopes.warn_malformed();
-        Self::quiet(scopes, rejector)
-    }
-
-    /// As [`MethodScopeLayer::with_rejector`], without the warnings (already given).
-    pub(crate) fn quiet(scopes: MethodScopes, rejector: R) -> Self {
-        MethodScopeLayer {
-            config: Arc::new(Config { scopes, rejector }),
-            _claims: PhantomData,
-        }
-    }
-
-    /// The map.
-    pub fn scopes(&self) -> &MethodScopes {
-        &self.config.scopes
-    }
-}
-
-impl<S, X, R> Layer<S> for MethodScopeLayer<X, R> {
-    type Service = MethodScope<S, X, R>;
-    fn layer(&self, inner: S) -> Self::Service {
-        MethodScope {
-            inner,
-            config: self.config.clone(),
-            _claims: PhantomData,
-        }
-    }
-}
+pub type MethodScopeLayer<X = (), R = GrpcRejector> = ScopeLayer<X, MethodScopes, R>;
 
 /// The service built by [`MethodScopeLayer`].
-pub struct MethodScope<S, X = (), R = GrpcRejector> {
-    inner: S,
-    config: Arc<Config<R>>,
-    _claims: PhantomData<fn() -> X>,
-}
+pub type MethodScope<S, X = (), R = GrpcRejector> = ScopeCheck<S, X, MethodScopes, R>;
 
-impl<S: Clone, X, R> Clone for MethodScope<S, X, R> {
-    fn clone(&self) -> Self {
-        MethodScope {
-            inner: self.inner.clone(),
-            config: self.config.clone(),
-            _claims: PhantomData,
-        }
-    }
-}
-
-impl<S: fmt::Debug, X, R> fmt::Debug for MethodScope<S, X, R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MethodScope")
-            .field("inner", &self.inner)
-            .field("scopes", &self.config.scopes)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S, X, R> MethodScope<S, X, R> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S, X, R, ReqBody, ResBody> Service<Request<ReqBody>> for MethodScope<S, X, R>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    X: Send + Sync + 'static,
-    R: Rejector<ResBody>,
-{
-    type Response = Response<ResBody>;
-    type Error = S::Error;
-    type Future = MethodScopeFuture<S::Future, ResBody>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let policy = self.config.scopes.policy_for(req.uri().path());
-        match check_scopes::<X>(req.extensions(), policy) {
-            Ok(()) => MethodScopeFuture {
-                state: State::Inner {
-                    fut: self.inner.call(req),
-                },
-            },
-            Err(e) => {
-                tracing::debug!(method = req.uri().path(), reason = %e, "gRPC call refused by the per-method scope policy");
-                MethodScopeFuture {
-                    state: State::Reject {
-                        response: Some(self.config.rejector.reject(&e)),
-                    },
-                }
-            }
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// Response future of [`MethodScope`].
-    pub struct MethodScopeFuture<F, B> {
-        #[pin]
-        state: State<F, B>,
-    }
-}
-
-pin_project_lite::pin_project! {
-    #[project = StateProj]
-    enum State<F, B> {
-        Reject { response: Option<Response<B>> },
-        Inner { #[pin] fut: F },
-    }
-}
-
-impl<F, B> fmt::Debug for MethodScopeFuture<F, B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MethodScopeFuture").finish_non_exhaustive()
-    }
-}
-
-impl<F, B, E> Future for MethodScopeFuture<F, B>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-{
-    type Output = Result<Response<B>, E>;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Inner { fut } => fut.poll(cx),
-            StateProj::Reject { response } => match response.take() {
-                Some(r) => Poll::Ready(Ok(r)),
-                None => panic!("MethodScopeFuture polled after completion"),
-            },
-        }
+/// The policy is the one listed for the request's path (`/package.Service/Method`), or
+/// the unlisted policy.
+impl SelectPolicy for MethodScopes {
+    fn select<B>(&self, request: &http::Request<B>) -> &ScopePolicy {
+        self.policy_for(request.uri().path())
     }
 }
 
@@ -451,7 +276,7 @@ mod tests {
     fn default_is_deny_all() {
         let m = MethodScopes::new();
         assert!(m.policy_for("/x.Y/Z").is_deny_all());
-        let m = m.default_policy(ScopePolicy::authenticated());
+        let m = m.unlisted(ScopePolicy::authenticated());
         assert!(!m.policy_for("/x.Y/Z").is_deny_all());
     }
 

@@ -3,13 +3,24 @@
 //! Tower middleware for OAuth 2.0 resource servers, generic over `http::Request<B>`
 //! (no axum or tonic dependency):
 //!
+//! - [`Tollgate`] (module [`gate`]): one builder for every option (issuer, audiences,
+//!   algorithms, key source, refresh, caches, actor policy, introspection, realm), built
+//!   once, handing out the layers below, and, through `tollgate-tonic`, the gRPC layer
+//!   and interceptor. `tollgate-axum` and `tollgate-tonic` re-export it.
 //! - [`AuthLayer`] authenticates the bearer token of every request with an
 //!   [`Authenticate`](tollgate_core::authenticate::Authenticate) implementation, inserts
 //!   the verified `Arc<Claims<X>>` into the request extensions, and answers refusals with
 //!   a [`Rejector`] (RFC 6750 by default: [`BearerRejector`]).
-//! - [`RequireScopeLayer`] checks a [`ScopePolicy`](tollgate_core::scope::ScopePolicy)
-//!   per route against those claims: 403 `insufficient_scope` when not met, 500 when no
-//!   claims are present (the layers were stacked wrongly).
+//! - [`ScopeLayer`] checks the [`ScopePolicy`](tollgate_core::scope::ScopePolicy) that a
+//!   [`SelectPolicy`] picks for a request against those claims: [`RequireScopeLayer`]
+//!   (one policy per route) here, per gRPC method in `tollgate-tonic`. 403
+//!   `insufficient_scope` when not met, 500 when no claims are present (the layers
+//!   were stacked wrongly).
+//! - [`GateConfig`] (module [`config`]): the settings as plain data, read from
+//!   `TOLLGATE_*` environment variables, turned into a [`TollgateBuilder`].
+//!
+//! Exports: each area is a public module holding its items and their docs; the crate
+//! root re-exports the items users name.
 //!
 //! # Example
 //!
@@ -27,7 +38,7 @@
 //! let auth = StaticKeys::new(validation, KeySet::from_keys([key.public_key()]));
 //!
 //! let svc = ServiceBuilder::new()
-//!     .layer(AuthLayer::<_, ()>::new(auth).rejector(BearerRejector::new("orders")))
+//!     .layer(AuthLayer::<(), _>::new(auth).rejector(BearerRejector::new("orders")))
 //!     .layer(RequireScopeLayer::<()>::new(ScopePolicy::all_of([Scope::from_static("orders:read")])))
 //!     .service(service_fn(|_req: Request<String>| async {
 //!         Ok::<_, std::convert::Infallible>(Response::new(String::from("hello")))
@@ -45,13 +56,18 @@
 //! # });
 //! ```
 
-mod auth;
-mod reject;
-mod scope;
+pub mod auth;
+pub mod config;
+pub mod gate;
+pub mod reject;
+pub mod scope;
+pub mod scopes;
 
-#[doc(inline)]
 pub use auth::{Auth, AuthLayer, Mode, ResponseFuture};
-#[doc(inline)]
+pub use config::GateConfig;
+pub use gate::{BuildError, Tollgate, TollgateBuilder};
 pub use reject::{BearerRejector, Rejector};
-#[doc(inline)]
-pub use scope::{RequireScope, RequireScopeLayer, ScopeResponseFuture, check_scopes};
+pub use scope::{
+    RequireScope, RequireScopeLayer, ScopeCheck, ScopeFuture, ScopeLayer, SelectPolicy,
+    check_scopes,
+};

@@ -1,4 +1,7 @@
-//! Per-route authorization: [`RequireScopeLayer`].
+//! Authorization after authentication: one scope-check middleware, generic over how
+//! the policy for a request is chosen ([`SelectPolicy`]): one fixed policy per route
+//! ([`RequireScopeLayer`], an alias of [`ScopeLayer`] over a [`ScopePolicy`]) or one per
+//! gRPC method (`tollgate_tonic::MethodScopes`).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -13,67 +16,93 @@ use tower_service::Service;
 
 use crate::reject::{BearerRejector, Rejector};
 
-struct Config<R> {
-    policy: ScopePolicy,
+/// Chooses the scope policy that applies to a request.
+pub trait SelectPolicy: Send + Sync + 'static {
+    /// The policy for `request` (by route, method path, ...).
+    fn select<B>(&self, request: &Request<B>) -> &ScopePolicy;
+}
+
+/// One policy for every request the layer wraps (a route).
+impl SelectPolicy for ScopePolicy {
+    fn select<B>(&self, _: &Request<B>) -> &ScopePolicy {
+        self
+    }
+}
+
+struct Config<P, R> {
+    policies: P,
     rejector: R,
 }
 
-/// Checks a [`ScopePolicy`] against the `Arc<Claims<X>>` that [`AuthLayer`](crate::AuthLayer)
-/// inserted. Not met → 403 `insufficient_scope` with `scope="..."`; no claims at all → 500
-/// and an error log (the layers were stacked wrongly, or `X` differs from the auth
+/// Checks the policy that `P` selects against the `Arc<Claims<X>>` that
+/// [`AuthLayer`](crate::AuthLayer) inserted. Not met → 403 `insufficient_scope` with
+/// `scope="..."` (gRPC: `PERMISSION_DENIED`); no claims at all → 500 / `INTERNAL` and
+/// an error log (the layers were stacked wrongly, or `X` differs from the auth
 /// layer's), never 401.
 ///
 /// `X` must be the same claims type as the [`AuthLayer`](crate::AuthLayer)'s.
 #[must_use]
-pub struct RequireScopeLayer<X = (), R = BearerRejector> {
-    config: Arc<Config<R>>,
+pub struct ScopeLayer<X = (), P = ScopePolicy, R = BearerRejector> {
+    config: Arc<Config<P, R>>,
     _claims: PhantomData<fn() -> X>,
 }
 
-impl<X, R> Clone for RequireScopeLayer<X, R> {
+/// Per-route authorization: [`ScopeLayer`] with one fixed [`ScopePolicy`].
+pub type RequireScopeLayer<X = (), R = BearerRejector> = ScopeLayer<X, ScopePolicy, R>;
+
+/// The service built by [`RequireScopeLayer`].
+pub type RequireScope<S, X = (), R = BearerRejector> = ScopeCheck<S, X, ScopePolicy, R>;
+
+impl<X, P, R> Clone for ScopeLayer<X, P, R> {
     fn clone(&self) -> Self {
-        RequireScopeLayer {
+        ScopeLayer {
             config: self.config.clone(),
             _claims: PhantomData,
         }
     }
 }
 
-impl<X, R> fmt::Debug for RequireScopeLayer<X, R> {
+impl<X, P: fmt::Debug, R> fmt::Debug for ScopeLayer<X, P, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequireScopeLayer")
-            .field("policy", &self.config.policy)
+        f.debug_struct("ScopeLayer")
+            .field("policy", &self.config.policies)
             .finish_non_exhaustive()
     }
 }
 
-impl<X> RequireScopeLayer<X, BearerRejector> {
+impl<X> ScopeLayer<X, ScopePolicy, BearerRejector> {
     /// Requires `policy`, answering refusals per RFC 6750 (realm `api`).
     pub fn new(policy: ScopePolicy) -> Self {
         Self::with_rejector(policy, BearerRejector::default())
     }
 }
 
-impl<X, R> RequireScopeLayer<X, R> {
-    /// Requires `policy`, answering refusals with `rejector`.
-    pub fn with_rejector(policy: ScopePolicy, rejector: R) -> Self {
-        RequireScopeLayer {
-            config: Arc::new(Config { policy, rejector }),
+impl<X, P, R> ScopeLayer<X, P, R> {
+    /// Requires the policies `policies` selects, answering refusals with `rejector`.
+    pub fn with_rejector(policies: P, rejector: R) -> Self {
+        ScopeLayer {
+            config: Arc::new(Config { policies, rejector }),
             _claims: PhantomData,
         }
     }
 
-    /// The policy.
+    /// The policy (or the policy map).
     #[must_use]
-    pub fn policy(&self) -> &ScopePolicy {
-        &self.config.policy
+    pub fn policy(&self) -> &P {
+        &self.config.policies
+    }
+
+    /// The rejector.
+    #[must_use]
+    pub fn rejector(&self) -> &R {
+        &self.config.rejector
     }
 }
 
-impl<S, X, R> Layer<S> for RequireScopeLayer<X, R> {
-    type Service = RequireScope<S, X, R>;
+impl<S, X, P, R> Layer<S> for ScopeLayer<X, P, R> {
+    type Service = ScopeCheck<S, X, P, R>;
     fn layer(&self, inner: S) -> Self::Service {
-        RequireScope {
+        ScopeCheck {
             inner,
             config: self.config.clone(),
             _claims: PhantomData,
@@ -81,16 +110,16 @@ impl<S, X, R> Layer<S> for RequireScopeLayer<X, R> {
     }
 }
 
-/// The service built by [`RequireScopeLayer`].
-pub struct RequireScope<S, X = (), R = BearerRejector> {
+/// The service built by [`ScopeLayer`].
+pub struct ScopeCheck<S, X = (), P = ScopePolicy, R = BearerRejector> {
     inner: S,
-    config: Arc<Config<R>>,
+    config: Arc<Config<P, R>>,
     _claims: PhantomData<fn() -> X>,
 }
 
-impl<S: Clone, X, R> Clone for RequireScope<S, X, R> {
+impl<S: Clone, X, P, R> Clone for ScopeCheck<S, X, P, R> {
     fn clone(&self) -> Self {
-        RequireScope {
+        ScopeCheck {
             inner: self.inner.clone(),
             config: self.config.clone(),
             _claims: PhantomData,
@@ -98,16 +127,16 @@ impl<S: Clone, X, R> Clone for RequireScope<S, X, R> {
     }
 }
 
-impl<S: fmt::Debug, X, R> fmt::Debug for RequireScope<S, X, R> {
+impl<S: fmt::Debug, X, P: fmt::Debug, R> fmt::Debug for ScopeCheck<S, X, P, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequireScope")
+        f.debug_struct("ScopeCheck")
             .field("inner", &self.inner)
-            .field("policy", &self.config.policy)
+            .field("policy", &self.config.policies)
             .finish_non_exhaustive()
     }
 }
 
-impl<S, X, R> RequireScope<S, X, R> {
+impl<S, X, P, R> ScopeCheck<S, X, P, R> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -155,8 +184,8 @@ pub fn check_scopes<X: Send + Sync + 'static>(
 }
 
 pin_project_lite::pin_project! {
-    /// Response future of [`RequireScope`].
-    pub struct ScopeResponseFuture<F, B> {
+    /// Response future of [`ScopeCheck`]: the inner future, or the refusal.
+    pub struct ScopeFuture<F, B> {
         #[pin]
         state: ScopeState<F, B>,
     }
@@ -170,14 +199,13 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, B> fmt::Debug for ScopeResponseFuture<F, B> {
+impl<F, B> fmt::Debug for ScopeFuture<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScopeResponseFuture")
-            .finish_non_exhaustive()
+        f.debug_struct("ScopeFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, B, E> std::future::Future for ScopeResponseFuture<F, B>
+impl<F, B, E> std::future::Future for ScopeFuture<F, B>
 where
     F: std::future::Future<Output = Result<Response<B>, E>>,
 {
@@ -187,34 +215,36 @@ where
             ScopeProj::Inner { fut } => fut.poll(cx),
             ScopeProj::Reject { response } => match response.take() {
                 Some(r) => Poll::Ready(Ok(r)),
-                None => panic!("ScopeResponseFuture polled after completion"),
+                None => panic!("ScopeFuture polled after completion"),
             },
         }
     }
 }
 
-impl<S, X, R, ReqBody, ResBody> Service<Request<ReqBody>> for RequireScope<S, X, R>
+impl<S, X, P, R, ReqBody, ResBody> Service<Request<ReqBody>> for ScopeCheck<S, X, P, R>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     X: Send + Sync + 'static,
+    P: SelectPolicy,
     R: Rejector<ResBody>,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ScopeResponseFuture<S::Future, ResBody>;
+    type Future = ScopeFuture<S::Future, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        match check_scopes::<X>(req.extensions(), &self.config.policy) {
-            Ok(()) => ScopeResponseFuture {
+        let policy = self.config.policies.select(&req);
+        match check_scopes::<X>(req.extensions(), policy) {
+            Ok(()) => ScopeFuture {
                 state: ScopeState::Inner {
                     fut: self.inner.call(req),
                 },
             },
-            Err(e) => ScopeResponseFuture {
+            Err(e) => ScopeFuture {
                 state: ScopeState::Reject {
                     response: Some(self.config.rejector.reject(&e)),
                 },

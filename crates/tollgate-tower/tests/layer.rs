@@ -60,7 +60,7 @@ fn challenge(res: &Response<String>) -> &str {
 async fn error_table_rows() {
     let key = TestKey::p256("k1");
     let svc = ServiceBuilder::new()
-        .layer(AuthLayer::<_, ()>::new(auth(&key)).rejector(BearerRejector::new("orders")))
+        .layer(AuthLayer::<(), _>::new(auth(&key)).rejector(BearerRejector::new("orders")))
         // the scope layer answers with the same rejector configuration
         .layer(RequireScopeLayer::<()>::with_rejector(
             ScopePolicy::all_of([READ]),
@@ -146,7 +146,7 @@ async fn nothing_from_the_token_is_echoed() {
     let key = TestKey::p256("k1");
     let svc = ServiceBuilder::new()
         .layer(
-            AuthLayer::<_, ()>::new(auth(&key))
+            AuthLayer::<(), _>::new(auth(&key))
                 .rejector(BearerRejector::new("api").problem_json(true)),
         )
         .service(service_fn(echo_sub));
@@ -203,7 +203,7 @@ async fn unavailable_is_503_with_retry_after() {
         auth(&key),
     );
     let svc = ServiceBuilder::new()
-        .layer(AuthLayer::<_, ()>::new(down))
+        .layer(AuthLayer::<(), _>::new(down))
         .service(service_fn(echo_sub));
     let res = send(svc, &[&format!("Bearer {}", key.token().sign())]).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -215,7 +215,7 @@ async fn unavailable_is_503_with_retry_after() {
 async fn a_pending_authenticator_still_reaches_the_handler() {
     let key = TestKey::p256("k1");
     let svc = ServiceBuilder::new()
-        .layer(AuthLayer::<_, ()>::new(Scripted(Ok(()), auth(&key))))
+        .layer(AuthLayer::<(), _>::new(Scripted(Ok(()), auth(&key))))
         .service(service_fn(echo_sub));
     let res = send(
         svc.clone(),
@@ -238,7 +238,7 @@ async fn scope_layer_without_auth_layer_is_500_not_401() {
     // same when the claims type differs from the auth layer's
     let key = TestKey::p256("k1");
     let svc = ServiceBuilder::new()
-        .layer(AuthLayer::<_, ()>::new(auth(&key)))
+        .layer(AuthLayer::<(), _>::new(auth(&key)))
         .layer(RequireScopeLayer::<serde_json::Value>::new(
             ScopePolicy::all_of([READ]),
         ))
@@ -258,7 +258,7 @@ async fn scope_layer_without_auth_layer_is_500_not_401() {
 async fn optional_mode() {
     let key = TestKey::p256("k1");
     let svc = ServiceBuilder::new()
-        .layer(AuthLayer::<_, ()>::new(auth(&key)).optional())
+        .layer(AuthLayer::<(), _>::new(auth(&key)).optional())
         .service(service_fn(echo_sub));
     let res = send(svc.clone(), &[]).await;
     assert_eq!(
@@ -281,7 +281,7 @@ async fn resource_metadata_parameter() {
     let key = TestKey::p256("k1");
     let svc = ServiceBuilder::new()
         .layer(
-            AuthLayer::<_, ()>::new(auth(&key)).rejector(
+            AuthLayer::<(), _>::new(auth(&key)).rejector(
                 BearerRejector::new("api")
                     .resource_metadata("https://api.example/.well-known/oauth-protected-resource"),
             ),

@@ -16,17 +16,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let app = match config.introspector() {
-        None => config.tollgate().build().await.map(|g| router(&g)),
-        Some(i) => config
-            .tollgate()
-            .introspection(i)
-            .build()
-            .await
-            .map(|g| router(&g)),
-    };
-    let app = match app {
-        Ok(app) => app,
+    let app = match config.tollgate().build().await {
+        Ok(gate) => router(&gate),
         Err(e) => {
             eprintln!("axum-orders: cannot start: {e}");
             return ExitCode::from(1);

@@ -132,8 +132,8 @@ impl Tour {
         // tonic-inventory, the same way
         let inventory_env = env("inventory");
         let config = tonic_inventory::Config::from_lookup(|k| inventory_env.get(k).cloned())?;
-        let auth = config.issuers()?.build().await?;
-        let routes = tonic_inventory::routes(auth, tonic_inventory::Guard::Layer).await?;
+        let gate = config.tollgate().build().await?;
+        let routes = tonic_inventory::routes(&gate, tonic_inventory::Guard::Layer).await?;
         let incoming = TcpIncoming::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let inventory = incoming.local_addr()?;
         tokio::spawn(

@@ -55,16 +55,14 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tollgate_axum::scopes::all;
-use tollgate_axum::{Claims, Tollgate};
+use tollgate_axum::{Claims, Tollgate, TollgateBuilder, VerifiedClaims};
 use tollgate_client::{
     AccessToken, Bearer, BearerLayer, ClientAuth, ClientCredentials, Propagation, SubjectToken,
     TokenEndpoint, TokenExchange,
 };
 use tollgate_core::actor::ActorPolicy;
-use tollgate_core::remote::{IssuerConfig, Issuers};
-use tollgate_core::{Claims as CoreClaims, Validation};
 use tollgate_testkit::idp::{Client, DevIdp};
-use tollgate_tonic::GrpcAuthLayer;
+use tollgate_tonic::GrpcGate;
 use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Server};
@@ -154,7 +152,7 @@ impl fmt::Display for Hop {
 pub struct Hops(Arc<Mutex<Vec<Hop>>>, Arc<AtomicBool>);
 
 impl Hops {
-    fn record<X>(&self, service: &'static str, claims: &CoreClaims<X>, headers: &http::HeaderMap) {
+    fn record<X>(&self, service: &'static str, claims: &Claims<X>, headers: &http::HeaderMap) {
         let token = tollgate_core::bearer::extract_bearer(headers)
             .map(AccessToken::new)
             .unwrap_or_else(|_| AccessToken::new(""));
@@ -204,7 +202,7 @@ struct GatewayState {
 async fn checkout(
     State(s): State<GatewayState>,
     headers: HeaderMap,
-    claims: Claims,
+    claims: VerifiedClaims,
 ) -> Result<Json<Value>, (StatusCode, String)> {
     s.hops.record("gateway", &claims, &headers);
     let subject = SubjectToken::from_verified_headers(&headers, &claims)
@@ -241,7 +239,7 @@ struct OrdersState {
 async fn stock(
     State(s): State<OrdersState>,
     headers: HeaderMap,
-    claims: Claims,
+    claims: VerifiedClaims,
 ) -> Result<Json<Value>, (StatusCode, String)> {
     s.hops.record("orders", &claims, &headers);
     let subject = SubjectToken::from_verified_headers(&headers, &claims)
@@ -291,7 +289,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> S::Future {
-        if let Some(claims) = req.extensions().get::<Arc<CoreClaims>>() {
+        if let Some(claims) = req.extensions().get::<Arc<Claims>>() {
             self.hops.record("inventory", claims, req.headers());
         }
         self.inner.call(req)
@@ -321,14 +319,12 @@ fn cc(endpoint: &TokenEndpoint, id: &str, secret: &str) -> ClientCredentials {
     )
 }
 
-async fn gate(issuer: &str, audience: &str) -> Result<Tollgate<(), Issuers>, Error> {
-    Ok(Tollgate::<()>::builder()
+fn gate(issuer: &str, audience: &str) -> TollgateBuilder {
+    Tollgate::builder()
         .issuer(issuer)
         .audience(audience)
         .realm(audience)
         .discover()
-        .build()
-        .await?)
 }
 
 async fn serve(app: Router) -> Result<String, Error> {
@@ -349,23 +345,20 @@ impl Chain {
         let endpoint = TokenEndpoint::discover(issuer).await?;
 
         // inventory: tonic-inventory's service; only calls on behalf of someone via orders-svc
-        let validation = Validation::builder()
-            .issuer(issuer)
-            .audience("inventory")
+        let inventory_gate = gate(issuer, "inventory")
             .actor_policy(
                 ActorPolicy::new()
                     .require_actor()
                     .current_actor_one_of(["orders-svc"]),
             )
-            .build()?;
-        let auth = Issuers::builder()
-            .issuer(IssuerConfig::new(validation).discover())
             .build()
             .await?;
-        let service = GrpcAuthLayer::new(auth, tonic_inventory::scopes()?).named(RecordHop {
-            inner: InventoryServer::new(InventoryService::new()),
-            hops: hops.clone(),
-        });
+        let service = inventory_gate
+            .grpc_layer(tonic_inventory::scopes()?)
+            .named(RecordHop {
+                inner: InventoryServer::new(InventoryService::new()),
+                hops: hops.clone(),
+            });
         let incoming = TcpIncoming::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let inventory = incoming.local_addr()?;
         tokio::spawn(
@@ -386,7 +379,7 @@ impl Chain {
             &channel,
             Channel::from_shared(format!("http://{inventory}"))?.connect_lazy(),
         );
-        let orders_gate = gate(issuer, "orders").await?;
+        let orders_gate = gate(issuer, "orders").build().await?;
         let orders_app = Router::new()
             .route(
                 "/stock",
@@ -414,7 +407,7 @@ impl Chain {
             &BearerLayer::new(Propagation::exchange(to_orders)),
             http.clone(),
         );
-        let gateway_gate = gate(issuer, "gateway").await?;
+        let gateway_gate = gate(issuer, "gateway").build().await?;
         let gateway_app = Router::new()
             .route(
                 "/checkout",

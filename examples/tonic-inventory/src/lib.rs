@@ -13,7 +13,7 @@
 //! | `grpc.health.v1.Health/*`, server reflection (v1, v1alpha) | | nothing (public) |
 //!
 //! [`routes`] protects the inventory service alone with either
-//! [`GrpcAuthLayer`] ([`Guard::Layer`], the default) or [`GrpcInterceptor`]
+//! [`GrpcAuthLayer`](tollgate_tonic::GrpcAuthLayer) ([`Guard::Layer`], the default) or [`GrpcInterceptor`](tollgate_tonic::GrpcInterceptor)
 //! ([`Guard::Interceptor`]: authentication in the interceptor, the same per-method map
 //! checked by each handler), leaving health and reflection public.
 
@@ -22,13 +22,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use tokio_stream::{Stream, StreamExt};
-use tollgate_core::alg::Algorithm;
-use tollgate_core::authenticate::Authenticate;
-use tollgate_core::remote::{IssuerConfig, IssuersBuilder};
-use tollgate_core::scope::{Scope, ScopePolicy};
-use tollgate_core::validation::ConfigError as ValidationError;
-use tollgate_core::{Claims, Validation};
-use tollgate_tonic::{GrpcAuthLayer, GrpcInterceptor, MethodScopes, RequestExt, VerifyError};
+use tollgate_tonic::{
+    Claims, GateConfig, GrpcGate, MethodScopes, RequestExt, Scope, ScopePolicy, Tollgate,
+    TollgateBuilder, VerifyError,
+};
 use tonic::service::Routes;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -114,7 +111,7 @@ impl InventoryService {
     }
 
     /// Makes every handler check `scopes` for its own method (for use behind
-    /// [`GrpcInterceptor`], which cannot see the method path).
+    /// [`GrpcInterceptor`](tollgate_tonic::GrpcInterceptor), which cannot see the method path).
     #[must_use]
     pub fn check_scopes_in_handlers(mut self, scopes: MethodScopes) -> Self {
         self.handler_scopes = Some(Arc::new(scopes));
@@ -252,10 +249,10 @@ impl Inventory for InventoryService {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Guard {
-    /// [`GrpcAuthLayer`] around the service: authentication and the per-method map.
+    /// [`GrpcAuthLayer`](tollgate_tonic::GrpcAuthLayer) around the service: authentication and the per-method map.
     #[default]
     Layer,
-    /// [`GrpcInterceptor`] (authentication only), with the per-method map checked by
+    /// [`GrpcInterceptor`](tollgate_tonic::GrpcInterceptor) (authentication only), with the per-method map checked by
     /// each handler.
     Interceptor,
 }
@@ -269,10 +266,7 @@ pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
 /// # Errors
 ///
 /// A scope map entry naming no method, or a reflection descriptor that does not decode.
-pub async fn routes<A>(auth: A, guard: Guard) -> Result<Routes, BuildError>
-where
-    A: Authenticate<()> + Clone,
-{
+pub async fn routes(gate: &Tollgate, guard: Guard) -> Result<Routes, BuildError> {
     let scopes = scopes()?;
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
@@ -291,107 +285,48 @@ where
         .add_service(reflection_v1alpha);
     Ok(match guard {
         Guard::Layer => routes.add_service(
-            GrpcAuthLayer::new(auth, scopes).named(InventoryServer::new(InventoryService::new())),
+            gate.grpc_layer(scopes)
+                .named(InventoryServer::new(InventoryService::new())),
         ),
         Guard::Interceptor => routes.add_service(InventoryServer::with_interceptor(
             InventoryService::new().check_scopes_in_handlers(scopes),
-            GrpcInterceptor::new(auth, ScopePolicy::authenticated()),
+            gate.grpc_interceptor(ScopePolicy::authenticated()),
         )),
     })
 }
 
-/// Configuration from the environment (the same variables as `axum-orders`).
+/// Configuration from the environment: the gate's settings ([`GateConfig`], the same
+/// `TOLLGATE_*` variables as `axum-orders`) plus `BIND`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
-    /// `TOLLGATE_ISSUER` (required).
-    pub issuer: String,
-    /// `TOLLGATE_AUDIENCE` (required; comma-separated for several).
-    pub audiences: Vec<String>,
-    /// `TOLLGATE_JWKS_URI` (optional: discovery from the issuer when absent).
-    pub jwks_uri: Option<String>,
-    /// `TOLLGATE_ALGORITHMS` (optional, comma-separated allow-list).
-    pub algorithms: Option<Vec<Algorithm>>,
+    /// The gate's settings.
+    pub gate: GateConfig,
     /// `BIND` (default `127.0.0.1:50051`).
     pub bind: String,
 }
-
-/// A configuration problem, with the variable it concerns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 impl Config {
     /// Reads the configuration through `get` (e.g. `|k| std::env::var(k).ok()`).
     ///
     /// # Errors
     ///
-    /// A missing required variable or an unknown algorithm name.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |k: &str| {
-            get(k)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| ConfigError(format!("{k} is required")))
-        };
-        let issuer = required("TOLLGATE_ISSUER")?;
-        let audiences = required("TOLLGATE_AUDIENCE")?
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
-        let algorithms = match get("TOLLGATE_ALGORITHMS").filter(|v| !v.trim().is_empty()) {
-            None => None,
-            Some(list) => Some(
-                list.split(',')
-                    .map(|a| {
-                        a.trim().parse::<Algorithm>().map_err(|_| {
-                            ConfigError(format!(
-                                "TOLLGATE_ALGORITHMS: unknown algorithm {:?}",
-                                a.trim()
-                            ))
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-        };
+    /// A missing or bad variable, named in the message.
+    pub fn from_lookup(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, tollgate_tonic::BuildError> {
         Ok(Config {
-            issuer,
-            audiences,
-            jwks_uri: get("TOLLGATE_JWKS_URI").filter(|v| !v.trim().is_empty()),
-            algorithms,
+            gate: GateConfig::from_lookup(&get)?,
             bind: get("BIND")
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| "127.0.0.1:50051".to_owned()),
         })
     }
 
-    /// The remote-keys authenticator builder for this configuration
-    /// (`.build().await` waits for the first key set).
-    ///
-    /// # Errors
-    ///
-    /// An incomplete validation policy.
-    pub fn issuers(&self) -> Result<IssuersBuilder, ValidationError> {
-        let mut v = Validation::builder().issuer(&self.issuer);
-        for a in &self.audiences {
-            v = v.audience(a);
-        }
-        if let Some(algs) = &self.algorithms {
-            v = v.algorithms(algs.iter().copied());
-        }
-        let issuer = IssuerConfig::new(v.build()?);
-        let issuer = match &self.jwks_uri {
-            Some(u) => issuer.jwks_uri(u),
-            None => issuer.discover(),
-        };
-        Ok(tollgate_core::remote::Issuers::builder().issuer(issuer))
+    /// The gate builder for this configuration (`.build().await` waits for the first
+    /// key set).
+    pub fn tollgate(&self) -> TollgateBuilder<()> {
+        self.gate.builder()
     }
 }
 
@@ -415,17 +350,17 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(c.bind, "127.0.0.1:50051");
-        assert_eq!(c.audiences, ["inventory", "other"]);
-        assert_eq!(c.jwks_uri, None);
+        assert_eq!(c.gate.audiences, ["inventory", "other"]);
+        assert_eq!(c.gate.jwks_uri, None);
         let e = Config::from_lookup(env(&[("TOLLGATE_ISSUER", "x")])).unwrap_err();
-        assert_eq!(e.0, "TOLLGATE_AUDIENCE is required");
+        assert_eq!(e.to_string(), "TOLLGATE_AUDIENCE is required");
         let e = Config::from_lookup(env(&[
             ("TOLLGATE_ISSUER", "x"),
             ("TOLLGATE_AUDIENCE", "y"),
             ("TOLLGATE_ALGORITHMS", "RS256,none"),
         ]))
         .unwrap_err();
-        assert!(e.0.contains("\"none\""), "{e}");
+        assert!(e.to_string().contains("\"none\""), "{e}");
     }
 
     #[test]

@@ -17,21 +17,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let issuers = match config.issuers() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("tonic-inventory: configuration error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let auth = match issuers.build().await {
-        Ok(a) => a,
+    let gate = match config.tollgate().build().await {
+        Ok(g) => g,
         Err(e) => {
             eprintln!("tonic-inventory: cannot start: {e}");
             return ExitCode::from(1);
         }
     };
-    let routes = match routes(auth, Guard::Layer).await {
+    let routes = match routes(&gate, Guard::Layer).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("tonic-inventory: cannot start: {e}");

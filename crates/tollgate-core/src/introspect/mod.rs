@@ -1,5 +1,6 @@
 //! Opaque tokens: OAuth 2.0 Token Introspection (RFC 7662) with a safe cache, usable
-//! alone ([`Introspector`]) or next to local JWT verification ([`JwtOrIntrospect`]).
+//! alone ([`Introspector`]) or next to local JWT verification (an
+//! [`Authenticator`](crate::authenticate::Authenticator) with both).
 //!
 //! - **Request**: `POST` of the form `token=...&token_type_hint=access_token` to the
 //!   endpoint (configured, or the `introspection_endpoint` of the issuer's discovery
@@ -93,7 +94,7 @@ use crate::{Claims, Validation};
 #[doc(inline)]
 pub use auth::{ClientAuth, ClientAuthHook, FormParams, HookError};
 #[doc(inline)]
-pub use route::{JwtOrIntrospect, RoutedFuture, Routing, looks_like_jwt};
+pub use route::{Routing, looks_like_jwt};
 
 use cache::{AnswerCache, Joined, Shared};
 
@@ -111,6 +112,7 @@ enum Endpoint {
 }
 
 /// Builder of an [`Introspector`]; start with [`Introspector::builder`].
+#[derive(Clone)]
 #[must_use]
 pub struct IntrospectorBuilder {
     validation: Option<Validation>,

@@ -1,19 +1,13 @@
-//! One authenticator for JWTs and opaque tokens: [`JwtOrIntrospect`].
-
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+//! Which tokens go to introspection: [`Routing`] and [`looks_like_jwt`].
+//!
+//! The one authenticator that combines local JWT verification with introspection is
+//! [`Authenticator`](crate::authenticate::Authenticator).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::de::DeserializeOwned;
 
-use super::{IntrospectFuture, Introspector};
-use crate::authenticate::Authenticate;
-use crate::{AuthError, Claims};
-
-/// Which tokens [`JwtOrIntrospect`] sends to introspection.
+/// Which tokens an [`Authenticator`](crate::authenticate::Authenticator) with
+/// introspection sends to the authorization server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Routing {
@@ -63,99 +57,6 @@ pub fn looks_like_jwt(token: &str) -> bool {
     URL_SAFE_NO_PAD.decode(header).is_ok_and(|json| {
         serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&json).is_ok()
     })
-}
-
-/// An authenticator that verifies JWTs locally with `J` ([`Issuers`] or
-/// [`StaticKeys`]) and introspects the other tokens (or all of them, per [`Routing`]).
-/// Handlers and scope policies see the same [`Claims`] either way.
-///
-/// [`Issuers`]: crate::remote::Issuers
-/// [`StaticKeys`]: crate::authenticate::StaticKeys
-#[derive(Debug, Clone)]
-pub struct JwtOrIntrospect<J> {
-    jwt: J,
-    introspector: Introspector,
-    routing: Routing,
-}
-
-impl<J> JwtOrIntrospect<J> {
-    /// JWTs to `jwt`, other tokens to `introspector` ([`Routing::NonJwt`]).
-    #[must_use]
-    pub fn new(jwt: J, introspector: Introspector) -> Self {
-        JwtOrIntrospect {
-            jwt,
-            introspector,
-            routing: Routing::default(),
-        }
-    }
-
-    /// Which tokens are introspected.
-    #[must_use]
-    pub fn routing(mut self, routing: Routing) -> Self {
-        self.routing = routing;
-        self
-    }
-
-    /// The JWT authenticator.
-    #[must_use]
-    pub fn jwt(&self) -> &J {
-        &self.jwt
-    }
-
-    /// The introspector.
-    #[must_use]
-    pub fn introspector(&self) -> &Introspector {
-        &self.introspector
-    }
-}
-
-/// The future of [`JwtOrIntrospect::authenticate`](Authenticate::authenticate).
-#[must_use = "futures do nothing unless polled"]
-#[derive(Debug)]
-pub struct RoutedFuture<F, X> {
-    inner: Either<F, IntrospectFuture<X>>,
-}
-
-#[derive(Debug)]
-enum Either<F, I> {
-    Jwt(F),
-    Introspect(I),
-}
-
-impl<F, X> Future for RoutedFuture<F, X>
-where
-    F: Future<Output = Result<Arc<Claims<X>>, AuthError>> + Unpin,
-{
-    type Output = Result<Arc<Claims<X>>, AuthError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.get_mut().inner {
-            Either::Jwt(f) => Pin::new(f).poll(cx),
-            Either::Introspect(f) => Pin::new(f).poll(cx),
-        }
-    }
-}
-
-impl<X, J> Authenticate<X> for JwtOrIntrospect<J>
-where
-    X: DeserializeOwned + Send + Sync + 'static,
-    J: Authenticate<X>,
-{
-    type Future = RoutedFuture<J::Future, X>;
-
-    fn authenticate(&self, token: &str) -> Self::Future {
-        let introspect = match self.routing {
-            Routing::All => true,
-            Routing::NonJwt => !looks_like_jwt(token),
-        };
-        RoutedFuture {
-            inner: if introspect {
-                Either::Introspect(Authenticate::<X>::authenticate(&self.introspector, token))
-            } else {
-                Either::Jwt(self.jwt.authenticate(token))
-            },
-        }
-    }
 }
 
 #[cfg(test)]

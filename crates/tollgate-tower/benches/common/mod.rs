@@ -10,7 +10,7 @@ use tollgate_core::authenticate::StaticKeys;
 use tollgate_core::scope::{Scope, ScopePolicy};
 use tollgate_core::{KeySet, Validation};
 use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
-use tollgate_tower::{AuthLayer, RequireScopeLayer};
+use tollgate_tower::Tollgate;
 use tower::{Service, ServiceBuilder, service_fn};
 
 /// Polls once: the warm path must be ready at once.
@@ -45,14 +45,16 @@ pub(crate) fn setup() -> (Svc, Svc, HeaderValue) {
         .audience(DEFAULT_AUDIENCE)
         .build()
         .unwrap();
-    let auth = StaticKeys::new(validation, KeySet::from_keys([key.public_key()]));
+    // the gate's own authenticator (what users get from Tollgate::builder())
+    let gate = Tollgate::<()>::new(StaticKeys::new(
+        validation,
+        KeySet::from_keys([key.public_key()]),
+    ));
     let token = key.token().scope("orders:read").sign();
     let header = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
     let mut protected = ServiceBuilder::new()
-        .layer(AuthLayer::<_, ()>::new(auth))
-        .layer(RequireScopeLayer::<()>::new(ScopePolicy::all_of([
-            Scope::from_static("orders:read"),
-        ])))
+        .layer(gate.layer())
+        .layer(gate.require(ScopePolicy::all_of([Scope::from_static("orders:read")])))
         .service(service_fn(handler));
     let mut bare = service_fn(handler);
     for _ in 0..2 {

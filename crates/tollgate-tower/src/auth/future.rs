@@ -16,19 +16,19 @@ use crate::reject::Rejector;
 
 pin_project! {
     /// Response future of [`Auth`](super::Auth).
-    pub struct ResponseFuture<S, ReqBody, A, X, R>
+    pub struct ResponseFuture<S, ReqBody, X, A, R>
     where
         S: Service<Request<ReqBody>>,
         A: Authenticate<X>,
     {
         #[pin]
-        pub(super) state: State<S, ReqBody, A, X, R>,
+        pub(super) state: State<S, ReqBody, X, A, R>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    pub(super) enum State<S, ReqBody, A, X, R>
+    pub(super) enum State<S, ReqBody, X, A, R>
     where
         S: Service<Request<ReqBody>>,
         A: Authenticate<X>,
@@ -44,7 +44,7 @@ pin_project! {
     }
 }
 
-impl<S, ReqBody, A, X, R> ResponseFuture<S, ReqBody, A, X, R>
+impl<S, ReqBody, X, A, R> ResponseFuture<S, ReqBody, X, A, R>
 where
     S: Service<Request<ReqBody>>,
     A: Authenticate<X>,
@@ -65,7 +65,7 @@ where
     }
 }
 
-impl<S, ReqBody, A, X, R> fmt::Debug for ResponseFuture<S, ReqBody, A, X, R>
+impl<S, ReqBody, X, A, R> fmt::Debug for ResponseFuture<S, ReqBody, X, A, R>
 where
     S: Service<Request<ReqBody>>,
     A: Authenticate<X>,
@@ -75,7 +75,7 @@ where
     }
 }
 
-impl<S, ReqBody, ResBody, A, X, R> Future for ResponseFuture<S, ReqBody, A, X, R>
+impl<S, ReqBody, ResBody, X, A, R> Future for ResponseFuture<S, ReqBody, X, A, R>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     A: Authenticate<X>,

@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Waker};
 
 use http::{Request, Response};
 use tollgate_core::AuthError;
-use tollgate_core::authenticate::Authenticate;
+use tollgate_core::authenticate::{Authenticate, Authenticator};
 use tollgate_core::bearer::extract_bearer;
 use tollgate_core::error::RequestError;
 use tower_layer::Layer;
@@ -42,14 +42,16 @@ pub(crate) struct Shared<A, R> {
 /// Layer that authenticates bearer tokens; see the [crate docs](crate).
 ///
 /// `X` is the application's own claims type (`()` for none); handlers find
-/// `Arc<Claims<X>>` in the request extensions.
+/// `Arc<Claims<X>>` in the request extensions. `A` is the authenticator (the one
+/// [`Authenticator`] unless you bring your own [`Authenticate`]). Usually handed out
+/// by [`Tollgate::layer`](crate::Tollgate::layer).
 #[must_use]
-pub struct AuthLayer<A, X = (), R = BearerRejector> {
+pub struct AuthLayer<X = (), A = Authenticator, R = BearerRejector> {
     shared: Arc<Shared<A, R>>,
     _claims: PhantomData<fn() -> X>,
 }
 
-impl<A, X, R> Clone for AuthLayer<A, X, R> {
+impl<X, A, R> Clone for AuthLayer<X, A, R> {
     fn clone(&self) -> Self {
         AuthLayer {
             shared: self.shared.clone(),
@@ -58,7 +60,7 @@ impl<A, X, R> Clone for AuthLayer<A, X, R> {
     }
 }
 
-impl<A, X, R: fmt::Debug> fmt::Debug for AuthLayer<A, X, R> {
+impl<X, A, R: fmt::Debug> fmt::Debug for AuthLayer<X, A, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthLayer")
             .field("rejector", &self.shared.rejector)
@@ -67,7 +69,7 @@ impl<A, X, R: fmt::Debug> fmt::Debug for AuthLayer<A, X, R> {
     }
 }
 
-impl<A, X> AuthLayer<A, X, BearerRejector> {
+impl<X, A> AuthLayer<X, A, BearerRejector> {
     /// Authenticates with `auth`, answering refusals per RFC 6750 with realm `api`.
     pub fn new(auth: A) -> Self {
         AuthLayer {
@@ -81,8 +83,8 @@ impl<A, X> AuthLayer<A, X, BearerRejector> {
     }
 }
 
-impl<A, X, R> AuthLayer<A, X, R> {
-    fn map_shared<R2>(self, f: impl FnOnce(A, R, Mode) -> Shared<A, R2>) -> AuthLayer<A, X, R2>
+impl<X, A, R> AuthLayer<X, A, R> {
+    fn map_shared<R2>(self, f: impl FnOnce(A, R, Mode) -> Shared<A, R2>) -> AuthLayer<X, A, R2>
     where
         A: Clone,
         R: Clone,
@@ -99,7 +101,7 @@ impl<A, X, R> AuthLayer<A, X, R> {
     }
 
     /// Uses another rejector (e.g. a `BearerRejector` with another realm, or the gRPC one).
-    pub fn rejector<R2>(self, rejector: R2) -> AuthLayer<A, X, R2>
+    pub fn rejector<R2>(self, rejector: R2) -> AuthLayer<X, A, R2>
     where
         A: Clone,
         R: Clone,
@@ -134,8 +136,8 @@ impl<A, X, R> AuthLayer<A, X, R> {
     }
 }
 
-impl<S, A, X, R> Layer<S> for AuthLayer<A, X, R> {
-    type Service = Auth<S, A, X, R>;
+impl<S, X, A, R> Layer<S> for AuthLayer<X, A, R> {
+    type Service = Auth<S, X, A, R>;
     fn layer(&self, inner: S) -> Self::Service {
         Auth {
             inner,
@@ -146,13 +148,13 @@ impl<S, A, X, R> Layer<S> for AuthLayer<A, X, R> {
 }
 
 /// The service built by [`AuthLayer`].
-pub struct Auth<S, A, X = (), R = BearerRejector> {
+pub struct Auth<S, X = (), A = Authenticator, R = BearerRejector> {
     inner: S,
     shared: Arc<Shared<A, R>>,
     _claims: PhantomData<fn() -> X>,
 }
 
-impl<S: Clone, A, X, R> Clone for Auth<S, A, X, R> {
+impl<S: Clone, X, A, R> Clone for Auth<S, X, A, R> {
     fn clone(&self) -> Self {
         Auth {
             inner: self.inner.clone(),
@@ -162,7 +164,7 @@ impl<S: Clone, A, X, R> Clone for Auth<S, A, X, R> {
     }
 }
 
-impl<S: fmt::Debug, A, X, R: fmt::Debug> fmt::Debug for Auth<S, A, X, R> {
+impl<S: fmt::Debug, X, A, R: fmt::Debug> fmt::Debug for Auth<S, X, A, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Auth")
             .field("inner", &self.inner)
@@ -171,7 +173,7 @@ impl<S: fmt::Debug, A, X, R: fmt::Debug> fmt::Debug for Auth<S, A, X, R> {
     }
 }
 
-impl<S, A, X, R> Auth<S, A, X, R> {
+impl<S, X, A, R> Auth<S, X, A, R> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -186,7 +188,7 @@ impl<S, A, X, R> Auth<S, A, X, R> {
     }
 }
 
-impl<S, A, X, R, ReqBody, ResBody> Service<Request<ReqBody>> for Auth<S, A, X, R>
+impl<S, X, A, R, ReqBody, ResBody> Service<Request<ReqBody>> for Auth<S, X, A, R>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     A: Authenticate<X>,
@@ -195,7 +197,7 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, ReqBody, A, X, R>;
+    type Future = ResponseFuture<S, ReqBody, X, A, R>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)

@@ -1,7 +1,8 @@
-//! Scope policies from string literals, for router configuration.
+//! Scope policies from string literals, for router and gRPC method configuration
+//! (re-exported by `tollgate-axum` and `tollgate-tonic` as `scopes`).
 //!
 //! ```
-//! use tollgate_axum::scopes::{all, any};
+//! use tollgate_tower::scopes::{all, any};
 //! use tollgate_core::scope::ScopeSet;
 //!
 //! let granted: ScopeSet = "orders:read".parse().unwrap();

@@ -1,0 +1,611 @@
+//! [`Tollgate`]: one configuration for every front-end, built once, handing out the
+//! layers.
+//!
+//! The gate is front-end neutral. It holds one [`Authenticator`] (local JWT
+//! verification over remote or fixed keys, optionally with RFC 7662 introspection:
+//! the type stays the same whatever is enabled) and the RFC 6750 challenge settings.
+//! It hands out:
+//!
+//! - [`Tollgate::layer`]: the HTTP authentication layer ([`AuthLayer`]);
+//! - [`Tollgate::require`]: a per-route scope check ([`RequireScopeLayer`]);
+//! - in `tollgate-tonic`, the gRPC layer with per-method scopes and the interceptor
+//!   (`gate.grpc_layer(methods)`, `gate.grpc_interceptor(policy)`).
+//!
+//! `tollgate-axum` and `tollgate-tonic` re-export it, so users depend on one crate.
+//!
+//! # Example
+//!
+//! ```
+//! use tollgate_core::KeySet;
+//! use tollgate_core::scope::{Scope, ScopePolicy};
+//! use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
+//! use tollgate_tower::Tollgate;
+//! use tower::{Layer, Service, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = TestKey::ed25519("k1");
+//! let gate = Tollgate::<()>::builder()
+//!     .issuer(DEFAULT_ISSUER)
+//!     .audience(DEFAULT_AUDIENCE)
+//!     .keys(KeySet::from_keys([key.public_key()])) // or .jwks_uri(..) / .discover()
+//!     .build()
+//!     .await?;
+//!
+//! let handler = service_fn(|_req: http::Request<String>| async {
+//!     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
+//! });
+//! let read = ScopePolicy::all_of([Scope::from_static("orders:read")]);
+//! let mut svc = gate.layer().layer(gate.require(read).layer(handler));
+//!
+//! // accepted
+//! let token = key.token().scope("orders:read").sign();
+//! let req = http::Request::builder()
+//!     .header("authorization", format!("Bearer {token}"))
+//!     .body(String::new())?;
+//! assert_eq!(svc.ready().await?.call(req).await?.status(), 200);
+//!
+//! // rejected: the scope is missing
+//! let token = key.token().scope("other").sign();
+//! let req = http::Request::builder()
+//!     .header("authorization", format!("Bearer {token}"))
+//!     .body(String::new())?;
+//! assert_eq!(svc.ready().await?.call(req).await?.status(), 403);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tollgate_core::KeySet;
+use tollgate_core::actor::ActorPolicy;
+use tollgate_core::alg::Algorithm;
+use tollgate_core::authenticate::{Authenticator, StaticKeys};
+use tollgate_core::cache::CacheConfig;
+use tollgate_core::introspect::{IntrospectorBuilder, Routing};
+use tollgate_core::remote::{HttpClient, IssuerConfig, Issuers, RefreshConfig};
+use tollgate_core::scope::ScopePolicy;
+use tollgate_core::validation::{ConfigError, TokenProfile, Validation, ValidationBuilder};
+
+use crate::auth::{AuthLayer, Mode};
+use crate::reject::BearerRejector;
+use crate::scope::RequireScopeLayer;
+
+/// One configuration, the layers that use it; see the [module docs](self).
+///
+/// `X` is your own claims type (`()` for none): handlers find `Arc<Claims<X>>` in the
+/// request extensions. Cloning is cheap and clones share keys and caches.
+#[must_use]
+pub struct Tollgate<X = ()> {
+    auth: Authenticator,
+    rejector: BearerRejector,
+    mode: Mode,
+    _claims: PhantomData<fn() -> X>,
+}
+
+impl<X> Clone for Tollgate<X> {
+    fn clone(&self) -> Self {
+        Tollgate {
+            auth: self.auth.clone(),
+            rejector: self.rejector.clone(),
+            mode: self.mode,
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<X> fmt::Debug for Tollgate<X> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tollgate")
+            .field("auth", &self.auth)
+            .field("rejector", &self.rejector)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+impl<X> Tollgate<X> {
+    /// Configure everything in one place: issuer, audiences, algorithms, key source,
+    /// refresh, caches, actor policy, introspection, realm.
+    pub fn builder() -> TollgateBuilder<X> {
+        TollgateBuilder::default()
+    }
+
+    /// A gate over an authenticator you assembled yourself (e.g. a multi-issuer
+    /// [`Issuers`] registry, or [`StaticKeys`]).
+    pub fn new(auth: impl Into<Authenticator>) -> Self {
+        Tollgate {
+            auth: auth.into(),
+            rejector: BearerRejector::default(),
+            mode: Mode::Required,
+            _claims: PhantomData,
+        }
+    }
+
+    /// The `realm` of every challenge (default `api`).
+    pub fn realm(self, realm: impl Into<String>) -> Self {
+        self.rejector(BearerRejector::new(realm))
+    }
+
+    /// Uses this challenge configuration (realm, RFC 9728 metadata URL, problem bodies).
+    pub fn rejector(mut self, rejector: BearerRejector) -> Self {
+        self.rejector = rejector;
+        self
+    }
+
+    /// Lets requests without a token through without claims (see [`Mode::Optional`]).
+    pub fn optional(mut self) -> Self {
+        self.mode = Mode::Optional;
+        self
+    }
+
+    /// The HTTP authentication layer: 401 / 400 / 503 per RFC 6750.
+    pub fn layer(&self) -> AuthLayer<X> {
+        AuthLayer::new(self.auth.clone())
+            .rejector(self.rejector.clone())
+            .mode(self.mode)
+    }
+
+    /// A per-route scope check (403 `insufficient_scope`); stack it inside [`Self::layer`].
+    pub fn require(&self, policy: ScopePolicy) -> RequireScopeLayer<X> {
+        RequireScopeLayer::with_rejector(policy, self.rejector.clone())
+    }
+
+    /// The authenticator (key sets, caches, introspector).
+    #[must_use]
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    /// The RFC 6750 challenge configuration.
+    #[must_use]
+    pub fn bearer_rejector(&self) -> &BearerRejector {
+        &self.rejector
+    }
+
+    /// Whether a token is required.
+    #[must_use]
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+}
+
+/// The configuration could not be turned into a [`Tollgate`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No issuer configured.
+    #[error("no issuer configured: call .issuer(..)")]
+    NoIssuer,
+    /// No key source configured (and no introspection to take every token).
+    #[error("no key source: call .jwks_uri(..), .discover() or .keys(..)")]
+    NoKeySource,
+    /// A configuration value is missing or not understood (names the field).
+    #[error("{field} {problem}")]
+    Field {
+        /// The field or environment variable.
+        field: String,
+        /// What is wrong with it, as a predicate: "is required" (never a secret's value).
+        problem: String,
+    },
+    /// The validation policy is incomplete.
+    #[error("invalid validation policy: {0}")]
+    Validation(#[source] ConfigError),
+    /// The key source failed (bad URL, unreachable at start-up, issuer mismatch...).
+    #[error("key source: {0}")]
+    Keys(#[source] tollgate_core::remote::BuildError),
+    /// The introspection configuration failed (no endpoint, discovery failed...).
+    #[error("introspection: {0}")]
+    Introspection(#[source] tollgate_core::introspect::BuildError),
+}
+
+impl BuildError {
+    /// A field error (`field` names the setting, `problem` says what is wrong).
+    pub fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        BuildError::Field {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+enum KeySource {
+    #[default]
+    None,
+    Jwks(String),
+    Discovery,
+    Static(KeySet),
+}
+
+#[derive(Clone, Default)]
+enum CacheChoice {
+    #[default]
+    Default,
+    Sized(CacheConfig),
+    Off,
+}
+
+/// Builder of a [`Tollgate`] (from [`Tollgate::builder`]). `Clone` and cheap: it holds
+/// configuration only; every build makes its own key stores and caches.
+#[must_use]
+pub struct TollgateBuilder<X = ()> {
+    validation: ValidationBuilder,
+    issuer: Option<String>,
+    keys: KeySource,
+    refresh: RefreshConfig,
+    cache: CacheChoice,
+    http_client: Option<Arc<dyn HttpClient>>,
+    more_issuers: Vec<IssuerConfig>,
+    introspection: Option<IntrospectorBuilder>,
+    routing: Routing,
+    rejector: BearerRejector,
+    mode: Mode,
+    _claims: PhantomData<fn() -> X>,
+}
+
+impl<X> Default for TollgateBuilder<X> {
+    fn default() -> Self {
+        TollgateBuilder {
+            validation: Validation::builder(),
+            issuer: None,
+            keys: KeySource::None,
+            refresh: RefreshConfig::default(),
+            cache: CacheChoice::Default,
+            http_client: None,
+            more_issuers: Vec::new(),
+            introspection: None,
+            routing: Routing::default(),
+            rejector: BearerRejector::default(),
+            mode: Mode::Required,
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<X> Clone for TollgateBuilder<X> {
+    fn clone(&self) -> Self {
+        TollgateBuilder {
+            validation: self.validation.clone(),
+            issuer: self.issuer.clone(),
+            keys: self.keys.clone(),
+            refresh: self.refresh.clone(),
+            cache: self.cache.clone(),
+            http_client: self.http_client.clone(),
+            more_issuers: self.more_issuers.clone(),
+            introspection: self.introspection.clone(),
+            routing: self.routing,
+            rejector: self.rejector.clone(),
+            mode: self.mode,
+            _claims: PhantomData,
+        }
+    }
+}
+
+impl<X> fmt::Debug for TollgateBuilder<X> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TollgateBuilder")
+            .field("validation", &self.validation)
+            .field("issuer", &self.issuer)
+            .field("introspection", &self.introspection)
+            .field("routing", &self.routing)
+            .field("rejector", &self.rejector)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<X> TollgateBuilder<X>
+where
+    X: serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    /// The issuer (exact `iss` value).
+    pub fn issuer(mut self, iss: impl Into<String>) -> Self {
+        let iss = iss.into();
+        self.validation = self.validation.issuer(&iss);
+        self.issuer = Some(iss);
+        self
+    }
+
+    /// An accepted audience (call again for more; any-of).
+    pub fn audience(mut self, aud: impl AsRef<str>) -> Self {
+        self.validation = self.validation.audience(aud);
+        self
+    }
+
+    /// The algorithm allow-list (default: all asymmetric ones).
+    pub fn algorithms(mut self, algs: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.validation = self.validation.algorithms(algs);
+        self
+    }
+
+    /// The token profile (default RFC 9068 access tokens).
+    pub fn profile(mut self, profile: TokenProfile) -> Self {
+        self.validation = self.validation.profile(profile);
+        self
+    }
+
+    /// Clock-skew leeway (default 30 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.validation = self.validation.leeway(leeway);
+        self
+    }
+
+    /// Refuses tokens issued (`iat`) longer ago than this.
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.validation = self.validation.max_age(age);
+        self
+    }
+
+    /// The largest token accepted, in bytes (checked before any decoding).
+    pub fn max_token_len(mut self, len: usize) -> Self {
+        self.validation = self.validation.max_token_len(len);
+        self
+    }
+
+    /// Who may act for the subject in delegated (`act`) tokens.
+    pub fn actor_policy(mut self, policy: ActorPolicy) -> Self {
+        self.validation = self.validation.actor_policy(policy);
+        self
+    }
+
+    /// Keys from this JWKS URL (refreshed in the background).
+    pub fn jwks_uri(mut self, url: impl Into<String>) -> Self {
+        self.keys = KeySource::Jwks(url.into());
+        self
+    }
+
+    /// Keys from the issuer's discovery metadata (`jwks_uri`).
+    pub fn discover(mut self) -> Self {
+        self.keys = KeySource::Discovery;
+        self
+    }
+
+    /// A fixed key set (JWKS file, PEM, HMAC secret); nothing is fetched.
+    pub fn keys(mut self, keys: KeySet) -> Self {
+        self.keys = KeySource::Static(keys);
+        self
+    }
+
+    /// Refresh timings of remote keys (cooldown, intervals, timeouts).
+    pub fn refresh(mut self, refresh: RefreshConfig) -> Self {
+        self.refresh = refresh;
+        self
+    }
+
+    /// The verified-token cache's size (on by default).
+    pub fn cache(mut self, config: CacheConfig) -> Self {
+        self.cache = CacheChoice::Sized(config);
+        self
+    }
+
+    /// Verifies every token in full (no verified-token cache).
+    pub fn without_cache(mut self) -> Self {
+        self.cache = CacheChoice::Off;
+        self
+    }
+
+    /// Fetches keys and metadata with your HTTP client (proxy, mTLS) instead of the
+    /// default one.
+    pub fn http_client(mut self, client: impl HttpClient) -> Self {
+        self.http_client = Some(Arc::new(client));
+        self
+    }
+
+    /// Trusts one more issuer, with its own validation policy and key source (remote
+    /// keys only). The token's `iss` picks the issuer before any key is used.
+    pub fn also_issuer(mut self, issuer: IssuerConfig) -> Self {
+        self.more_issuers.push(issuer);
+        self
+    }
+
+    /// Also accepts opaque tokens through RFC 7662 introspection: tokens that are not
+    /// JWTs (by default; see [`Self::routing`]) are introspected with `introspector`.
+    /// Unless it has its own, the introspector checks answers with this builder's
+    /// validation policy (issuer, audiences, leeway). The gate's type does not change.
+    pub fn introspection(mut self, introspector: IntrospectorBuilder) -> Self {
+        self.introspection = Some(introspector);
+        self
+    }
+
+    /// Which tokens are introspected (default [`Routing::NonJwt`]: only tokens that
+    /// are not JWTs; [`Routing::All`]: every token).
+    pub fn routing(mut self, routing: Routing) -> Self {
+        self.routing = routing;
+        self
+    }
+
+    /// The `realm` of every challenge (default `api`).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.rejector = BearerRejector::new(realm);
+        self
+    }
+
+    /// The challenge configuration (realm, RFC 9728 metadata URL, problem bodies).
+    pub fn rejector(mut self, rejector: BearerRejector) -> Self {
+        self.rejector = rejector;
+        self
+    }
+
+    /// Lets requests without a token through without claims (see [`Mode::Optional`]).
+    pub fn optional(mut self) -> Self {
+        self.mode = Mode::Optional;
+        self
+    }
+
+    fn finish(&self, auth: Authenticator) -> Tollgate<X> {
+        Tollgate {
+            auth,
+            rejector: self.rejector.clone(),
+            mode: self.mode,
+            _claims: PhantomData,
+        }
+    }
+
+    /// Checks the configuration; the parts to build.
+    fn plan(&self) -> Result<Plan, BuildError> {
+        if self.issuer.is_none() {
+            return Err(BuildError::NoIssuer);
+        }
+        let validation = self
+            .validation
+            .clone()
+            .build()
+            .map_err(BuildError::Validation)?;
+        let jwt = match &self.keys {
+            KeySource::None if self.more_issuers.is_empty() => {
+                if self.introspection.is_none() {
+                    return Err(BuildError::NoKeySource);
+                }
+                None
+            }
+            KeySource::None => Some(self.issuers(None)),
+            KeySource::Static(keys) => {
+                if !self.more_issuers.is_empty() {
+                    return Err(BuildError::field(
+                        "also_issuer",
+                        "needs remote keys for the first issuer too (jwks_uri or discover)",
+                    ));
+                }
+                let keys = StaticKeys::new(validation.clone(), keys.clone());
+                let keys = match &self.cache {
+                    CacheChoice::Default => keys,
+                    CacheChoice::Sized(c) => keys.with_cache(*c),
+                    CacheChoice::Off => keys.without_cache(),
+                };
+                return Ok(Plan {
+                    jwt: Some(JwtPlan::Static(keys)),
+                    validation,
+                });
+            }
+            KeySource::Jwks(url) => {
+                Some(self.issuers(Some(IssuerConfig::new(validation.clone()).jwks_uri(url))))
+            }
+            KeySource::Discovery => {
+                Some(self.issuers(Some(IssuerConfig::new(validation.clone()).discover())))
+            }
+        };
+        Ok(Plan {
+            jwt: jwt.map(JwtPlan::Remote),
+            validation,
+        })
+    }
+
+    fn issuers(&self, first: Option<IssuerConfig>) -> tollgate_core::remote::IssuersBuilder {
+        let mut b = Issuers::builder().refresh(self.refresh.clone());
+        for i in first.into_iter().chain(self.more_issuers.iter().cloned()) {
+            b = b.issuer(i);
+        }
+        b = match &self.cache {
+            CacheChoice::Default => b,
+            CacheChoice::Sized(c) => b.cache(*c),
+            CacheChoice::Off => b.without_cache(),
+        };
+        match &self.http_client {
+            Some(c) => b.http_client(SharedClient(c.clone())),
+            None => b,
+        }
+    }
+
+    fn introspector(&self, validation: Validation) -> Option<IntrospectorBuilder> {
+        let i = self.introspection.clone()?;
+        let i = if i.has_validation() {
+            i
+        } else {
+            i.validation(validation)
+        };
+        Some(match &self.http_client {
+            Some(c) => i.http_client_arc(c.clone()),
+            None => i,
+        })
+    }
+
+    /// Builds, waiting for the first key set (up to the refresh configuration's
+    /// start-up timeout) and reading the introspection endpoint from discovery when
+    /// asked to: a clear error names the issuer and URL when they cannot be had.
+    ///
+    /// # Errors
+    ///
+    /// See [`BuildError`].
+    pub async fn build(self) -> Result<Tollgate<X>, BuildError> {
+        let plan = self.plan()?;
+        let introspector = match self.introspector(plan.validation) {
+            Some(b) => Some(b.build().await.map_err(BuildError::Introspection)?),
+            None => None,
+        };
+        let jwt = match plan.jwt {
+            None => None,
+            Some(JwtPlan::Static(k)) => Some(Authenticator::from(k)),
+            Some(JwtPlan::Remote(b)) => Some(Authenticator::from(
+                b.build().await.map_err(BuildError::Keys)?,
+            )),
+        };
+        Ok(self.finish(combine(jwt, introspector, self.routing)?))
+    }
+
+    /// Builds without waiting: requests get 503 until the first key set arrives.
+    /// Not with introspection (its set-up may read discovery): use [`Self::build`].
+    ///
+    /// # Errors
+    ///
+    /// See [`BuildError`].
+    pub fn build_lazy(self) -> Result<Tollgate<X>, BuildError> {
+        if self.introspection.is_some() {
+            return Err(BuildError::field(
+                "introspection",
+                "needs .build().await (its set-up may read discovery)",
+            ));
+        }
+        let plan = self.plan()?;
+        let introspector = None;
+        let jwt = match plan.jwt {
+            None => None,
+            Some(JwtPlan::Static(k)) => Some(Authenticator::from(k)),
+            Some(JwtPlan::Remote(b)) => Some(Authenticator::from(
+                b.build_lazy().map_err(BuildError::Keys)?,
+            )),
+        };
+        Ok(self.finish(combine(jwt, introspector, self.routing)?))
+    }
+}
+
+struct Plan {
+    jwt: Option<JwtPlan>,
+    validation: Validation,
+}
+
+enum JwtPlan {
+    Static(StaticKeys),
+    Remote(tollgate_core::remote::IssuersBuilder),
+}
+
+fn combine(
+    jwt: Option<Authenticator>,
+    introspector: Option<tollgate_core::introspect::Introspector>,
+    routing: Routing,
+) -> Result<Authenticator, BuildError> {
+    Ok(match (jwt, introspector) {
+        (Some(j), Some(i)) => j.with_introspection(i, routing),
+        (Some(j), None) => j,
+        (None, Some(i)) => Authenticator::from(i),
+        (None, None) => return Err(BuildError::NoKeySource),
+    })
+}
+
+/// One user-supplied HTTP client shared by the key source and the introspector.
+struct SharedClient(Arc<dyn HttpClient>);
+
+impl HttpClient for SharedClient {
+    fn get(
+        &self,
+        request: tollgate_core::remote::HttpRequest,
+    ) -> tollgate_core::remote::BoxFuture<
+        'static,
+        Result<tollgate_core::remote::HttpResponse, tollgate_core::remote::HttpError>,
+    > {
+        self.0.get(request)
+    }
+}

@@ -161,7 +161,6 @@ impl<X> Tollgate<X> {
     }
 
     /// The RFC 6750 challenge configuration.
-    #[must_use]
     pub fn bearer_rejector(&self) -> &BearerRejector {
         &self.rejector
     }

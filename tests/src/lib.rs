@@ -76,3 +76,8 @@ pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &st
         body,
     }
 }
+
+/// The README's Rust snippets, compiled as doctests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeSnippets;

@@ -8,10 +8,13 @@ Subcommands (all read the state file written by start.sh, path in $KC_STATE):
                        add a new active rsa-generated signing key of higher priority;
                        prints the new kid; optionally retires the older RSA signing keys
                        S seconds later.
-  token NAME           fetch a token for the test harness: NAME is reader | writer | other
-                       (client credentials) or alice (password grant, scope openid; prints
+  token NAME           fetch a token for the test harness: NAME is reader | writer | other |
+                       rfc9068 (client credentials) or alice (password grant, scope openid; prints
                        the whole JSON answer so the id_token is there too).
   keys                 print the realm's key list (admin view) as JSON.
+  check                check that the running realm issues tokens of the shape README.md
+                       records (header/payload typ, aud, roles, ID token, JWKS, rotation);
+                       exits 1 naming each check that failed. Rotates the realm's key.
 
 Everything here is a fixed TEST value for a Keycloak bound to 127.0.0.1.
 """
@@ -37,6 +40,9 @@ CLIENTS = {
     # service account whose roles `orders:read`/`orders:write` are held on *other-client*
     # itself, not on orders-api (its tokens still carry aud orders-api)
     "other-client": {"secret": "other-client-test-secret"},
+    # service account with orders-api's `orders:read` whose access tokens carry the
+    # header typ `at+jwt` (client attribute access.token.header.type.rfc9068)
+    "orders-rfc9068": {"secret": "orders-rfc9068-test-secret"},
     # public client, direct access grants (password grant) for alice's ID token
     "orders-cli": {},
 }
@@ -175,6 +181,8 @@ def realm_env(base):
         "KEYCLOAK_WRITER_CLIENT_SECRET": CLIENTS["orders-writer"]["secret"],
         "KEYCLOAK_OTHER_CLIENT_ID": "other-client",
         "KEYCLOAK_OTHER_CLIENT_SECRET": CLIENTS["other-client"]["secret"],
+        "KEYCLOAK_RFC9068_CLIENT_ID": "orders-rfc9068",
+        "KEYCLOAK_RFC9068_CLIENT_SECRET": CLIENTS["orders-rfc9068"]["secret"],
         "KEYCLOAK_PUBLIC_CLIENT_ID": "orders-cli",
         "KEYCLOAK_USER": USER,
         "KEYCLOAK_USER_PASSWORD": USER_PASSWORD,
@@ -232,6 +240,12 @@ def provision(state):
                                    secret=CLIENTS["orders-writer"]["secret"],
                                    protocolMappers=[audience_mapper(AUDIENCE)]))
     grant_client_roles(h, writer, api, ["orders:read", "orders:write"])
+
+    rfc = create_client(h, dict(confidential_sa, clientId="orders-rfc9068",
+                                secret=CLIENTS["orders-rfc9068"]["secret"],
+                                attributes={"access.token.header.type.rfc9068": "true"},
+                                protocolMappers=[audience_mapper(AUDIENCE)]))
+    grant_client_roles(h, rfc, api, ["orders:read"])
 
     # orders-cli: public client, password grant, for alice's tokens. Its audience mapper
     # also puts orders-api into the ID token's aud ("ID token with our client as aud").
@@ -310,19 +324,106 @@ def rotate(state, retire_after=None, retire="passive"):
 
 
 def token(state, who):
+    if who not in ("reader", "writer", "other", "rfc9068", "alice"):
+        die(f"unknown token kind {who!r} (reader | writer | other | rfc9068 | alice)")
+    print(json.dumps(fetch_token(state, who)))
+
+
+def b64json(part):
+    import base64
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def fetch_token(state, who):
     env = realm_env(state["KEYCLOAK_URL"])
     h = Http(state["KEYCLOAK_URL"])
-    if who in ("reader", "writer", "other", "rs"):
-        cid = env[f"KEYCLOAK_{who.upper()}_CLIENT_ID"]
-        form = {"grant_type": "client_credentials", "client_id": cid,
-                "client_secret": env[f"KEYCLOAK_{who.upper()}_CLIENT_SECRET"]}
-    elif who == "alice":
+    if who == "alice":
         form = {"grant_type": "password", "client_id": env["KEYCLOAK_PUBLIC_CLIENT_ID"],
                 "username": USER, "password": USER_PASSWORD, "scope": "openid"}
     else:
-        die(f"unknown token kind {who!r} (reader | writer | other | alice)")
+        form = {"grant_type": "client_credentials",
+                "client_id": env[f"KEYCLOAK_{who.upper()}_CLIENT_ID"],
+                "client_secret": env[f"KEYCLOAK_{who.upper()}_CLIENT_SECRET"]}
     _, tok, _ = h.req("POST", env["KEYCLOAK_TOKEN_URL"], form=form, auth=False)
-    print(json.dumps(tok))
+    return tok
+
+
+def split(jwt):
+    h, p, _ = jwt.split(".")
+    return b64json(h), b64json(p)
+
+
+def check(state):
+    env = realm_env(state["KEYCLOAK_URL"])
+    failed, passed = [], 0
+
+    def ok(name, cond, detail=""):
+        nonlocal passed
+        if cond:
+            passed += 1
+        else:
+            failed.append(f"{name} {detail}".strip())
+            log(f"FAILED: {name} {detail}")
+
+    h = Http(state["KEYCLOAK_URL"])
+    _, disc, _ = h.req("GET", env["KEYCLOAK_DISCOVERY_URL"], auth=False)
+    ok("discovery issuer", disc.get("issuer") == env["KEYCLOAK_ISSUER"], str(disc.get("issuer")))
+    ok("discovery jwks_uri", disc.get("jwks_uri") == env["KEYCLOAK_JWKS_URL"], str(disc.get("jwks_uri")))
+    _, jwks, _ = h.req("GET", env["KEYCLOAK_JWKS_URL"], auth=False)
+    keys = jwks.get("keys", [])
+    sig = [k for k in keys if k.get("use") == "sig"]
+    enc = [k for k in keys if k.get("use") == "enc"]
+    ok("jwks one RS256 sig key", len(sig) == 1 and sig[0].get("alg") == "RS256" and sig[0].get("kty") == "RSA", str(sig))
+    ok("jwks one RSA-OAEP enc key", len(enc) == 1 and enc[0].get("alg") == "RSA-OAEP", str([k.get("alg") for k in enc]))
+    ok("jwks keys carry x5c", all(k.get("x5c") for k in keys))
+    kid = sig[0]["kid"] if sig else None
+
+    def service(who, roles, holder="orders-api", hdr_typ="JWT"):
+        hd, p = split(fetch_token(state, who)["access_token"])
+        cid = env[f"KEYCLOAK_{who.upper()}_CLIENT_ID"]
+        ok(f"{who} header", hd == {"alg": "RS256", "typ": hdr_typ, "kid": kid}, str(hd))
+        ok(f"{who} typ Bearer", p.get("typ") == "Bearer", str(p.get("typ")))
+        ok(f"{who} iss", p.get("iss") == env["KEYCLOAK_ISSUER"], str(p.get("iss")))
+        ok(f"{who} aud", isinstance(p.get("aud"), list) and AUDIENCE in p["aud"], str(p.get("aud")))
+        ok(f"{who} azp/client_id", p.get("azp") == cid and p.get("client_id") == cid,
+           f"{p.get('azp')} {p.get('client_id')}")
+        ra = p.get("resource_access", {})
+        ok(f"{who} roles on {holder}", sorted(ra.get(holder, {}).get("roles", [])) == sorted(roles), str(ra))
+        if holder != "orders-api":
+            ok(f"{who} no orders-api roles", "orders-api" not in ra, str(ra))
+        ok(f"{who} scope string", isinstance(p.get("scope"), str), str(p.get("scope")))
+        ok(f"{who} no nbf", "nbf" not in p)
+
+    service("reader", ["orders:read"])
+    service("writer", ["orders:read", "orders:write"])
+    service("other", ["orders:read", "orders:write"], holder="other-client")
+    service("rfc9068", ["orders:read"], hdr_typ="at+jwt")
+
+    tok = fetch_token(state, "alice")
+    _, at = split(tok["access_token"])
+    ok("alice access typ Bearer", at.get("typ") == "Bearer", str(at.get("typ")))
+    ok("alice access azp", at.get("azp") == "orders-cli" and "client_id" not in at, f"{at.get('azp')} {at.get('client_id')}")
+    hd, idt = split(tok["id_token"])
+    ok("id token header", hd == {"alg": "RS256", "typ": "JWT", "kid": kid}, str(hd))
+    ok("id token typ ID", idt.get("typ") == "ID", str(idt.get("typ")))
+    ok("id token aud holds orders-api", AUDIENCE in idt.get("aud", []), str(idt.get("aud")))
+    ok("id token no scope/roles", "scope" not in idt and "resource_access" not in idt)
+    rh, rp = split(tok["refresh_token"])
+    ok("refresh token HS512 typ Refresh", rh.get("alg") == "HS512" and rp.get("typ") == "Refresh", f"{rh} {rp.get('typ')}")
+
+    # rotation: new active key signs, old one stays published while passive
+    import io, contextlib
+    with contextlib.redirect_stdout(io.StringIO()):
+        rotate(state, retire_after=0, retire="passive")
+    hd, _ = split(fetch_token(state, "reader")["access_token"])
+    _, jwks2, _ = h.req("GET", env["KEYCLOAK_JWKS_URL"], auth=False)
+    sig2 = [k["kid"] for k in jwks2["keys"] if k.get("use") == "sig"]
+    ok("rotation: token signed with a new kid", hd.get("kid") not in (None, kid), str(hd.get("kid")))
+    ok("rotation: jwks lists new then old", sig2 == [hd.get("kid"), kid], str(sig2))
+
+    print(f"keycloak check: {passed} ok, {len(failed)} failing")
+    if failed:
+        sys.exit(1)
 
 
 def main(argv):
@@ -352,8 +453,10 @@ def main(argv):
         rotate(state, retire_after, retire)
     elif cmd == "token":
         if len(argv) != 2:
-            die("usage: token reader|writer|other|alice")
+            die("usage: token reader|writer|other|rfc9068|alice")
         token(state, argv[1])
+    elif cmd == "check":
+        check(state)
     elif cmd == "keys":
         h = admin(state)
         _, keys, _ = h.req("GET", f"/admin/realms/{REALM}/keys")

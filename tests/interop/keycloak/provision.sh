@@ -2,7 +2,8 @@
 # (Re)create realm `tollgate` in the Keycloak that start.sh started (admin REST API):
 # clients orders-api (resource server, client roles orders:read / orders:write),
 # orders-client (service account, orders:read), orders-writer (service account, both),
-# other-client (service account, roles of the same names held on itself), orders-cli
+# other-client (service account, roles of the same names held on itself), orders-rfc9068
+# (service account, orders:read, header typ at+jwt), orders-cli
 # (public, password grant) and user alice. Service-account clients and orders-cli carry
 # an audience mapper for orders-api. See README.md for what the tokens look like.
 #

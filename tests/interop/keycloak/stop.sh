@@ -22,4 +22,4 @@ if kill -0 "$pid" 2>/dev/null; then
 else
     kc_log "pid $pid was not running"
 fi
-rm -f "$KC_STATE"
+rm -f "$KC_STATE" "$KC_STATE_DIR/realm.env"

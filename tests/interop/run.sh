@@ -70,4 +70,19 @@ if ! TOLLGATE_OIDC_ISSUER="$issuer" TOLLGATE_OIDC_CONTROL="$control" \
     cargo test -p tollgate-tests --test interop_oidc -- --nocapture; then
     echo "--- oidc-provider log"; cat "$out/oidc.log"; exit 1
 fi
+
+# --- optional: a real Keycloak (tests/interop/keycloak/README.md). Skipped unless
+# TOLLGATE_KEYCLOAK=1; the default run above is unchanged. interop.sh fetches Keycloak
+# into a cache outside the clone, starts it on loopback, provisions realm `tollgate`,
+# runs the command with KEYCLOAK_* in its environment and stops Keycloak again.
+if [ "${TOLLGATE_KEYCLOAK:-0}" = 1 ]; then
+    echo "== interop: Keycloak on loopback (TOLLGATE_KEYCLOAK=1)"
+    if [ -f tests/tests/interop_keycloak.rs ]; then
+        cargo test -p tollgate-tests --no-run --test interop_keycloak 2>&1 | tail -n 1
+        tests/interop/keycloak/interop.sh \
+            cargo test -p tollgate-tests --test interop_keycloak -- --nocapture
+    else
+        tests/interop/keycloak/interop.sh
+    fi
+fi
 echo "== interop done in $(( $(date +%s) - t0 )) s"

@@ -24,18 +24,15 @@
 //! assert!(p.renew_fraction() <= 1.0);
 //! ```
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tollgate_core::oauth::BoxFuture;
 
 use crate::endpoint::TokenResponse;
 use crate::error::TokenError;
 use crate::token::AccessToken;
-
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// When to renew and how to back off.
 #[derive(Debug, Clone, Copy, PartialEq)]

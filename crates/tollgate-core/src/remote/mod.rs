@@ -72,7 +72,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod client;
 mod config;
 pub(crate) mod fetch;
 mod store;
@@ -101,8 +100,8 @@ use crate::{Claims, Validation};
 /// length cap.
 const MAX_CACHED_TOKEN: usize = crate::validation::DEFAULT_MAX_TOKEN_LEN;
 
-#[doc(inline)]
-pub use client::{BoxFuture, HttpClient, HttpError, HttpRequest, HttpResponse, HyperClient};
+#[doc(no_inline)]
+pub use crate::oauth::{BoxFuture, HttpClient, HttpError, HttpRequest, HttpResponse, HyperClient};
 #[doc(inline)]
 pub use config::{BuildError, Discovery, FetchError, FetchErrorKind, RefreshConfig};
 #[doc(inline)]

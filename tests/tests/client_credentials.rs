@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use tollgate_client::cache::RenewalPolicy;
 use tollgate_client::{
-    AddAuthorizationLayer, ClientAuth, ClientCredentials, JwtSigner, OAuthErrorCode,
-    Propagation, SubjectToken, TokenEndpoint, TokenError, TokenExchange, TokenSource,
+    AddAuthorizationLayer, ClientAuth, ClientCredentials, JwtSigner, OAuthErrorCode, Propagation,
+    SubjectToken, TokenEndpoint, TokenError, TokenExchange, TokenSource,
 };
 use tollgate_core::alg::Algorithm;
 use tollgate_core::oauth::{

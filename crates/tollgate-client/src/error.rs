@@ -247,7 +247,10 @@ mod tests {
             last.source().map(ToString::to_string).as_deref(),
             Some("transport error: connection refused")
         );
-        let e = ConfigError::scope("orders:read orders:write", ScopeError::InvalidCharacter { position: 11 });
+        let e = ConfigError::scope(
+            "orders:read orders:write",
+            ScopeError::InvalidCharacter { position: 11 },
+        );
         assert_eq!(
             e.to_string(),
             r#"scope "orders:read orders:write" is not a valid scope-token"#

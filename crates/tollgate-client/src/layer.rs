@@ -7,7 +7,7 @@
 //! Works on any `tower::Service<http::Request<B>>`: a tonic `Channel`, a hyper-util
 //! legacy `Client`, axum's or reqwest-style clients wrapped as services. The service's
 //! error becomes `Box<dyn Error + Send + Sync>` (what tonic's generated clients expect),
-//! so a token failure ([`TokenError`](crate::TokenError)) reaches the caller as an error
+//! so a token failure ([`TokenError`]) reaches the caller as an error
 //! and the request is not sent. The token is set as a sensitive header value and is
 //! never logged.
 //!

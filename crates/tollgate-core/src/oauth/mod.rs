@@ -40,9 +40,9 @@
 
 mod assertion;
 mod auth;
+mod client;
 mod discovery;
 mod form;
-mod client;
 mod url;
 
 use std::time::Duration;
@@ -52,11 +52,11 @@ pub use self::assertion::{JwtSigner, PemSigner, SignerError};
 #[doc(inline)]
 pub use self::auth::{ClientAuth, ClientAuthError, ClientAuthHook};
 #[doc(inline)]
+pub use self::client::{BoxFuture, HttpClient, HttpError, HttpRequest, HttpResponse, HyperClient};
+#[doc(inline)]
 pub use self::discovery::{MetadataField, discover_endpoint};
 #[doc(inline)]
 pub use self::form::{FormParams, form_post};
-#[doc(inline)]
-pub use self::client::{BoxFuture, HttpClient, HttpError, HttpRequest, HttpResponse, HyperClient};
 #[doc(inline)]
 pub use self::url::{InsecureUrl, check_url, parse_url};
 

@@ -10,8 +10,8 @@ use http::header::{
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 
 use crate::keys::KeySet;
-pub(crate) use crate::oauth::MetadataField;
 use crate::oauth::HttpClient;
+pub(crate) use crate::oauth::MetadataField;
 use crate::remote::config::{Discovery, FetchError, FetchErrorKind, RefreshConfig};
 
 /// `ETag` / `Last-Modified` of the set we hold, for a conditional GET.

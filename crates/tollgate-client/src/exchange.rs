@@ -77,37 +77,7 @@ impl fmt::Debug for TokenExchangeBuilder {
 }
 
 impl TokenExchangeBuilder {
-    /// Adds an `audience` of the new token.
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.target.audiences.push(audience.into());
-        self
-    }
-
-    /// Adds a `resource` (RFC 8707) of the new token.
-    pub fn resource(mut self, resource: impl Into<String>) -> Self {
-        self.target.resources.push(resource.into());
-        self
-    }
-
-    /// Adds a requested scope (one scope-token, checked by [`build`](Self::build); a
-    /// subset of the subject token's; none: the server decides, usually the subject's
-    /// scopes).
-    pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
-        self.target.scopes.push(scope.as_ref().to_owned());
-        self
-    }
-
-    /// Adds requested scopes.
-    pub fn scopes<I>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator,
-        I::Item: AsRef<str>,
-    {
-        self.target
-            .scopes
-            .extend(scopes.into_iter().map(|s| s.as_ref().to_owned()));
-        self
-    }
+    crate::source::target_setters!(target);
 
     /// Sends this service's own token (e.g. [`ClientCredentials`](crate::ClientCredentials))
     /// as `actor_token`, so the new token names this service in `act`.

@@ -133,6 +133,46 @@ impl TargetConfig {
     }
 }
 
+/// The scope setters of a builder with a `target: TargetConfig` field (`scopes`), and
+/// the audience and resource setters too (`target`).
+macro_rules! target_setters {
+    (scopes) => {
+        /// Adds a requested scope: one RFC 6749 scope-token, checked by `build()`
+        /// (`"a b"` is refused: that is two scopes).
+        pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
+            self.target.scopes.push(scope.as_ref().to_owned());
+            self
+        }
+
+        /// Adds requested scopes (each checked by `build()`).
+        pub fn scopes<I>(mut self, scopes: I) -> Self
+        where
+            I: IntoIterator,
+            I::Item: AsRef<str>,
+        {
+            let scopes = scopes.into_iter().map(|s| s.as_ref().to_owned());
+            self.target.scopes.extend(scopes);
+            self
+        }
+    };
+    (target) => {
+        $crate::source::target_setters!(scopes);
+
+        /// Adds an `audience` parameter (RFC 8693) of the tokens asked for.
+        pub fn audience(mut self, audience: impl Into<String>) -> Self {
+            self.target.audiences.push(audience.into());
+            self
+        }
+
+        /// Adds a `resource` parameter (RFC 8707) of the tokens asked for.
+        pub fn resource(mut self, resource: impl Into<String>) -> Self {
+            self.target.resources.push(resource.into());
+            self
+        }
+    };
+}
+pub(crate) use target_setters;
+
 /// Configuration of a [`ClientCredentials`] source: plain data, no cache. Start with
 /// [`ClientCredentials::builder`].
 #[derive(Debug, Clone)]
@@ -144,36 +184,7 @@ pub struct ClientCredentialsBuilder {
 }
 
 impl ClientCredentialsBuilder {
-    /// Adds a requested scope (one RFC 6749 scope-token, checked by
-    /// [`build`](Self::build)).
-    pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
-        self.target.scopes.push(scope.as_ref().to_owned());
-        self
-    }
-
-    /// Adds requested scopes.
-    pub fn scopes<I>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator,
-        I::Item: AsRef<str>,
-    {
-        self.target
-            .scopes
-            .extend(scopes.into_iter().map(|s| s.as_ref().to_owned()));
-        self
-    }
-
-    /// Adds an `audience` parameter.
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.target.audiences.push(audience.into());
-        self
-    }
-
-    /// Adds a `resource` parameter (RFC 8707).
-    pub fn resource(mut self, resource: impl Into<String>) -> Self {
-        self.target.resources.push(resource.into());
-        self
-    }
+    target_setters!(target);
 
     /// Renewal and backoff settings.
     pub fn renewal(mut self, policy: RenewalPolicy) -> Self {
@@ -259,27 +270,14 @@ impl TokenSource for ClientCredentials {
 pub struct RefreshTokenSourceBuilder {
     endpoint: TokenEndpoint,
     refresh_token: RefreshToken,
-    scopes: Vec<String>,
+    /// Only the scopes are used: they narrow the refreshed tokens' (none: the original
+    /// grant's).
+    target: TargetConfig,
     policy: RenewalPolicy,
 }
 
 impl RefreshTokenSourceBuilder {
-    /// Narrows the scopes of the refreshed tokens (none: the original grant's).
-    pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
-        self.scopes.push(scope.as_ref().to_owned());
-        self
-    }
-
-    /// Narrows to these scopes.
-    pub fn scopes<I>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator,
-        I::Item: AsRef<str>,
-    {
-        self.scopes
-            .extend(scopes.into_iter().map(|s| s.as_ref().to_owned()));
-        self
-    }
+    target_setters!(scopes);
 
     /// Renewal and backoff settings.
     pub fn renewal(mut self, policy: RenewalPolicy) -> Self {
@@ -293,7 +291,7 @@ impl RefreshTokenSourceBuilder {
     /// # Errors
     /// [`ConfigError::InvalidScope`] naming a scope that is not a scope-token.
     pub fn build(self) -> Result<RefreshTokenSource, ConfigError> {
-        let scopes = parse_scopes(&self.scopes)?;
+        let scopes = parse_scopes(&self.target.scopes)?;
         let refresh = Arc::new(Mutex::new(RefreshState::Live(self.refresh_token)));
         let scope = join(&scopes);
         let state = refresh.clone();
@@ -368,7 +366,7 @@ impl RefreshTokenSource {
         RefreshTokenSourceBuilder {
             endpoint,
             refresh_token,
-            scopes: Vec::new(),
+            target: TargetConfig::default(),
             policy: RenewalPolicy::default(),
         }
     }

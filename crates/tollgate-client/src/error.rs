@@ -123,7 +123,7 @@ pub enum TokenError {
     Timeout(Duration),
     /// Earlier attempts failed; no request is made until `retry_in` has passed. The
     /// last failure is kept (and is the [`source`](std::error::Error::source)).
-    #[error("backing off for {} ms after: {last}", .retry_in.as_millis())]
+    #[error("backing off for {} ms after a failed token request", .retry_in.as_millis())]
     Backoff {
         /// Time until the next attempt is allowed.
         retry_in: Duration,
@@ -171,6 +171,21 @@ pub enum ConfigError {
         #[source]
         source: ScopeError,
     },
+}
+
+/// Shows an error with its causes, `outer: cause: root cause` (for log lines).
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
 }
 
 impl ConfigError {
@@ -240,9 +255,10 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "backing off for 1500 ms after: token endpoint unreachable"
+            "backing off for 1500 ms after a failed token request"
         );
         let last = e.source().expect("the last failure");
+        assert_eq!(last.to_string(), "token endpoint unreachable");
         assert_eq!(
             last.source().map(ToString::to_string).as_deref(),
             Some("transport error: connection refused")
@@ -256,5 +272,10 @@ mod tests {
             r#"scope "orders:read orders:write" is not a valid scope-token"#
         );
         assert!(e.source().is_some());
+        let e = TokenError::Transport(HttpError::Transport("refused".into()));
+        assert_eq!(
+            Chain(&e).to_string(),
+            "token endpoint unreachable: transport error: refused"
+        );
     }
 }

@@ -463,8 +463,10 @@ impl Inner {
             form.append("token_type_hint", hint);
         }
         let request = form_post(&self.endpoint, &self.auth, form, self.max_body).map_err(|e| {
-            let cause = std::error::Error::source(&e).map(ToString::to_string);
-            self.unavailable(&format_args!("{e}: {}", cause.unwrap_or_default()))
+            match std::error::Error::source(&e) {
+                Some(cause) => self.unavailable(&format_args!("{e}: {cause}")),
+                None => self.unavailable(&e),
+            }
         })?;
         let exchange = async {
             // the permit is held for the exchange only

@@ -9,14 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tollgate_client::cache::RenewalPolicy;
-use tollgate_client::endpoint::JwtSigner;
 use tollgate_client::{
-    BearerLayer, ClientAuth, ClientCredentials, OAuthErrorCode, Propagation, SubjectToken,
-    TokenEndpoint, TokenError, TokenExchange, TokenSource,
+    AddAuthorizationLayer, ClientAuth, ClientCredentials, JwtSigner, OAuthErrorCode, Propagation,
+    SubjectToken, TokenEndpoint, TokenError, TokenExchange, TokenSource,
 };
 use tollgate_core::alg::Algorithm;
-use tollgate_core::remote::{
-    BoxFuture, HttpClient, HttpError, HttpRequest, HttpResponse, HyperClient,
+use tollgate_core::oauth::{
+    BoxError, BoxFuture, HttpClient, HttpError, HttpRequest, HttpResponse, HyperClient,
 };
 use tollgate_testkit::TestKey;
 use tollgate_testkit::idp::{Client, DevIdp};
@@ -44,7 +43,7 @@ impl Counting {
 }
 
 impl HttpClient for Counting {
-    fn get(&self, request: HttpRequest) -> BoxFuture<'static, Result<HttpResponse, HttpError>> {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'static, Result<HttpResponse, HttpError>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.fail.load(Ordering::SeqCst) {
             return Box::pin(async { Err(HttpError::Transport("injected failure".into())) });
@@ -53,7 +52,7 @@ impl HttpClient for Counting {
         Box::pin(async move {
             // a little latency so concurrent callers really overlap
             tokio::time::sleep(Duration::from_millis(50)).await;
-            inner.get(request).await
+            inner.send(request).await
         })
     }
 }
@@ -73,9 +72,11 @@ fn full() -> ClientAuth {
 async fn caching_n_calls_one_request() {
     let idp = DevIdp::builder().start().await.unwrap();
     let http = Counting::new();
-    let cc = ClientCredentials::new(endpoint(&idp, &http, full()))
+    let cc = ClientCredentials::builder(endpoint(&idp, &http, full()))
         .audience("inventory")
-        .scope("inventory:read");
+        .scope("inventory:read")
+        .build()
+        .unwrap();
     let first = cc.token().await.unwrap();
     for _ in 0..50 {
         assert_eq!(cc.token().await.unwrap(), first);
@@ -99,16 +100,65 @@ fn base64_payload(jwt: &str) -> Vec<u8> {
         .unwrap()
 }
 
+/// Issue 13, point 4: `let b = a.clone().scope("other")` after `a` was used served `a`'s
+/// token (configuration and live source were one type sharing one lazily filled slot).
+/// Now a live `ClientCredentials` has no setters (that line does not compile); a changed
+/// copy of the *configuration* builds another source with its own cache, so each target
+/// gets its own token, while clones of one live source share theirs.
+#[tokio::test]
+async fn a_changed_copy_of_a_configuration_never_serves_the_first_token() {
+    let idp = DevIdp::builder().start().await.unwrap();
+    let http = Counting::new();
+    let base = ClientCredentials::builder(endpoint(&idp, &http, full())).audience("inventory");
+    let read = base.clone().scope("inventory:read").build().unwrap();
+    let t_read = read.token().await.unwrap();
+    // same configuration shape, other scope, built after the first source was used
+    let write = base.clone().scope("inventory:write").build().unwrap();
+    let t_write = write.token().await.unwrap();
+    // other audience
+    let orders = base
+        .clone()
+        .audience("orders")
+        .scope("orders:read")
+        .build()
+        .unwrap();
+    let t_orders = orders.token().await.unwrap();
+    assert_ne!(t_write, t_read, "another scope, another token");
+    assert_ne!(t_orders, t_read, "another audience, another token");
+    let claims = |t: &tollgate_client::AccessToken| {
+        tollgate_core::Claims::<()>::from_json(&base64_payload(t.secret())).unwrap()
+    };
+    assert_eq!(claims(&t_read).scopes.to_string(), "inventory:read");
+    assert_eq!(claims(&t_write).scopes.to_string(), "inventory:write");
+    assert_eq!(claims(&t_orders).scopes.to_string(), "orders:read");
+    assert!(claims(&t_orders).aud.contains("orders"));
+    assert_eq!(read.target().scopes[0].as_str(), "inventory:read");
+    assert_eq!(write.target().scopes[0].as_str(), "inventory:write");
+    // a clone of a live source is the same source: it shares the cache
+    assert_eq!(read.clone().token().await.unwrap(), t_read);
+    assert_eq!(write.clone().token().await.unwrap(), t_write);
+    assert_eq!(http.calls(), 3, "one token request per target");
+    // a scope that is not a scope-token is refused when configured, by name
+    let e = base.scope("inventory read").build().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        r#"scope "inventory read" is not a valid scope-token"#
+    );
+    assert_eq!(http.calls(), 3);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_flight_under_100_concurrent_callers() {
     let idp = DevIdp::builder().start().await.unwrap();
     let http = Counting::new();
     // client_secret_post this time
-    let cc = ClientCredentials::new(endpoint(
+    let cc = ClientCredentials::builder(endpoint(
         &idp,
         &http,
         ClientAuth::client_secret_post("demo-reader", "demo-reader-secret"),
-    ));
+    ))
+    .build()
+    .unwrap();
     let tasks: Vec<_> = (0..100)
         .map(|_| {
             let cc = cc.clone();
@@ -135,8 +185,10 @@ async fn renewal_ahead_of_expiry_keeps_serving_the_current_token() {
         .await
         .unwrap();
     let http = Counting::new();
-    let cc = ClientCredentials::new(endpoint(&idp, &http, full()))
-        .renewal(RenewalPolicy::default().renew_at(0.5).jitter(0.0));
+    let cc = ClientCredentials::builder(endpoint(&idp, &http, full()))
+        .renewal(RenewalPolicy::default().renew_at(0.5).jitter(0.0))
+        .build()
+        .unwrap();
     let a = cc.token().await.unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(cc.token().await.unwrap(), a, "before 50%: cached");
@@ -170,9 +222,12 @@ async fn failure_backoff() {
     let idp = DevIdp::builder().start().await.unwrap();
     let http = Counting::new();
     http.fail.store(true, Ordering::SeqCst);
-    let cc = ClientCredentials::new(endpoint(&idp, &http, full())).renewal(
-        RenewalPolicy::default().backoff(Duration::from_millis(400), Duration::from_secs(5)),
-    );
+    let cc = ClientCredentials::builder(endpoint(&idp, &http, full()))
+        .renewal(
+            RenewalPolicy::default().backoff(Duration::from_millis(400), Duration::from_secs(5)),
+        )
+        .build()
+        .unwrap();
     let e = cc.token().await.unwrap_err();
     assert!(matches!(e, TokenError::Transport(_)), "{e}");
     assert!(e.is_transient());
@@ -228,7 +283,9 @@ async fn typed_errors_for_each_oauth_code() {
         ClientAuth::client_secret_basic("demo-full", "guess"),
         ClientAuth::client_secret_post("demo-full", "guess"),
     ] {
-        let e = ClientCredentials::new(endpoint(&idp, &http, auth))
+        let e = ClientCredentials::builder(endpoint(&idp, &http, auth))
+            .build()
+            .unwrap()
             .token()
             .await
             .unwrap_err();
@@ -236,23 +293,27 @@ async fn typed_errors_for_each_oauth_code() {
         assert_eq!(code(e), Some(OAuthErrorCode::InvalidClient));
     }
     // invalid_scope
-    let e = ClientCredentials::new(endpoint(
+    let e = ClientCredentials::builder(endpoint(
         &idp,
         &http,
         ClientAuth::client_secret_basic("demo-reader", "demo-reader-secret"),
     ))
     .scope("orders:write")
+    .build()
+    .unwrap()
     .token()
     .await
     .unwrap_err();
     assert_eq!(code(e), Some(OAuthErrorCode::InvalidScope));
     // invalid_target
-    let e = ClientCredentials::new(endpoint(
+    let e = ClientCredentials::builder(endpoint(
         &idp,
         &http,
         ClientAuth::client_secret_basic("demo-reader", "demo-reader-secret"),
     ))
     .resource("inventory")
+    .build()
+    .unwrap()
     .token()
     .await
     .unwrap_err();
@@ -260,30 +321,38 @@ async fn typed_errors_for_each_oauth_code() {
     // unauthorized_client: demo-full has no exchange policy
     let user = idp.user_token("gateway", "alice", &[], None).await.unwrap();
     let subject = SubjectToken::new(user.access_token.clone());
-    let e = TokenExchange::new(endpoint(&idp, &http, full()))
+    let e = TokenExchange::builder(endpoint(&idp, &http, full()))
         .audience("orders")
+        .build()
+        .unwrap()
         .exchange(&subject)
         .await
         .unwrap_err();
     assert_eq!(code(e), Some(OAuthErrorCode::UnauthorizedClient));
     // invalid_grant: a subject token that is not active
     let gateway = ClientAuth::client_secret_basic("gateway", "gateway-secret");
-    let e = TokenExchange::new(endpoint(&idp, &http, gateway.clone()))
+    let e = TokenExchange::builder(endpoint(&idp, &http, gateway.clone()))
         .audience("orders")
+        .build()
+        .unwrap()
         .exchange(&SubjectToken::new("not-a-token"))
         .await
         .unwrap_err();
     assert_eq!(code(e), Some(OAuthErrorCode::InvalidGrant));
     // invalid_target and invalid_scope through exchange
-    let e = TokenExchange::new(endpoint(&idp, &http, gateway.clone()))
+    let e = TokenExchange::builder(endpoint(&idp, &http, gateway.clone()))
         .audience("inventory")
+        .build()
+        .unwrap()
         .exchange(&subject)
         .await
         .unwrap_err();
     assert_eq!(code(e), Some(OAuthErrorCode::InvalidTarget));
-    let e = TokenExchange::new(endpoint(&idp, &http, gateway))
+    let e = TokenExchange::builder(endpoint(&idp, &http, gateway))
         .audience("orders")
         .scope("orders:write")
+        .build()
+        .unwrap()
         .exchange(&subject)
         .await
         .unwrap_err();
@@ -291,7 +360,9 @@ async fn typed_errors_for_each_oauth_code() {
 
     // no secret or token in Display / Debug
     let auth = ClientAuth::client_secret_basic("demo-full", "demo-full-secret");
-    let cc = ClientCredentials::new(endpoint(&idp, &http, auth.clone()));
+    let cc = ClientCredentials::builder(endpoint(&idp, &http, auth.clone()))
+        .build()
+        .unwrap();
     let t = cc.token().await.unwrap();
     for text in [
         format!("{auth:?}"),
@@ -317,7 +388,7 @@ impl JwtSigner for TestSigner {
     fn kid(&self) -> Option<&str> {
         Some(self.0.kid())
     }
-    fn sign(&self, input: &[u8]) -> Result<Vec<u8>, TokenError> {
+    fn sign(&self, input: &[u8]) -> Result<Vec<u8>, BoxError> {
         Ok(self.0.sign(Algorithm::ES256, input))
     }
 }
@@ -337,19 +408,23 @@ async fn private_key_jwt() {
         .unwrap();
     let http = Counting::new();
     // accepted: signed by the registered key
-    let cc = ClientCredentials::new(endpoint(
+    let cc = ClientCredentials::builder(endpoint(
         &idp,
         &http,
         ClientAuth::private_key_jwt("svc", TestSigner(key)),
-    ));
+    ))
+    .build()
+    .unwrap();
     let t = cc.token().await.unwrap();
     assert!(t.secret().split('.').count() == 3);
     // rejected: another key
-    let e = ClientCredentials::new(endpoint(
+    let e = ClientCredentials::builder(endpoint(
         &idp,
         &http,
         ClientAuth::private_key_jwt("svc", TestSigner(TestKey::p256("other"))),
     ))
+    .build()
+    .unwrap()
     .token()
     .await
     .unwrap_err();
@@ -360,7 +435,9 @@ async fn private_key_jwt() {
 async fn layer_drops_a_token_refused_downstream() {
     let idp = DevIdp::builder().start().await.unwrap();
     let http = Counting::new();
-    let cc = ClientCredentials::new(endpoint(&idp, &http, full()));
+    let cc = ClientCredentials::builder(endpoint(&idp, &http, full()))
+        .build()
+        .unwrap();
     // downstream refuses the first token it sees with 401 invalid_token
     let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let downstream = {
@@ -385,7 +462,7 @@ async fn layer_drops_a_token_refused_downstream() {
             }
         })
     };
-    let svc = BearerLayer::new(Propagation::own_identity(cc)).layer(downstream);
+    let svc = AddAuthorizationLayer::new(Propagation::own_identity(cc)).layer(downstream);
     let r1 = svc.clone().oneshot(http::Request::new(())).await.unwrap();
     assert_eq!(r1.status(), 401);
     let r2 = svc.clone().oneshot(http::Request::new(())).await.unwrap();

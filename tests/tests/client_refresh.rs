@@ -30,7 +30,10 @@ async fn rotation_and_reuse_detection() {
         .await
         .unwrap();
     let rt0 = RefreshToken::new(login.refresh_token.clone().unwrap());
-    let src = RefreshTokenSource::new(endpoint(&idp), rt0.clone(), &["orders:read"]);
+    let src = RefreshTokenSource::builder(endpoint(&idp), rt0.clone())
+        .scope("orders:read")
+        .build()
+        .unwrap();
 
     // first access token: rt0 used, rotated to rt1
     let a1 = src.token().await.unwrap();
@@ -53,12 +56,17 @@ async fn rotation_and_reuse_detection() {
     assert_ne!(rt2, rt1);
 
     // widening the scope on refresh is refused
-    let wider = RefreshTokenSource::new(endpoint(&idp), rt2.clone(), &["inventory:read"]);
+    let wider = RefreshTokenSource::builder(endpoint(&idp), rt2.clone())
+        .scope("inventory:read")
+        .build()
+        .unwrap();
     let e = wider.token().await.unwrap_err();
     assert_eq!(e.oauth_code(), Some(&OAuthErrorCode::InvalidScope));
 
     // replaying the used rt0 is refused and revokes the whole family, rt2 included
-    let replay = RefreshTokenSource::new(endpoint(&idp), rt0, &[]);
+    let replay = RefreshTokenSource::builder(endpoint(&idp), rt0)
+        .build()
+        .unwrap();
     let e = replay.token().await.unwrap_err();
     assert_eq!(e.oauth_code(), Some(&OAuthErrorCode::InvalidGrant));
     src.invalidate(&a2);
@@ -75,7 +83,9 @@ async fn rotation_and_reuse_detection() {
 #[tokio::test]
 async fn rejected_refresh_token() {
     let idp = DevIdp::builder().start().await.unwrap();
-    let src = RefreshTokenSource::new(endpoint(&idp), RefreshToken::new("dev_rt_forged"), &[]);
+    let src = RefreshTokenSource::builder(endpoint(&idp), RefreshToken::new("dev_rt_forged"))
+        .build()
+        .unwrap();
     let e = src.token().await.unwrap_err();
     assert!(
         matches!(
@@ -98,11 +108,12 @@ async fn rejected_refresh_token() {
         .user_token("demo-reader", "bob", &[], None)
         .await
         .unwrap();
-    let other = RefreshTokenSource::new(
+    let other = RefreshTokenSource::builder(
         endpoint(&idp),
         RefreshToken::new(login.refresh_token.unwrap()),
-        &[],
-    );
+    )
+    .build()
+    .unwrap();
     assert_eq!(
         other.token().await.unwrap_err().oauth_code(),
         Some(&OAuthErrorCode::InvalidGrant)

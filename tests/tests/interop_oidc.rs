@@ -150,9 +150,11 @@ async fn tollgate_client_credentials(idp: &Idp) {
                 ORDERS_CLIENT.1,
             ))
     };
-    let source = ClientCredentials::new(endpoint().await)
+    let source = ClientCredentials::builder(endpoint().await)
         .resource(RESOURCE)
-        .scope("orders:read");
+        .scope("orders:read")
+        .build()
+        .unwrap();
     let first = source.token().await.unwrap();
     let again = source.token().await.unwrap();
     assert_eq!(first.secret(), again.secret(), "cached, not fetched again");
@@ -172,9 +174,12 @@ async fn tollgate_client_credentials(idp: &Idp) {
             READER_CLIENT.0,
             READER_CLIENT.1,
         ));
-    let bad = ClientCredentials::new(reader)
+    // one scope-token per call: "orders:read orders:write" is refused when configured
+    let bad = ClientCredentials::builder(reader)
         .resource(RESOURCE)
-        .scope("orders:read orders:write");
+        .scopes(["orders:read", "orders:write"])
+        .build()
+        .unwrap();
     let err = bad.token().await.unwrap_err();
     assert_eq!(
         err.oauth_code(),

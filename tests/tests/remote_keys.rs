@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use tollgate_core::Validation;
 use tollgate_core::authenticate::Authenticate;
-use tollgate_core::remote::{
-    BuildError, FetchErrorKind, HttpError, IssuerConfig, Issuers, RefreshConfig,
-};
+use tollgate_core::oauth::HttpError;
+use tollgate_core::remote::{BuildError, FetchErrorKind, IssuerConfig, Issuers, RefreshConfig};
 use tollgate_testkit::jwks_server::{Fault, JwksServer, serve_jwks};
 use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
 

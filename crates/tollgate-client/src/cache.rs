@@ -24,18 +24,15 @@
 //! assert!(p.renew_fraction() <= 1.0);
 //! ```
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tollgate_core::oauth::BoxFuture;
 
 use crate::endpoint::TokenResponse;
-use crate::error::TokenError;
+use crate::error::{Chain, TokenError};
 use crate::token::AccessToken;
-
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// When to renew and how to back off.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -262,7 +259,7 @@ impl Renewing {
                 // jitter: 75–100 % of the delay
                 f.retry_at = Some(Instant::now() + delay.mul_f64(0.75 + 0.25 * random_unit()));
                 f.last = Some(e.clone());
-                tracing::warn!(error = %e, failures = f.count, "token request failed; backing off");
+                tracing::warn!(error = %Chain(&e), failures = f.count, "token request failed; backing off");
                 Err(e)
             }
         }

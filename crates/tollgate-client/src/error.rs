@@ -1,5 +1,7 @@
-//! Typed errors of the token sources: OAuth error responses (RFC 6749 §5.2, RFC 8707,
-//! RFC 8693) by code, transport failures, backoff.
+//! Typed errors: [`TokenError`] when no token could be obtained (OAuth error responses
+//! by code per RFC 6749 §5.2, RFC 8707, RFC 8693; transport failures; backoff) and
+//! [`ConfigError`] when a configuration cannot work. Both implement
+//! [`std::error::Error`] with their causes as [`source`](std::error::Error::source).
 //!
 //! `Display` and `Debug` never show a token or a secret: only the error code, the
 //! authorization server's `error_description` (its own fixed text) and statuses.
@@ -21,6 +23,10 @@
 
 use std::fmt;
 use std::time::Duration;
+
+use tollgate_core::oauth::{BoxError, ClientAuthError, HttpError, InsecureUrl};
+use tollgate_core::remote::FetchError;
+use tollgate_core::scope::ScopeError;
 
 /// The `error` code of an OAuth error response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,11 +90,13 @@ impl fmt::Display for OAuthErrorCode {
     }
 }
 
-/// Why no token could be obtained.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why no token could be obtained (at run time; a configuration that cannot work is
+/// a [`ConfigError`] when it is built).
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {
     /// The token endpoint answered an OAuth error.
+    #[error("token endpoint answered {code} ({status}){}", .description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     OAuth {
         /// The `error` code.
         code: OAuthErrorCode,
@@ -98,35 +106,95 @@ pub enum TokenError {
         status: u16,
     },
     /// The token endpoint answered an unexpected status without an OAuth error body.
+    #[error("token endpoint answered HTTP {status} without an OAuth error")]
     Status {
         /// The HTTP status.
         status: u16,
     },
     /// A success answer that is not a usable token response (missing `access_token`,
     /// `token_type` other than Bearer, broken JSON).
+    #[error("unusable token response: {0}")]
     InvalidResponse(&'static str),
     /// Connection, TLS or protocol failure, or a body over the size cap.
-    Transport(String),
+    #[error("token endpoint unreachable")]
+    Transport(#[source] HttpError),
     /// The token endpoint did not answer in time.
-    Timeout,
+    #[error("token endpoint did not answer within {} ms", .0.as_millis())]
+    Timeout(Duration),
     /// Earlier attempts failed; no request is made until `retry_in` has passed. The
-    /// last failure is kept.
+    /// last failure is kept (and is the [`source`](std::error::Error::source)).
+    #[error("backing off for {} ms after a failed token request", .retry_in.as_millis())]
     Backoff {
         /// Time until the next attempt is allowed.
         retry_in: Duration,
         /// The failure that started (or extended) the backoff.
+        #[source]
         last: Box<TokenError>,
     },
     /// The refresh token was rejected (`invalid_grant`) earlier: the source cannot
     /// produce tokens any more; a new sign-in (a new refresh token) is needed.
+    #[error("the refresh token was rejected; a new sign-in is needed")]
     RefreshTokenRejected,
     /// Exchange propagation found no subject token on the outgoing request (attach a
     /// [`SubjectToken`](crate::SubjectToken) to its extensions).
+    #[error("no subject token on the request to exchange")]
     NoSubjectToken,
-    /// Signing a `private_key_jwt` client assertion failed.
-    Signing(String),
-    /// The configuration is unusable (bad URL, discovery failed, ...).
-    Config(String),
+    /// The client authentication could not be added (a `private_key_jwt` signer or a
+    /// custom hook failed); the request was not sent.
+    #[error("client authentication failed")]
+    ClientAuth(#[from] ClientAuthError),
+}
+
+/// Why a token endpoint or token source could not be configured: the one
+/// configuration error of this crate. Never shows a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The token endpoint URL is not absolute `https` (`http` only for loopback
+    /// hosts) or carries user info. The URL is not repeated (it may hold a password).
+    #[error("the token endpoint URL is refused")]
+    InsecureUrl(#[source] InsecureUrl),
+    /// Discovery found no usable token endpoint: the document could not be read, names
+    /// another issuer, or has no (acceptable) `token_endpoint`.
+    #[error("token endpoint discovery failed")]
+    Discovery(#[source] FetchError),
+    /// The default HTTP client could not be created.
+    #[error("the default HTTP client could not be created")]
+    HttpClient(#[source] BoxError),
+    /// A configured scope is not an RFC 6749 §3.3 scope-token (one scope per call:
+    /// `"a b"` is two scopes).
+    #[error("scope {scope:?} is not a valid scope-token")]
+    InvalidScope {
+        /// The scope as configured (at most 100 characters).
+        scope: String,
+        /// What is wrong with it.
+        #[source]
+        source: ScopeError,
+    },
+}
+
+/// Shows an error with its causes, `outer: cause: root cause` (for log lines).
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    pub(crate) fn scope(scope: &str, source: ScopeError) -> Self {
+        ConfigError::InvalidScope {
+            scope: scope.chars().take(100).collect(),
+            source,
+        }
+    }
 }
 
 impl TokenError {
@@ -145,7 +213,7 @@ impl TokenError {
     #[must_use]
     pub fn is_transient(&self) -> bool {
         match self {
-            TokenError::Transport(_) | TokenError::Timeout => true,
+            TokenError::Transport(_) | TokenError::Timeout(_) => true,
             TokenError::Status { status } => *status >= 500 || *status == 429,
             TokenError::Backoff { last, .. } => last.is_transient(),
             _ => false,
@@ -172,44 +240,42 @@ impl TokenError {
     }
 }
 
-impl fmt::Display for TokenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TokenError::OAuth {
-                code,
-                description,
-                status,
-            } => {
-                write!(f, "token endpoint answered {code} ({status})")?;
-                if let Some(d) = description {
-                    write!(f, ": {d}")?;
-                }
-                Ok(())
-            }
-            TokenError::Status { status } => {
-                write!(
-                    f,
-                    "token endpoint answered HTTP {status} without an OAuth error"
-                )
-            }
-            TokenError::InvalidResponse(why) => write!(f, "unusable token response: {why}"),
-            TokenError::Transport(e) => write!(f, "token endpoint unreachable: {e}"),
-            TokenError::Timeout => f.write_str("token endpoint did not answer in time"),
-            TokenError::Backoff { retry_in, last } => write!(
-                f,
-                "backing off for {} ms after: {last}",
-                retry_in.as_millis()
-            ),
-            TokenError::RefreshTokenRejected => {
-                f.write_str("the refresh token was rejected; a new sign-in is needed")
-            }
-            TokenError::NoSubjectToken => {
-                f.write_str("no subject token on the request to exchange")
-            }
-            TokenError::Signing(e) => write!(f, "client assertion signing failed: {e}"),
-            TokenError::Config(e) => write!(f, "configuration: {e}"),
-        }
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn chains_and_no_secrets() {
+        let transport = TokenError::Transport(HttpError::Transport("connection refused".into()));
+        let e = TokenError::Backoff {
+            retry_in: Duration::from_millis(1500),
+            last: Box::new(transport),
+        };
+        assert_eq!(
+            e.to_string(),
+            "backing off for 1500 ms after a failed token request"
+        );
+        let last = e.source().expect("the last failure");
+        assert_eq!(last.to_string(), "token endpoint unreachable");
+        assert_eq!(
+            last.source().map(ToString::to_string).as_deref(),
+            Some("transport error: connection refused")
+        );
+        let e = ConfigError::scope(
+            "orders:read orders:write",
+            ScopeError::InvalidCharacter { position: 11 },
+        );
+        assert_eq!(
+            e.to_string(),
+            r#"scope "orders:read orders:write" is not a valid scope-token"#
+        );
+        assert!(e.source().is_some());
+        let e = TokenError::Transport(HttpError::Transport("refused".into()));
+        assert_eq!(
+            Chain(&e).to_string(),
+            "token endpoint unreachable: transport error: refused"
+        );
     }
 }
-
-impl std::error::Error for TokenError {}

@@ -2,8 +2,9 @@
 //! addressed to the next hop, with fewer scopes, optionally naming this service as the
 //! actor (`actor_token`, so the new token carries `act`).
 //!
-//! Results are cached per (subject token, target) until shortly before they expire;
-//! concurrent exchanges of the same subject for the same target are sent once.
+//! A [`TokenExchangeBuilder`] is configuration; `build()` returns the live
+//! [`TokenExchange`] for one target, which caches results per subject token until
+//! shortly before they expire; concurrent exchanges of the same subject are sent once.
 //!
 //! # Example
 //!
@@ -24,12 +25,12 @@
 //!     .client_auth(ClientAuth::client_secret_basic("gateway", "gateway-secret"));
 //!
 //! // accepted: audience orders, allowed by the IdP's exchange policy
-//! let to_orders = TokenExchange::new(endpoint.clone()).audience("orders").scope("orders:read");
+//! let to_orders = TokenExchange::builder(endpoint.clone()).audience("orders").scope("orders:read").build().unwrap();
 //! let t = to_orders.exchange(&subject).await.unwrap();
 //! assert_eq!(to_orders.exchange(&subject).await.unwrap(), t); // cached
 //!
 //! // rejected: an audience the gateway may not exchange for → invalid_target
-//! let to_billing = TokenExchange::new(endpoint).audience("billing");
+//! let to_billing = TokenExchange::builder(endpoint).audience("billing").build().unwrap();
 //! let e = to_billing.exchange(&subject).await.unwrap_err();
 //! assert_eq!(e.oauth_code().map(|c| c.as_str()), Some("invalid_target"));
 //! # });
@@ -39,11 +40,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use tokio::time::Instant;
+use tollgate_core::oauth::{BoxFuture, FormParams};
 
-use crate::cache::{BoxFuture, Cached, RenewalPolicy};
+use crate::cache::{Cached, RenewalPolicy};
 use crate::endpoint::TokenEndpoint;
-use crate::error::TokenError;
-use crate::source::{Target, TokenSource};
+use crate::error::{ConfigError, TokenError};
+use crate::source::{Target, TargetConfig, TokenSource};
 use crate::token::{AccessToken, SubjectToken};
 
 /// `urn:ietf:params:oauth:grant-type:token-exchange`.
@@ -51,16 +53,75 @@ pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// `urn:ietf:params:oauth:token-type:access_token`.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
-type Key = (SubjectToken, Arc<Target>);
+/// Configuration of a [`TokenExchange`]: plain data, no cache. Start with
+/// [`TokenExchange::builder`].
+#[derive(Clone)]
+#[must_use]
+pub struct TokenExchangeBuilder {
+    endpoint: TokenEndpoint,
+    target: TargetConfig,
+    actor: Option<Arc<dyn TokenSource>>,
+    policy: RenewalPolicy,
+    capacity: usize,
+}
 
-/// Exchanges subject tokens for tokens addressed to one target.
+impl fmt::Debug for TokenExchangeBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenExchangeBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("target", &self.target)
+            .field("actor", &self.actor.is_some())
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenExchangeBuilder {
+    crate::source::target_setters!(target);
+
+    /// Sends this service's own token (e.g. [`ClientCredentials`](crate::ClientCredentials))
+    /// as `actor_token`, so the new token names this service in `act`.
+    pub fn actor(mut self, actor: impl TokenSource) -> Self {
+        self.actor = Some(Arc::new(actor));
+        self
+    }
+
+    /// Settings for the expiry margin and default lifetime of cached results.
+    pub fn renewal(mut self, policy: RenewalPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Caches at most `n` exchanged tokens (default 10 000).
+    pub fn cache_capacity(mut self, n: usize) -> Self {
+        self.capacity = n.max(1);
+        self
+    }
+
+    /// The live exchange, with its own (empty) cache.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidScope`] naming a scope that is not a scope-token.
+    pub fn build(self) -> Result<TokenExchange, ConfigError> {
+        Ok(TokenExchange {
+            target: Arc::new(self.target.build()?),
+            endpoint: self.endpoint,
+            actor: self.actor,
+            policy: self.policy,
+            cache: Arc::new(quick_cache::sync::Cache::new(self.capacity)),
+        })
+    }
+}
+
+/// Exchanges subject tokens for tokens addressed to one target. Clones share the
+/// cache; build another exchange for another target.
 #[derive(Clone)]
 pub struct TokenExchange {
     endpoint: TokenEndpoint,
     target: Arc<Target>,
     actor: Option<Arc<dyn TokenSource>>,
     policy: RenewalPolicy,
-    cache: Arc<quick_cache::sync::Cache<Key, Cached>>,
+    cache: Arc<quick_cache::sync::Cache<SubjectToken, Cached>>,
 }
 
 impl fmt::Debug for TokenExchange {
@@ -75,65 +136,15 @@ impl fmt::Debug for TokenExchange {
 }
 
 impl TokenExchange {
-    /// Exchanges at `endpoint` (with this service's client authentication); caches up
-    /// to 10 000 results.
-    #[must_use]
-    pub fn new(endpoint: TokenEndpoint) -> Self {
-        TokenExchange {
+    /// Configures exchanges at `endpoint` (with this service's client authentication).
+    pub fn builder(endpoint: TokenEndpoint) -> TokenExchangeBuilder {
+        TokenExchangeBuilder {
             endpoint,
-            target: Arc::new(Target::default()),
+            target: TargetConfig::default(),
             actor: None,
             policy: RenewalPolicy::default(),
-            cache: Arc::new(quick_cache::sync::Cache::new(10_000)),
+            capacity: 10_000,
         }
-    }
-
-    /// Adds an `audience` of the new token.
-    #[must_use]
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        Arc::make_mut(&mut self.target)
-            .audiences
-            .push(audience.into());
-        self
-    }
-
-    /// Adds a `resource` (RFC 8707) of the new token.
-    #[must_use]
-    pub fn resource(mut self, resource: impl Into<String>) -> Self {
-        Arc::make_mut(&mut self.target)
-            .resources
-            .push(resource.into());
-        self
-    }
-
-    /// Adds a requested scope (a subset of the subject token's; none: the server
-    /// decides, usually the subject's scopes).
-    #[must_use]
-    pub fn scope(mut self, scope: impl Into<String>) -> Self {
-        Arc::make_mut(&mut self.target).scopes.push(scope.into());
-        self
-    }
-
-    /// Sends this service's own token (e.g. [`ClientCredentials`](crate::ClientCredentials))
-    /// as `actor_token`, so the new token names this service in `act`.
-    #[must_use]
-    pub fn actor(mut self, actor: impl TokenSource) -> Self {
-        self.actor = Some(Arc::new(actor));
-        self
-    }
-
-    /// Settings for the expiry margin and default lifetime of cached results.
-    #[must_use]
-    pub fn renewal(mut self, policy: RenewalPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// Caches at most `n` exchanged tokens.
-    #[must_use]
-    pub fn cache_capacity(mut self, n: usize) -> Self {
-        self.cache = Arc::new(quick_cache::sync::Cache::new(n.max(1)));
-        self
     }
 
     /// The target of this exchange.
@@ -149,7 +160,7 @@ impl TokenExchange {
     /// `invalid_target` (audience not allowed for this client), `invalid_scope`
     /// (more scopes than the subject token has), `unauthorized_client`.
     pub async fn exchange(&self, subject: &SubjectToken) -> Result<AccessToken, TokenError> {
-        let key = (subject.clone(), self.target.clone());
+        let key = subject.clone();
         let now = Instant::now();
         if let Some(c) = self.cache.get(&key).filter(|c| now < c.usable_until) {
             return Ok(c.token);
@@ -176,22 +187,22 @@ impl TokenExchange {
         &self,
         subject: &SubjectToken,
     ) -> Result<crate::endpoint::TokenResponse, TokenError> {
-        let mut params = vec![
-            ("grant_type", GRANT_TYPE.to_owned()),
-            ("subject_token", subject.secret().to_owned()),
-            ("subject_token_type", ACCESS_TOKEN_TYPE.to_owned()),
-            ("requested_token_type", ACCESS_TOKEN_TYPE.to_owned()),
-        ];
+        let mut form = FormParams::from_iter([
+            ("grant_type", GRANT_TYPE),
+            ("subject_token", subject.secret()),
+            ("subject_token_type", ACCESS_TOKEN_TYPE),
+            ("requested_token_type", ACCESS_TOKEN_TYPE),
+        ]);
         let actor = match &self.actor {
             Some(a) => Some(a.token().await?),
             None => None,
         };
         if let Some(a) = &actor {
-            params.push(("actor_token", a.secret().to_owned()));
-            params.push(("actor_token_type", ACCESS_TOKEN_TYPE.to_owned()));
+            form.append("actor_token", a.secret());
+            form.append("actor_token_type", ACCESS_TOKEN_TYPE);
         }
-        self.target.params(&mut params);
-        let result = self.endpoint.request(params).await;
+        self.target.params(&mut form);
+        let result = self.endpoint.request(form).await;
         // an actor token the server no longer accepts: fetch a new one next time
         if let (Err(e), Some(a), Some(src)) = (&result, &actor, &self.actor)
             && e.oauth_code() == Some(&crate::error::OAuthErrorCode::InvalidGrant)
@@ -203,8 +214,7 @@ impl TokenExchange {
 
     /// Forgets the cached exchange of `subject` if it is `token` (refused downstream).
     pub fn invalidate(&self, subject: &SubjectToken, token: &AccessToken) {
-        let key = (subject.clone(), self.target.clone());
-        self.cache.remove_if(&key, |c| &c.token == token);
+        self.cache.remove_if(subject, |c| &c.token == token);
     }
 
     /// A [`TokenSource`] view for one subject (e.g. to use outside the layer).

@@ -1,4 +1,5 @@
-//! The outgoing layer: sets `Authorization: Bearer` on each request from a
+//! The outgoing layer, [`AddAuthorizationLayer`] (named after tower-http's
+//! `AddAuthorization`): sets `Authorization: Bearer` on each request from a
 //! [`Propagation`] mode, and drops the cached token when the downstream service
 //! answers 401 `invalid_token` (or gRPC `UNAUTHENTICATED`), so the next call gets a
 //! fresh one.
@@ -6,7 +7,7 @@
 //! Works on any `tower::Service<http::Request<B>>`: a tonic `Channel`, a hyper-util
 //! legacy `Client`, axum's or reqwest-style clients wrapped as services. The service's
 //! error becomes `Box<dyn Error + Send + Sync>` (what tonic's generated clients expect),
-//! so a token failure ([`TokenError`](crate::TokenError)) reaches the caller as an error
+//! so a token failure ([`TokenError`]) reaches the caller as an error
 //! and the request is not sent. The token is set as a sensitive header value and is
 //! never logged.
 //!
@@ -36,7 +37,7 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use std::convert::Infallible;
 //! use tower::{ServiceBuilder, ServiceExt as _};
-//! use tollgate_client::{BearerLayer, ClientAuth, ClientCredentials, Propagation, TokenEndpoint};
+//! use tollgate_client::{AddAuthorizationLayer, ClientAuth, ClientCredentials, Propagation, TokenEndpoint};
 //!
 //! let idp = tollgate_testkit::DevIdp::builder().start().await.unwrap();
 //! let endpoint = TokenEndpoint::discover(idp.issuer()).await.unwrap();
@@ -47,13 +48,15 @@
 //! });
 //!
 //! // accepted: own identity, a token was set
-//! let cc = ClientCredentials::new(endpoint.clone().client_auth(ClientAuth::client_secret_basic("demo-full", "demo-full-secret")));
-//! let svc = ServiceBuilder::new().layer(BearerLayer::new(Propagation::own_identity(cc))).service(downstream.clone());
+//! let cc = ClientCredentials::builder(endpoint.clone().client_auth(ClientAuth::client_secret_basic("demo-full", "demo-full-secret")))
+//!     .build().unwrap();
+//! let svc = ServiceBuilder::new().layer(AddAuthorizationLayer::new(Propagation::own_identity(cc))).service(downstream.clone());
 //! assert!(*svc.oneshot(http::Request::new(())).await.unwrap().body());
 //!
 //! // rejected: wrong secret → the request is not sent, the caller gets the token error
-//! let bad = ClientCredentials::new(endpoint.client_auth(ClientAuth::client_secret_basic("demo-full", "guess")));
-//! let svc = ServiceBuilder::new().layer(BearerLayer::new(Propagation::own_identity(bad))).service(downstream);
+//! let bad = ClientCredentials::builder(endpoint.client_auth(ClientAuth::client_secret_basic("demo-full", "guess")))
+//!     .build().unwrap();
+//! let svc = ServiceBuilder::new().layer(AddAuthorizationLayer::new(Propagation::own_identity(bad))).service(downstream);
 //! let err = svc.oneshot(http::Request::new(())).await.unwrap_err();
 //! assert!(err.to_string().contains("invalid_client"));
 //! # });
@@ -68,14 +71,16 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::cache::BoxFuture;
+use tollgate_core::oauth::BoxFuture;
+
 use crate::error::TokenError;
 use crate::exchange::TokenExchange;
 use crate::source::TokenSource;
 use crate::token::{AccessToken, SubjectToken};
 
-/// The error of a [`Bearer`] service: the inner service's error or a [`TokenError`].
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The error of an [`AddAuthorization`] service: the inner service's error or a
+/// [`TokenError`].
+pub use tollgate_core::oauth::BoxError;
 
 /// How a service authenticates its outgoing calls.
 #[derive(Clone)]
@@ -161,35 +166,35 @@ impl Propagation {
 /// Sets `Authorization: Bearer` on outgoing requests (replacing any already set).
 #[derive(Debug, Clone)]
 #[must_use]
-pub struct BearerLayer {
+pub struct AddAuthorizationLayer {
     mode: Propagation,
 }
 
-impl BearerLayer {
+impl AddAuthorizationLayer {
     /// A layer for `mode`.
     pub fn new(mode: Propagation) -> Self {
-        BearerLayer { mode }
+        AddAuthorizationLayer { mode }
     }
 }
 
-impl<S> Layer<S> for BearerLayer {
-    type Service = Bearer<S>;
-    fn layer(&self, inner: S) -> Bearer<S> {
-        Bearer {
+impl<S> Layer<S> for AddAuthorizationLayer {
+    type Service = AddAuthorization<S>;
+    fn layer(&self, inner: S) -> AddAuthorization<S> {
+        AddAuthorization {
             inner,
             mode: self.mode.clone(),
         }
     }
 }
 
-/// The service of [`BearerLayer`].
+/// The service of [`AddAuthorizationLayer`].
 #[derive(Debug, Clone)]
-pub struct Bearer<S> {
+pub struct AddAuthorization<S> {
     inner: S,
     mode: Propagation,
 }
 
-impl<S> Bearer<S> {
+impl<S> AddAuthorization<S> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -220,7 +225,7 @@ fn token_refused<B>(res: &Response<B>) -> bool {
         .is_some_and(|v| v.as_bytes() == b"16")
 }
 
-impl<S, B, ResB> Service<Request<B>> for Bearer<S>
+impl<S, B, ResB> Service<Request<B>> for AddAuthorization<S>
 where
     S: Service<Request<B>, Response = Response<ResB>> + Clone + Send + 'static,
     S::Future: Send,

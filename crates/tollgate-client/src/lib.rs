@@ -10,13 +10,21 @@
 //! - [`TokenExchange`] (RFC 8693): the caller's token traded for one addressed to the
 //!   next hop, with fewer scopes and this service named as actor, so a token leaked
 //!   downstream cannot be replayed upstream.
-//! - [`BearerLayer`]: a tower layer setting `Authorization: Bearer` by a
+//! - Configuration is separate from live state: `ClientCredentials::builder(..)`,
+//!   `RefreshTokenSource::builder(..)` and `TokenExchange::builder(..)` are plain
+//!   configuration; their `build()` checks it (scopes are core
+//!   [`Scope`](tollgate_core::scope::Scope)s) and returns the live source that owns its
+//!   cache, so a token for one target is never served for another.
+//! - [`AddAuthorizationLayer`]: a tower layer setting `Authorization: Bearer` by a
 //!   [`Propagation`] mode — exchange, own identity, or (risky) forward unchanged.
-//! - Typed errors ([`TokenError`], [`OAuthErrorCode`]); no token or secret in any
-//!   `Display` or `Debug` output.
+//! - Typed errors ([`TokenError`] at run time with [`OAuthErrorCode`], [`ConfigError`]
+//!   when configuring), with `source()` chains; no token or secret in any `Display` or
+//!   `Debug` output.
 //!
-//! Token endpoint requests go through tollgate-core's
-//! [`HttpClient`](tollgate_core::remote::HttpClient) (hyper + rustls by default).
+//! Token endpoint requests go through tollgate-core's OAuth stack
+//! ([`tollgate_core::oauth`]: client authentication, discovery, URL policy, timeout,
+//! [`HttpClient`] with hyper + rustls by default), the same as the resource server's
+//! key fetching and introspection. The pieces a client configures are re-exported here.
 //!
 //! # Example
 //!
@@ -25,16 +33,15 @@
 //! use tollgate_client::{ClientAuth, ClientCredentials, TokenEndpoint, TokenSource, OAuthErrorCode};
 //!
 //! let idp = tollgate_testkit::DevIdp::builder().start().await.unwrap();
-//! let endpoint = TokenEndpoint::new(&idp.token_endpoint()).unwrap();
+//! let endpoint = TokenEndpoint::new(&idp.token_endpoint()).unwrap()
+//!     .client_auth(ClientAuth::client_secret_post("demo-reader", "demo-reader-secret"));
 //!
 //! // accepted
-//! let orders = ClientCredentials::new(endpoint.clone().client_auth(ClientAuth::client_secret_post("demo-reader", "demo-reader-secret")))
-//!     .audience("orders");
+//! let orders = ClientCredentials::builder(endpoint.clone()).audience("orders").build().unwrap();
 //! assert!(orders.token().await.is_ok());
 //!
 //! // rejected: this client may not ask for audience inventory
-//! let inventory = ClientCredentials::new(endpoint.client_auth(ClientAuth::client_secret_post("demo-reader", "demo-reader-secret")))
-//!     .audience("inventory");
+//! let inventory = ClientCredentials::builder(endpoint).audience("inventory").build().unwrap();
 //! assert_eq!(inventory.token().await.unwrap_err().oauth_code(), Some(&OAuthErrorCode::InvalidTarget));
 //! # });
 //! ```
@@ -48,14 +55,21 @@ pub mod source;
 pub mod token;
 
 #[doc(inline)]
-pub use endpoint::{ClientAuth, TokenEndpoint};
+pub use endpoint::{TokenEndpoint, TokenResponse};
 #[doc(inline)]
-pub use error::{OAuthErrorCode, TokenError};
+pub use error::{ConfigError, OAuthErrorCode, TokenError};
 #[doc(inline)]
-pub use exchange::TokenExchange;
+pub use exchange::{TokenExchange, TokenExchangeBuilder};
 #[doc(inline)]
-pub use layer::{Bearer, BearerLayer, Propagation};
+pub use layer::{AddAuthorization, AddAuthorizationLayer, Propagation};
 #[doc(inline)]
-pub use source::{ClientCredentials, RefreshTokenSource, TokenSource};
+pub use source::{
+    ClientCredentials, ClientCredentialsBuilder, RefreshTokenSource, RefreshTokenSourceBuilder,
+    TokenSource,
+};
 #[doc(inline)]
 pub use token::{AccessToken, RefreshToken, SubjectToken};
+#[doc(no_inline)]
+pub use tollgate_core::oauth::{
+    ClientAuth, FormParams, HttpClient, HyperClient, JwtSigner, PemSigner,
+};

@@ -3,43 +3,56 @@
 //! rotated). Token exchange, which needs a subject token per call, is
 //! [`TokenExchange`](crate::TokenExchange).
 //!
+//! Configuration and live source are separate types: a builder
+//! ([`ClientCredentials::builder`], [`RefreshTokenSource::builder`]) is plain, cheap
+//! configuration without a cache; `build()` checks it (scopes are RFC 6749 scope-tokens)
+//! and returns the live source, which owns its token cache. Clones of a live source
+//! share that cache (they are the same source); a different target needs another
+//! `build()`, and so gets its own cache: a token fetched for one target can never be
+//! served for another.
+//!
 //! # Example
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! use tollgate_client::{ClientAuth, ClientCredentials, TokenEndpoint, TokenSource};
+//! use tollgate_client::{ClientAuth, ClientCredentials, ConfigError, TokenEndpoint, TokenSource};
 //!
 //! let idp = tollgate_testkit::DevIdp::builder().start().await.unwrap();
-//! let endpoint = TokenEndpoint::discover(idp.issuer()).await.unwrap();
+//! let endpoint = TokenEndpoint::discover(idp.issuer()).await.unwrap()
+//!     .client_auth(ClientAuth::client_secret_basic("demo-full", "demo-full-secret"));
 //!
 //! // accepted: a token for audience inventory with inventory:read, then the cached one
-//! let cc = ClientCredentials::new(
-//!     endpoint.clone().client_auth(ClientAuth::client_secret_basic("demo-full", "demo-full-secret")),
-//! )
-//! .audience("inventory")
-//! .scope("inventory:read");
+//! let inventory = ClientCredentials::builder(endpoint.clone())
+//!     .audience("inventory")
+//!     .scope("inventory:read");
+//! let cc = inventory.clone().build().unwrap();
 //! let t1 = cc.token().await.unwrap();
 //! assert_eq!(cc.token().await.unwrap(), t1);
 //!
-//! // rejected: a scope the client may not have → invalid_scope
-//! let bad = ClientCredentials::new(
-//!     endpoint.client_auth(ClientAuth::client_secret_basic("demo-reader", "demo-reader-secret")),
-//! )
-//! .scope("orders:write");
-//! assert_eq!(bad.token().await.unwrap_err().oauth_code().map(|c| c.as_str()), Some("invalid_scope"));
+//! // another target from the same configuration is another source, with its own token
+//! let orders = inventory.audience("orders").build().unwrap();
+//! assert_ne!(orders.token().await.unwrap(), t1);
+//!
+//! // rejected when configured: "a b" is two scopes, not one scope-token
+//! let err = ClientCredentials::builder(endpoint).scope("orders:read orders:write").build().unwrap_err();
+//! assert!(matches!(err, ConfigError::InvalidScope { .. }));
+//! assert_eq!(err.to_string(), r#"scope "orders:read orders:write" is not a valid scope-token"#);
 //! # });
 //! ```
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::cache::{BoxFuture, RenewalPolicy, Renewing};
+use tollgate_core::oauth::{BoxFuture, FormParams};
+use tollgate_core::scope::Scope;
+
+use crate::cache::{RenewalPolicy, Renewing};
 use crate::endpoint::TokenEndpoint;
-use crate::error::{OAuthErrorCode, TokenError};
+use crate::error::{ConfigError, OAuthErrorCode, TokenError};
 use crate::token::{AccessToken, RefreshToken};
 
 /// Something that hands out a valid access token for one fixed target (the audience
-/// and scopes it was configured with).
+/// and scopes it was built with).
 ///
 /// Implementations cache and renew; [`TokenSource::invalidate`] tells them a token was
 /// refused downstream (401 `invalid_token`) so the next call fetches a new one.
@@ -60,7 +73,8 @@ impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
     }
 }
 
-/// The RFC 8707 / RFC 8693 target of a request: `resource`, `audience` and `scope`.
+/// The RFC 8707 / RFC 8693 target of a built source: `resource`, `audience` and
+/// `scope`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Target {
@@ -69,31 +83,148 @@ pub struct Target {
     /// `audience` values (logical names).
     pub audiences: Vec<String>,
     /// Requested scopes (none: the authorization server's default).
-    pub scopes: Vec<String>,
+    pub scopes: Vec<Scope>,
 }
 
 impl Target {
-    pub(crate) fn params(&self, out: &mut Vec<(&'static str, String)>) {
+    pub(crate) fn params(&self, form: &mut FormParams) {
         for r in &self.resources {
-            out.push(("resource", r.clone()));
+            form.append("resource", r.as_str());
         }
         for a in &self.audiences {
-            out.push(("audience", a.clone()));
+            form.append("audience", a.as_str());
         }
         if !self.scopes.is_empty() {
-            out.push(("scope", self.scopes.join(" ")));
+            form.append("scope", join(&self.scopes));
         }
     }
 }
 
-/// The client credentials grant (RFC 6749 §4.4): the service's own token, cached and
-/// renewed ahead of expiry (see [`crate::cache`]).
+fn join(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(Scope::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Scopes as configured: checked by `build()`.
+pub(crate) fn parse_scopes(raw: &[String]) -> Result<Vec<Scope>, ConfigError> {
+    raw.iter()
+        .map(|s| Scope::new(s.clone()).map_err(|e| ConfigError::scope(s, e)))
+        .collect()
+}
+
+/// A target as configured (scopes not yet checked).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TargetConfig {
+    pub(crate) resources: Vec<String>,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) scopes: Vec<String>,
+}
+
+impl TargetConfig {
+    pub(crate) fn build(&self) -> Result<Target, ConfigError> {
+        Ok(Target {
+            resources: self.resources.clone(),
+            audiences: self.audiences.clone(),
+            scopes: parse_scopes(&self.scopes)?,
+        })
+    }
+}
+
+/// The scope setters of a builder with a `target: TargetConfig` field (`scopes`), and
+/// the audience and resource setters too (`target`).
+macro_rules! target_setters {
+    (scopes) => {
+        /// Adds a requested scope: one RFC 6749 scope-token, checked by `build()`
+        /// (`"a b"` is refused: that is two scopes).
+        pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
+            self.target.scopes.push(scope.as_ref().to_owned());
+            self
+        }
+
+        /// Adds requested scopes (each checked by `build()`).
+        pub fn scopes<I>(mut self, scopes: I) -> Self
+        where
+            I: IntoIterator,
+            I::Item: AsRef<str>,
+        {
+            let scopes = scopes.into_iter().map(|s| s.as_ref().to_owned());
+            self.target.scopes.extend(scopes);
+            self
+        }
+    };
+    (target) => {
+        $crate::source::target_setters!(scopes);
+
+        /// Adds an `audience` parameter (RFC 8693) of the tokens asked for.
+        pub fn audience(mut self, audience: impl Into<String>) -> Self {
+            self.target.audiences.push(audience.into());
+            self
+        }
+
+        /// Adds a `resource` parameter (RFC 8707) of the tokens asked for.
+        pub fn resource(mut self, resource: impl Into<String>) -> Self {
+            self.target.resources.push(resource.into());
+            self
+        }
+    };
+}
+pub(crate) use target_setters;
+
+/// Configuration of a [`ClientCredentials`] source: plain data, no cache. Start with
+/// [`ClientCredentials::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ClientCredentialsBuilder {
+    endpoint: TokenEndpoint,
+    target: TargetConfig,
+    policy: RenewalPolicy,
+}
+
+impl ClientCredentialsBuilder {
+    target_setters!(target);
+
+    /// Renewal and backoff settings.
+    pub fn renewal(mut self, policy: RenewalPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The live source, with its own (empty) token cache.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidScope`] naming a scope that is not a scope-token.
+    pub fn build(self) -> Result<ClientCredentials, ConfigError> {
+        let target = Arc::new(self.target.build()?);
+        let endpoint = self.endpoint.clone();
+        let fetch_target = target.clone();
+        let renewing = Renewing::new(
+            self.policy,
+            Box::new(move || {
+                let endpoint = endpoint.clone();
+                let mut form = FormParams::from_iter([("grant_type", "client_credentials")]);
+                fetch_target.params(&mut form);
+                Box::pin(async move { endpoint.request(form).await })
+            }),
+        );
+        Ok(ClientCredentials {
+            endpoint: self.endpoint,
+            target,
+            renewing,
+        })
+    }
+}
+
+/// The client credentials grant (RFC 6749 §4.4): the service's own token for one
+/// target, cached and renewed ahead of expiry (see [`crate::cache`]). Clones share the
+/// cache; build another source for another target.
 #[derive(Clone)]
 pub struct ClientCredentials {
     endpoint: TokenEndpoint,
-    target: Target,
-    policy: RenewalPolicy,
-    inner: Arc<Mutex<Option<Arc<Renewing>>>>,
+    target: Arc<Target>,
+    renewing: Arc<Renewing>,
 }
 
 impl fmt::Debug for ClientCredentials {
@@ -106,72 +237,101 @@ impl fmt::Debug for ClientCredentials {
 }
 
 impl ClientCredentials {
-    /// Tokens from `endpoint` (with its client authentication).
-    #[must_use]
-    pub fn new(endpoint: TokenEndpoint) -> Self {
-        ClientCredentials {
+    /// Configures tokens from `endpoint` (with its client authentication).
+    pub fn builder(endpoint: TokenEndpoint) -> ClientCredentialsBuilder {
+        ClientCredentialsBuilder {
             endpoint,
-            target: Target::default(),
+            target: TargetConfig::default(),
             policy: RenewalPolicy::default(),
-            inner: Arc::new(Mutex::new(None)),
         }
     }
 
-    /// Adds a requested scope.
+    /// The target this source asks tokens for.
     #[must_use]
-    pub fn scope(mut self, scope: impl Into<String>) -> Self {
-        self.target.scopes.push(scope.into());
-        self
-    }
-
-    /// Adds an `audience` parameter.
-    #[must_use]
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.target.audiences.push(audience.into());
-        self
-    }
-
-    /// Adds a `resource` parameter (RFC 8707).
-    #[must_use]
-    pub fn resource(mut self, resource: impl Into<String>) -> Self {
-        self.target.resources.push(resource.into());
-        self
-    }
-
-    /// Renewal and backoff settings.
-    #[must_use]
-    pub fn renewal(mut self, policy: RenewalPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    fn renewing(&self) -> Arc<Renewing> {
-        let mut slot = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        slot.get_or_insert_with(|| {
-            let endpoint = self.endpoint.clone();
-            let target = self.target.clone();
-            Renewing::new(
-                self.policy,
-                Box::new(move || {
-                    let endpoint = endpoint.clone();
-                    let mut params = vec![("grant_type", "client_credentials".to_owned())];
-                    target.params(&mut params);
-                    Box::pin(async move { endpoint.request(params).await })
-                }),
-            )
-        })
-        .clone()
+    pub fn target(&self) -> &Target {
+        &self.target
     }
 }
 
 impl TokenSource for ClientCredentials {
     fn token(&self) -> BoxFuture<'_, Result<AccessToken, TokenError>> {
-        let r = self.renewing();
-        Box::pin(async move { r.get().await })
+        Box::pin(self.renewing.get())
     }
 
     fn invalidate(&self, token: &AccessToken) {
-        self.renewing().invalidate(token);
+        self.renewing.invalidate(token);
+    }
+}
+
+/// Configuration of a [`RefreshTokenSource`]: start with
+/// [`RefreshTokenSource::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RefreshTokenSourceBuilder {
+    endpoint: TokenEndpoint,
+    refresh_token: RefreshToken,
+    /// Only the scopes are used: they narrow the refreshed tokens' (none: the original
+    /// grant's).
+    target: TargetConfig,
+    policy: RenewalPolicy,
+}
+
+impl RefreshTokenSourceBuilder {
+    target_setters!(scopes);
+
+    /// Renewal and backoff settings.
+    pub fn renewal(mut self, policy: RenewalPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The live source: it owns the refresh token from now on (rotated with each
+    /// answer) and its access token cache.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidScope`] naming a scope that is not a scope-token.
+    pub fn build(self) -> Result<RefreshTokenSource, ConfigError> {
+        let scopes = parse_scopes(&self.target.scopes)?;
+        let refresh = Arc::new(Mutex::new(RefreshState::Live(self.refresh_token)));
+        let scope = join(&scopes);
+        let state = refresh.clone();
+        let endpoint = self.endpoint;
+        let renewing = Renewing::new(
+            self.policy,
+            Box::new(move || {
+                let endpoint = endpoint.clone();
+                let state = state.clone();
+                let scope = scope.clone();
+                Box::pin(async move {
+                    let current = match &*state.lock().unwrap_or_else(PoisonError::into_inner) {
+                        RefreshState::Live(t) => t.clone(),
+                        RefreshState::Rejected => return Err(TokenError::RefreshTokenRejected),
+                    };
+                    let mut form = FormParams::from_iter([
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", current.secret()),
+                    ]);
+                    if !scope.is_empty() {
+                        form.append("scope", scope);
+                    }
+                    let result = endpoint.request(form).await;
+                    let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
+                    match &result {
+                        Ok(r) => {
+                            if let Some(next) = &r.refresh_token {
+                                *s = RefreshState::Live(next.clone());
+                            }
+                        }
+                        Err(e) if e.oauth_code() == Some(&OAuthErrorCode::InvalidGrant) => {
+                            *s = RefreshState::Rejected;
+                        }
+                        Err(_) => {}
+                    }
+                    result
+                })
+            }),
+        );
+        Ok(RefreshTokenSource { refresh, renewing })
     }
 }
 
@@ -179,7 +339,7 @@ impl TokenSource for ClientCredentials {
 /// token replaces the old one (fetches are single-flight, so a rotating refresh token
 /// is never sent twice). Once the authorization server answers `invalid_grant`, the
 /// source stops asking and returns [`TokenError::RefreshTokenRejected`]: a new sign-in
-/// is needed.
+/// is needed. Clones share the refresh token and the cache.
 #[derive(Clone)]
 pub struct RefreshTokenSource {
     refresh: Arc<Mutex<RefreshState>>,
@@ -198,60 +358,17 @@ impl fmt::Debug for RefreshTokenSource {
 }
 
 impl RefreshTokenSource {
-    /// Refreshes with `refresh_token` at `endpoint`; `scopes` may narrow (empty: the
-    /// original grant's).
-    #[must_use]
-    pub fn new(endpoint: TokenEndpoint, refresh_token: RefreshToken, scopes: &[&str]) -> Self {
-        Self::with_policy(endpoint, refresh_token, scopes, RenewalPolicy::default())
-    }
-
-    /// [`RefreshTokenSource::new`] with renewal settings.
-    #[must_use]
-    pub fn with_policy(
+    /// Configures refreshing with `refresh_token` at `endpoint`.
+    pub fn builder(
         endpoint: TokenEndpoint,
         refresh_token: RefreshToken,
-        scopes: &[&str],
-        policy: RenewalPolicy,
-    ) -> Self {
-        let refresh = Arc::new(Mutex::new(RefreshState::Live(refresh_token)));
-        let scope = scopes.join(" ");
-        let state = refresh.clone();
-        let renewing = Renewing::new(
-            policy,
-            Box::new(move || {
-                let endpoint = endpoint.clone();
-                let state = state.clone();
-                let scope = scope.clone();
-                Box::pin(async move {
-                    let current = match &*state.lock().unwrap_or_else(PoisonError::into_inner) {
-                        RefreshState::Live(t) => t.clone(),
-                        RefreshState::Rejected => return Err(TokenError::RefreshTokenRejected),
-                    };
-                    let mut params = vec![
-                        ("grant_type", "refresh_token".to_owned()),
-                        ("refresh_token", current.secret().to_owned()),
-                    ];
-                    if !scope.is_empty() {
-                        params.push(("scope", scope));
-                    }
-                    let result = endpoint.request(params).await;
-                    let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
-                    match &result {
-                        Ok(r) => {
-                            if let Some(next) = &r.refresh_token {
-                                *s = RefreshState::Live(next.clone());
-                            }
-                        }
-                        Err(e) if e.oauth_code() == Some(&OAuthErrorCode::InvalidGrant) => {
-                            *s = RefreshState::Rejected;
-                        }
-                        Err(_) => {}
-                    }
-                    result
-                })
-            }),
-        );
-        RefreshTokenSource { refresh, renewing }
+    ) -> RefreshTokenSourceBuilder {
+        RefreshTokenSourceBuilder {
+            endpoint,
+            refresh_token,
+            target: TargetConfig::default(),
+            policy: RenewalPolicy::default(),
+        }
     }
 
     /// The refresh token to keep (store it if the process may restart: the one it was

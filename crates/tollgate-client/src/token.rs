@@ -72,7 +72,7 @@ secret_type!(
     /// only with [`Propagation::ForwardUnchanged`](crate::Propagation), to forward.
     ///
     /// Attach it to an outgoing `http::Request` (or `tonic::Request`) as an extension
-    /// for the [`BearerLayer`](crate::BearerLayer) in exchange mode.
+    /// for the [`AddAuthorizationLayer`](crate::AddAuthorizationLayer) in exchange mode.
     SubjectToken,
     "SubjectToken"
 );

@@ -57,6 +57,8 @@ pub mod introspect;
 mod json;
 pub mod keys;
 #[cfg(feature = "remote")]
+pub mod oauth;
+#[cfg(feature = "remote")]
 pub mod remote;
 pub mod scope;
 pub mod validation;

@@ -35,7 +35,8 @@ use std::fmt;
 use std::time::Duration;
 
 use tollgate_core::alg::Algorithm;
-use tollgate_core::introspect::{ClientAuth, Introspector, IntrospectorBuilder};
+use tollgate_core::introspect::{Introspector, IntrospectorBuilder};
+use tollgate_core::oauth::ClientAuth;
 
 use crate::gate::{BuildError, Tollgate, TollgateBuilder};
 

@@ -66,7 +66,8 @@ use tollgate_core::alg::Algorithm;
 use tollgate_core::authenticate::{Authenticator, StaticKeys};
 use tollgate_core::cache::CacheConfig;
 use tollgate_core::introspect::{IntrospectorBuilder, Routing};
-use tollgate_core::remote::{HttpClient, IssuerConfig, Issuers, RefreshConfig};
+use tollgate_core::oauth::HttpClient;
+use tollgate_core::remote::{IssuerConfig, Issuers, RefreshConfig};
 use tollgate_core::scope::ScopePolicy;
 use tollgate_core::validation::{ConfigError, TokenProfile, Validation, ValidationBuilder};
 
@@ -598,13 +599,13 @@ fn combine(
 struct SharedClient(Arc<dyn HttpClient>);
 
 impl HttpClient for SharedClient {
-    fn get(
+    fn send(
         &self,
-        request: tollgate_core::remote::HttpRequest,
-    ) -> tollgate_core::remote::BoxFuture<
+        request: tollgate_core::oauth::HttpRequest,
+    ) -> tollgate_core::oauth::BoxFuture<
         'static,
-        Result<tollgate_core::remote::HttpResponse, tollgate_core::remote::HttpError>,
+        Result<tollgate_core::oauth::HttpResponse, tollgate_core::oauth::HttpError>,
     > {
-        self.0.get(request)
+        self.0.send(request)
     }
 }

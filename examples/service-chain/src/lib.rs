@@ -3,7 +3,7 @@
 //! ```text
 //! user token (aud gateway)        exchanged (aud orders)            exchanged (aud inventory)
 //! client ──────────────► gateway ───────────────────► orders ──────────────────────► inventory
-//!           HTTP, axum              HTTP, hyper-util + BearerLayer   gRPC, tonic Channel + BearerLayer
+//!           HTTP, axum       HTTP, hyper-util + AddAuthorizationLayer   gRPC, tonic Channel + AddAuthorizationLayer
 //! ```
 //!
 //! - **gateway** (axum, audience `gateway`, `GET /checkout` needs `orders:read`) exchanges
@@ -57,8 +57,8 @@ use serde_json::{Value, json};
 use tollgate_axum::scopes::all;
 use tollgate_axum::{Claims, Tollgate, TollgateBuilder, VerifiedClaims};
 use tollgate_client::{
-    AccessToken, Bearer, BearerLayer, ClientAuth, ClientCredentials, Propagation, SubjectToken,
-    TokenEndpoint, TokenExchange,
+    AccessToken, AddAuthorization, AddAuthorizationLayer, ClientAuth, ClientCredentials,
+    ConfigError, Propagation, SubjectToken, TokenEndpoint, TokenExchange,
 };
 use tollgate_core::actor::ActorPolicy;
 use tollgate_testkit::idp::{Client, DevIdp};
@@ -190,7 +190,7 @@ impl Hops {
     }
 }
 
-type Outgoing = Bearer<HttpClient<HttpConnector, Full<Bytes>>>;
+type Outgoing = AddAuthorization<HttpClient<HttpConnector, Full<Bytes>>>;
 
 #[derive(Clone)]
 struct GatewayState {
@@ -232,7 +232,7 @@ async fn checkout(
 
 #[derive(Clone)]
 struct OrdersState {
-    inventory: InventoryClient<Bearer<Channel>>,
+    inventory: InventoryClient<AddAuthorization<Channel>>,
     hops: Hops,
 }
 
@@ -311,12 +311,13 @@ pub struct Chain {
     http: HttpClient<HttpConnector, Full<Bytes>>,
 }
 
-fn cc(endpoint: &TokenEndpoint, id: &str, secret: &str) -> ClientCredentials {
-    ClientCredentials::new(
+fn cc(endpoint: &TokenEndpoint, id: &str, secret: &str) -> Result<ClientCredentials, ConfigError> {
+    ClientCredentials::builder(
         endpoint
             .clone()
             .client_auth(ClientAuth::client_secret_basic(id, secret)),
     )
+    .build()
 }
 
 fn gate(issuer: &str, audience: &str) -> TollgateBuilder {
@@ -368,13 +369,14 @@ impl Chain {
         );
 
         // orders: exchange for audience inventory, inventory:read only, actor orders-svc
-        let to_inventory = TokenExchange::new(endpoint.clone().client_auth(
+        let to_inventory = TokenExchange::builder(endpoint.clone().client_auth(
             ClientAuth::client_secret_basic("orders-svc", "orders-svc-secret"),
         ))
         .audience("inventory")
         .scope("inventory:read")
-        .actor(cc(&endpoint, "orders-svc", "orders-svc-secret"));
-        let channel = BearerLayer::new(Propagation::exchange(to_inventory));
+        .actor(cc(&endpoint, "orders-svc", "orders-svc-secret")?)
+        .build()?;
+        let channel = AddAuthorizationLayer::new(Propagation::exchange(to_inventory));
         let channel = tower::Layer::layer(
             &channel,
             Channel::from_shared(format!("http://{inventory}"))?.connect_lazy(),
@@ -393,7 +395,7 @@ impl Chain {
         let orders = serve(orders_app).await?;
 
         // gateway: exchange for audience orders, actor gateway
-        let to_orders = TokenExchange::new(
+        let to_orders = TokenExchange::builder(
             endpoint
                 .clone()
                 .client_auth(ClientAuth::client_secret_basic("gateway", "gateway-secret")),
@@ -401,10 +403,11 @@ impl Chain {
         .audience("orders")
         .scope("orders:read")
         .scope("inventory:read")
-        .actor(cc(&endpoint, "gateway", "gateway-secret"));
+        .actor(cc(&endpoint, "gateway", "gateway-secret")?)
+        .build()?;
         let http = HttpClient::builder(TokioExecutor::new()).build_http();
         let outgoing = tower::Layer::layer(
-            &BearerLayer::new(Propagation::exchange(to_orders)),
+            &AddAuthorizationLayer::new(Propagation::exchange(to_orders)),
             http.clone(),
         );
         let gateway_gate = gate(issuer, "gateway").build().await?;

@@ -5,9 +5,10 @@
 //! - **Request**: `POST` of the form `token=...&token_type_hint=access_token` to the
 //!   endpoint (configured, or the `introspection_endpoint` of the issuer's discovery
 //!   metadata), authenticated as the resource server with [`ClientAuth`]
-//!   (`client_secret_basic`, `client_secret_post`, a bearer token, or your own hook for
-//!   `private_key_jwt`). Timeout (5 s), response body cap (64 KiB), `https` only
-//!   (`http` for loopback hosts), redirects never followed, 200 only.
+//!   (`client_secret_basic`, `client_secret_post`, `private_key_jwt`, a separate access
+//!   token, or your own hook), through [`crate::oauth`]. Timeout (5 s), response body
+//!   cap (64 KiB), `https` only (`http` for loopback hosts), redirects never followed,
+//!   200 only.
 //! - **Answer** (fail closed): `active` must be the JSON boolean `true`; `false`, the
 //!   string `"true"`, a missing `active`, a body that is not a JSON object (an HTML
 //!   error page) or a repeated member name are all "not active" → 401 `invalid_token`.
@@ -36,7 +37,8 @@
 //! ```
 //! use std::sync::Arc;
 //! use tollgate_core::authenticate::Authenticate;
-//! use tollgate_core::introspect::{ClientAuth, Introspector};
+//! use tollgate_core::introspect::Introspector;
+//! use tollgate_core::oauth::ClientAuth;
 //! use tollgate_core::{Claims, Validation};
 //! use tollgate_testkit::idp::DevIdp;
 //!
@@ -65,7 +67,6 @@
 //! ```
 
 mod answer;
-mod auth;
 mod cache;
 mod route;
 
@@ -77,24 +78,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use http::{StatusCode, Uri};
 use serde::de::DeserializeOwned;
 use tokio::sync::{Semaphore, watch};
 
 use crate::authenticate::Authenticate;
 use crate::cache::CacheConfig;
 use crate::error::{AuthError, FormatError, UnavailableError};
+use crate::oauth::{FormParams, HttpClient, HyperClient, form_post};
 use crate::remote::fetch::{self, MetadataField};
-use crate::remote::{Discovery, FetchError, HttpClient, HttpRequest, HyperClient, RefreshConfig};
+use crate::remote::{Discovery, FetchError, RefreshConfig};
 use crate::validation::now_secs;
 use crate::{Claims, Validation};
 
-#[doc(inline)]
-pub use auth::{ClientAuth, ClientAuthHook, FormParams, HookError};
-#[doc(inline)]
 pub use route::{Routing, looks_like_jwt};
+
+use crate::oauth::ClientAuth;
 
 use cache::{AnswerCache, Joined, Shared};
 
@@ -288,7 +287,7 @@ impl IntrospectorBuilder {
     }
 
     /// Uses your HTTP client instead of [`HyperClient`]. It must send `POST` bodies
-    /// (see [`HttpRequest::method`]).
+    /// (see [`HttpRequest::method`](crate::oauth::HttpRequest::method)).
     pub fn http_client(mut self, client: impl HttpClient) -> Self {
         self.client = Some(Arc::new(client));
         self
@@ -410,7 +409,7 @@ impl Introspector {
             negative_ttl: DEFAULT_NEGATIVE_TTL,
             cache: CacheConfig::default(),
             negative_entries: 10_000,
-            timeout: Duration::from_secs(5),
+            timeout: crate::oauth::DEFAULT_TIMEOUT,
             max_body: 64 * 1024,
             retry_after: Duration::from_secs(5),
             max_in_flight: 32,
@@ -463,26 +462,17 @@ impl Inner {
         if let Some(hint) = &self.token_type_hint {
             form.append("token_type_hint", hint);
         }
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        self.auth
-            .apply(&self.endpoint, &mut headers, &mut form)
-            .map_err(|e| self.unavailable(&format_args!("client authentication hook: {e}")))?;
-        let request = HttpRequest::post(
-            self.endpoint.clone(),
-            headers,
-            Bytes::from(form.encode()),
-            self.max_body,
-        );
+        let request = form_post(&self.endpoint, &self.auth, form, self.max_body).map_err(|e| {
+            match std::error::Error::source(&e) {
+                Some(cause) => self.unavailable(&format_args!("{e}: {cause}")),
+                None => self.unavailable(&e),
+            }
+        })?;
         let exchange = async {
             // the permit is held for the exchange only
             let _permit = self.permits.acquire().await;
             self.calls.fetch_add(1, Ordering::Relaxed);
-            self.client.get(request).await
+            self.client.send(request).await
         };
         let response = match tokio::time::timeout(self.timeout, exchange).await {
             Err(_) => {

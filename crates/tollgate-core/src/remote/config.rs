@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::remote::client::HttpError;
+use crate::oauth::HttpError;
 
 /// Timings and limits of one issuer's key refresh. Start from [`Default`] and change
 /// the fields you need:
@@ -56,7 +56,7 @@ impl Default for RefreshConfig {
             cooldown: Duration::from_secs(30),
             unknown_kid_wait: Duration::from_secs(2),
             max_staleness: Duration::from_secs(24 * 3600),
-            fetch_timeout: Duration::from_secs(5),
+            fetch_timeout: crate::oauth::DEFAULT_TIMEOUT,
             max_body: 1024 * 1024,
             retry_min: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),

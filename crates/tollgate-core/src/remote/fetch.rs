@@ -1,20 +1,18 @@
-//! One JWKS fetch and one discovery fetch: URL policy, same-origin redirects, timeout,
-//! status and body checks, caching headers.
+//! One JWKS fetch: status and body checks, caching headers. The transport, URL policy,
+//! same-origin redirects, timeout and discovery are [`crate::oauth`]'s.
 
 use std::time::{Duration, SystemTime};
 
 use http::header::{
     ACCEPT, AGE, CACHE_CONTROL, DATE, ETAG, EXPIRES, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    LAST_MODIFIED, LOCATION,
+    LAST_MODIFIED,
 };
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
-use serde::Deserialize;
 
 use crate::keys::KeySet;
-use crate::remote::client::{HttpClient, HttpRequest, HttpResponse};
+use crate::oauth::HttpClient;
+pub(crate) use crate::oauth::MetadataField;
 use crate::remote::config::{Discovery, FetchError, FetchErrorKind, RefreshConfig};
-
-const MAX_REDIRECTS: usize = 3;
 
 /// `ETag` / `Last-Modified` of the set we hold, for a conditional GET.
 #[derive(Debug, Clone, Default)]
@@ -36,90 +34,9 @@ pub(crate) enum JwksOutcome {
     NotModified { ttl: Option<Duration> },
 }
 
-fn is_loopback(host: &str) -> bool {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    h.eq_ignore_ascii_case("localhost")
-        || h.parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Absolute `https` URL, or `http` to a loopback host; no userinfo.
-pub(crate) fn check_url(uri: &Uri) -> Result<(), FetchErrorKind> {
-    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-        return Err(FetchErrorKind::InsecureUrl);
-    };
-    if authority.as_str().contains('@') {
-        return Err(FetchErrorKind::InsecureUrl);
-    }
-    match scheme {
-        "https" => Ok(()),
-        "http" if is_loopback(authority.host()) => Ok(()),
-        _ => Err(FetchErrorKind::InsecureUrl),
-    }
-}
-
+/// [`oauth::parse_url`](crate::oauth::parse_url) with this module's error kind.
 pub(crate) fn parse_url(s: &str) -> Result<Uri, FetchErrorKind> {
-    let uri: Uri = s.parse().map_err(|_| FetchErrorKind::InsecureUrl)?;
-    check_url(&uri)?;
-    Ok(uri)
-}
-
-fn same_origin(a: &Uri, b: &Uri) -> bool {
-    a.scheme() == b.scheme()
-        && a.authority().map(|x| x.as_str().to_ascii_lowercase())
-            == b.authority().map(|x| x.as_str().to_ascii_lowercase())
-}
-
-/// GET with timeout, following at most [`MAX_REDIRECTS`] same-origin redirects.
-async fn get(
-    client: &dyn HttpClient,
-    url: &Uri,
-    headers: HeaderMap,
-    cfg: &RefreshConfig,
-) -> Result<HttpResponse, FetchError> {
-    let fail = |kind| FetchError::new(url, kind);
-    let exchange = async {
-        let mut current = url.clone();
-        for _ in 0..=MAX_REDIRECTS {
-            let response = client
-                .get(HttpRequest::new(
-                    current.clone(),
-                    headers.clone(),
-                    cfg.max_body,
-                ))
-                .await
-                .map_err(|e| fail(FetchErrorKind::Http(e)))?;
-            if !response.status.is_redirection() || response.status == StatusCode::NOT_MODIFIED {
-                return Ok(response);
-            }
-            let location = response
-                .headers
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| fail(FetchErrorKind::Redirect))?;
-            let next = if location.starts_with('/') && !location.starts_with("//") {
-                let mut parts = current.clone().into_parts();
-                parts.path_and_query = Some(
-                    location
-                        .parse()
-                        .map_err(|_| fail(FetchErrorKind::Redirect))?,
-                );
-                Uri::from_parts(parts).map_err(|_| fail(FetchErrorKind::Redirect))?
-            } else {
-                location
-                    .parse::<Uri>()
-                    .map_err(|_| fail(FetchErrorKind::Redirect))?
-            };
-            if !same_origin(&current, &next) {
-                return Err(fail(FetchErrorKind::Redirect));
-            }
-            current = next;
-        }
-        Err(fail(FetchErrorKind::Redirect))
-    };
-    tokio::time::timeout(cfg.fetch_timeout, exchange)
-        .await
-        .map_err(|_| fail(FetchErrorKind::Timeout(cfg.fetch_timeout)))?
+    crate::oauth::parse_url(s).map_err(|_| FetchErrorKind::InsecureUrl)
 }
 
 /// Fetches the JWKS at `url`, conditionally when `validators` has values.
@@ -141,7 +58,9 @@ pub(crate) async fn fetch_jwks(
         headers.insert(IF_MODIFIED_SINCE, lm.clone());
     }
     let conditional = validators.etag.is_some() || validators.last_modified.is_some();
-    let response = get(client, url, headers, cfg).await?;
+    let response =
+        crate::oauth::get_same_origin(client, url, headers, cfg.fetch_timeout, cfg.max_body)
+            .await?;
     let ttl = ttl_from(&response.headers, SystemTime::now());
     match response.status {
         StatusCode::OK => {}
@@ -164,72 +83,6 @@ pub(crate) async fn fetch_jwks(
     })
 }
 
-/// The discovery URL of `issuer` for one form.
-pub(crate) fn well_known(issuer: &Uri, oidc: bool) -> Result<Uri, FetchErrorKind> {
-    let path = issuer.path().trim_end_matches('/');
-    let (Some(scheme), Some(authority)) = (issuer.scheme_str(), issuer.authority()) else {
-        return Err(FetchErrorKind::InsecureUrl);
-    };
-    let url = if oidc {
-        format!("{scheme}://{authority}{path}/.well-known/openid-configuration")
-    } else {
-        // RFC 8414 §3.1: the well-known segment goes between the host and the path.
-        format!("{scheme}://{authority}/.well-known/oauth-authorization-server{path}")
-    };
-    url.parse().map_err(|_| FetchErrorKind::InsecureUrl)
-}
-
-#[derive(Deserialize)]
-struct Metadata {
-    issuer: String,
-    #[serde(default)]
-    jwks_uri: Option<String>,
-    #[serde(default)]
-    introspection_endpoint: Option<String>,
-}
-
-/// Which endpoint of the metadata discovery reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum MetadataField {
-    /// `jwks_uri`.
-    JwksUri,
-    /// `introspection_endpoint` (RFC 8414 §2).
-    IntrospectionEndpoint,
-}
-
-async fn discover_one(
-    client: &dyn HttpClient,
-    issuer: &str,
-    url: &Uri,
-    cfg: &RefreshConfig,
-    field: MetadataField,
-) -> Result<Uri, FetchError> {
-    let mut headers = HeaderMap::new();
-    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    let response = get(client, url, headers, cfg).await?;
-    if response.status != StatusCode::OK {
-        return Err(FetchError::new(
-            url,
-            FetchErrorKind::Status(response.status.as_u16()),
-        ));
-    }
-    let meta: Metadata = serde_json::from_slice(&response.body)
-        .map_err(|_| FetchError::new(url, FetchErrorKind::InvalidMetadata))?;
-    if meta.issuer != issuer {
-        let found: String = meta.issuer.chars().take(200).collect();
-        return Err(FetchError::new(
-            url,
-            FetchErrorKind::IssuerMismatch { found },
-        ));
-    }
-    let value = match field {
-        MetadataField::JwksUri => meta.jwks_uri,
-        MetadataField::IntrospectionEndpoint => meta.introspection_endpoint,
-    }
-    .ok_or_else(|| FetchError::new(url, FetchErrorKind::InvalidMetadata))?;
-    parse_url(&value).map_err(|k| FetchError::new(url, k))
-}
-
 /// Reads the issuer's metadata and returns its `jwks_uri`.
 pub(crate) async fn discover(
     client: &dyn HttpClient,
@@ -240,7 +93,8 @@ pub(crate) async fn discover(
     discover_endpoint(client, issuer, form, cfg, MetadataField::JwksUri).await
 }
 
-/// Reads the issuer's metadata and returns the endpoint named by `field`.
+/// Reads the issuer's metadata and returns the endpoint named by `field`, with the
+/// timeout and body cap of `cfg`.
 pub(crate) async fn discover_endpoint(
     client: &dyn HttpClient,
     issuer: &str,
@@ -248,21 +102,8 @@ pub(crate) async fn discover_endpoint(
     cfg: &RefreshConfig,
     field: MetadataField,
 ) -> Result<Uri, FetchError> {
-    let issuer_uri = parse_url(issuer).map_err(|k| FetchError::new(issuer, k))?;
-    let url_for = |oidc| well_known(&issuer_uri, oidc).map_err(|k| FetchError::new(issuer, k));
-    match form {
-        Discovery::OpenIdConnect => discover_one(client, issuer, &url_for(true)?, cfg, field).await,
-        Discovery::OAuthServer => discover_one(client, issuer, &url_for(false)?, cfg, field).await,
-        _ => match discover_one(client, issuer, &url_for(true)?, cfg, field).await {
-            Ok(u) => Ok(u),
-            Err(e) if e.is_permanent() => Err(e),
-            Err(first) => {
-                tracing::debug!(target: "tollgate::remote", error = %first,
-                    "OpenID discovery failed; trying RFC 8414");
-                discover_one(client, issuer, &url_for(false)?, cfg, field).await
-            }
-        },
-    }
+    crate::oauth::discover_endpoint(client, issuer, form, field, cfg.fetch_timeout, cfg.max_body)
+        .await
 }
 
 /// Freshness lifetime from `Cache-Control: max-age` (less `Age`) or `Expires` - `Date`;
@@ -342,40 +183,5 @@ mod tests {
         assert_eq!(ttl_from(&h, now), Some(Duration::from_secs(3600)));
         let h = headers(&[(EXPIRES, "0")]);
         assert_eq!(ttl_from(&h, now), Some(Duration::ZERO));
-    }
-
-    #[test]
-    fn well_known_forms() {
-        let plain: Uri = "https://idp.example".parse().expect("uri");
-        let path: Uri = "https://idp.example/tenant/a/".parse().expect("uri");
-        let s = |u: Result<Uri, _>| u.expect("uri").to_string();
-        assert_eq!(
-            s(well_known(&plain, true)),
-            "https://idp.example/.well-known/openid-configuration"
-        );
-        assert_eq!(
-            s(well_known(&plain, false)),
-            "https://idp.example/.well-known/oauth-authorization-server"
-        );
-        assert_eq!(
-            s(well_known(&path, true)),
-            "https://idp.example/tenant/a/.well-known/openid-configuration"
-        );
-        assert_eq!(
-            s(well_known(&path, false)),
-            "https://idp.example/.well-known/oauth-authorization-server/tenant/a"
-        );
-    }
-
-    #[test]
-    fn url_policy() {
-        assert!(parse_url("https://idp.example/jwks").is_ok());
-        assert!(parse_url("http://127.0.0.1:8080/jwks").is_ok());
-        assert!(parse_url("http://[::1]:8080/jwks").is_ok());
-        assert!(parse_url("http://localhost/jwks").is_ok());
-        assert!(parse_url("http://idp.example/jwks").is_err());
-        assert!(parse_url("https://user@idp.example/jwks").is_err());
-        assert!(parse_url("/jwks").is_err());
-        assert!(parse_url("ftp://idp.example/jwks").is_err());
     }
 }

@@ -72,7 +72,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod client;
 mod config;
 pub(crate) mod fetch;
 mod store;
@@ -102,9 +101,9 @@ use crate::{Claims, Validation};
 const MAX_CACHED_TOKEN: usize = crate::validation::DEFAULT_MAX_TOKEN_LEN;
 
 #[doc(inline)]
-pub use client::{BoxFuture, HttpClient, HttpError, HttpRequest, HttpResponse, HyperClient};
-#[doc(inline)]
 pub use config::{BuildError, Discovery, FetchError, FetchErrorKind, RefreshConfig};
+
+use crate::oauth::{HttpClient, HyperClient};
 #[doc(inline)]
 pub use store::IssuerStats;
 

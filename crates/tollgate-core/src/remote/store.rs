@@ -14,7 +14,7 @@ use http::Uri;
 use tokio::sync::{Notify, watch};
 
 use crate::keys::KeySet;
-use crate::remote::client::HttpClient;
+use crate::oauth::HttpClient;
 use crate::remote::config::{Discovery, FetchError, RefreshConfig};
 use crate::remote::fetch::{self, JwksOutcome, Validators};
 use crate::validation::Validation;

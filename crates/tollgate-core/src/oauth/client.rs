@@ -1,10 +1,11 @@
-//! The HTTP client behind key fetching: a small trait ([`HttpClient`]) and the default
-//! implementation ([`HyperClient`]).
+//! The HTTP client behind every call tollgate makes to an authorization server (key
+//! sets, discovery, introspection, token requests): a small trait ([`HttpClient`]) and
+//! the default implementation ([`HyperClient`]).
 //!
 //! # Why hyper-util + hyper-rustls and not reqwest
 //!
 //! We need two things: a bounded `GET` with a few headers (keys, discovery) and a bounded
-//! form `POST` (token introspection). reqwest 0.13 brings a URL
+//! form `POST` (introspection, token requests). reqwest 0.13 brings a URL
 //! parser, a redirect engine, cookie/proxy/decompression plumbing and (with its rustls
 //! feature) the platform verifier and its dependencies. hyper-util's legacy client with
 //! hyper-rustls is the same HTTP stack reqwest is built on, minus those layers, and
@@ -29,10 +30,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-/// A boxed, sendable future (what [`HttpClient::get`] returns; off the request path).
+use crate::remote::{FetchError, FetchErrorKind};
+
+/// A boxed, sendable future (what [`HttpClient::send`] returns; off the request path).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// One request to perform: a `GET` (keys, discovery) or a form `POST` (introspection).
+/// One request to perform: a `GET` (keys, discovery) or a form `POST` (introspection,
+/// token requests).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct HttpRequest {
@@ -53,7 +57,7 @@ pub struct HttpRequest {
 impl HttpRequest {
     /// A `GET` for `uri` with a response body cap.
     #[must_use]
-    pub fn new(uri: Uri, headers: HeaderMap, max_body: usize) -> Self {
+    pub fn get(uri: Uri, headers: HeaderMap, max_body: usize) -> Self {
         HttpRequest {
             method: Method::GET,
             uri,
@@ -102,43 +106,35 @@ impl HttpResponse {
 }
 
 /// Why a request failed below the HTTP level.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HttpError {
     /// The body was longer than the cap.
+    #[error("body exceeds the cap of {limit} bytes")]
     TooLarge {
         /// The cap, in bytes.
         limit: usize,
     },
     /// Connection, TLS or protocol failure (a short description).
+    #[error("transport error: {0}")]
     Transport(String),
 }
 
-impl fmt::Display for HttpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HttpError::TooLarge { limit } => write!(f, "body exceeds the cap of {limit} bytes"),
-            HttpError::Transport(e) => write!(f, "transport error: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for HttpError {}
-
 /// A minimal HTTP client: one bounded request, redirects not followed.
 ///
-/// Timeouts are applied by the caller around the returned future; the implementation
-/// must enforce [`HttpRequest::max_body`] while reading (not after buffering everything)
-/// and must send [`HttpRequest::method`] and [`HttpRequest::body`] (key fetching uses
-/// `GET` only; token introspection uses `POST`).
+/// Timeouts are applied by the caller around the returned future (default
+/// [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT)); the implementation must enforce
+/// [`HttpRequest::max_body`] while reading (not after buffering everything) and must
+/// send [`HttpRequest::method`] and [`HttpRequest::body`] (key fetching and discovery
+/// use `GET`; introspection and token requests use `POST`).
 pub trait HttpClient: Send + Sync + 'static {
-    /// Performs the request (despite the name, with the request's method).
-    fn get(&self, request: HttpRequest) -> BoxFuture<'static, Result<HttpResponse, HttpError>>;
+    /// Performs the request with its method, headers and body.
+    fn send(&self, request: HttpRequest) -> BoxFuture<'static, Result<HttpResponse, HttpError>>;
 }
 
 /// The default [`HttpClient`]: hyper-util's client over hyper-rustls (HTTP/1.1, rustls on
-/// aws-lc-rs, Mozilla roots). `http://` is allowed by the client; the key sources only
-/// accept it for loopback hosts.
+/// aws-lc-rs, Mozilla roots). `http://` is allowed by the client; the URL checks
+/// ([`check_url`](super::check_url)) only accept it for loopback hosts.
 #[derive(Clone)]
 pub struct HyperClient {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
@@ -177,8 +173,8 @@ impl HyperClient {
     }
 
     fn from_connector(connector: hyper_rustls::HttpsConnector<HttpConnector>) -> Self {
-        // A key set is fetched every few minutes: a connection pool buys nothing and
-        // would keep sockets to the IdP open.
+        // A key set is fetched every few minutes and tokens are cached: a connection
+        // pool buys nothing and would keep sockets to the IdP open.
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(0)
             .build(connector);
@@ -191,7 +187,7 @@ fn transport(e: impl fmt::Display) -> HttpError {
 }
 
 impl HttpClient for HyperClient {
-    fn get(&self, request: HttpRequest) -> BoxFuture<'static, Result<HttpResponse, HttpError>> {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'static, Result<HttpResponse, HttpError>> {
         let client = self.client.clone();
         Box::pin(async move {
             let limit = request.max_body;
@@ -229,4 +225,62 @@ impl HttpClient for HyperClient {
             })
         })
     }
+}
+
+const MAX_REDIRECTS: usize = 3;
+
+fn same_origin(a: &Uri, b: &Uri) -> bool {
+    a.scheme() == b.scheme()
+        && a.authority().map(|x| x.as_str().to_ascii_lowercase())
+            == b.authority().map(|x| x.as_str().to_ascii_lowercase())
+}
+
+/// A `GET` of `url` within `timeout` (body included), following at most three
+/// same-origin redirects (a redirect elsewhere fails): key sets and discovery.
+pub(crate) async fn get_same_origin(
+    client: &dyn HttpClient,
+    url: &Uri,
+    headers: HeaderMap,
+    timeout: std::time::Duration,
+    max_body: usize,
+) -> Result<HttpResponse, FetchError> {
+    let fail = |kind| FetchError::new(url, kind);
+    let exchange = async {
+        let mut current = url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let response = client
+                .send(HttpRequest::get(current.clone(), headers.clone(), max_body))
+                .await
+                .map_err(|e| fail(FetchErrorKind::Http(e)))?;
+            if !response.status.is_redirection() || response.status == StatusCode::NOT_MODIFIED {
+                return Ok(response);
+            }
+            let location = response
+                .headers
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| fail(FetchErrorKind::Redirect))?;
+            let next = if location.starts_with('/') && !location.starts_with("//") {
+                let mut parts = current.clone().into_parts();
+                parts.path_and_query = Some(
+                    location
+                        .parse()
+                        .map_err(|_| fail(FetchErrorKind::Redirect))?,
+                );
+                Uri::from_parts(parts).map_err(|_| fail(FetchErrorKind::Redirect))?
+            } else {
+                location
+                    .parse::<Uri>()
+                    .map_err(|_| fail(FetchErrorKind::Redirect))?
+            };
+            if !same_origin(&current, &next) {
+                return Err(fail(FetchErrorKind::Redirect));
+            }
+            current = next;
+        }
+        Err(fail(FetchErrorKind::Redirect))
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| fail(FetchErrorKind::Timeout(timeout)))?
 }

@@ -32,6 +32,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// RFC 6750 §3.1 error codes.
@@ -384,80 +385,135 @@ impl AuthError {
     }
 }
 
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RequestError::Missing => "no bearer token in the request",
+            RequestError::MultipleAuthorization => "more than one Authorization header",
+            RequestError::Malformed => "malformed Authorization: Bearer header",
+        })
+    }
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormatError::TooLong { len, max } => {
+                write!(f, "token of {len} bytes exceeds the cap of {max}")
+            }
+            FormatError::Jwe => f.write_str("token has five segments (JWE is not accepted)"),
+            FormatError::Segments => f.write_str("token is not three dot-separated segments"),
+            FormatError::Base64 { segment } => {
+                write!(f, "segment {segment} is not canonical unpadded base64url")
+            }
+            FormatError::HeaderJson => f.write_str("token header is not a valid JSON object"),
+            FormatError::ClaimsJson => f.write_str("token claims are not a valid JSON object"),
+            FormatError::DuplicateMember { in_header: true } => {
+                f.write_str("duplicate JSON member name in the token header")
+            }
+            FormatError::DuplicateMember { in_header: false } => {
+                f.write_str("duplicate JSON member name in the token claims")
+            }
+            FormatError::MissingSignature => f.write_str("token has an empty signature"),
+            FormatError::Nested => f.write_str("nested token (cty: JWT) is not accepted"),
+        }
+    }
+}
+
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeaderError::AlgNone => f.write_str("alg none is never accepted"),
+            HeaderError::UnsupportedAlgorithm => f.write_str("unsupported alg"),
+            HeaderError::AlgorithmNotAllowed(a) => {
+                write!(f, "alg {a} is not in the configured allow-list")
+            }
+            HeaderError::UnsupportedCritical => {
+                f.write_str("crit/b64 header parameter: no JWS extension is supported")
+            }
+            HeaderError::WrongType => f.write_str("typ not allowed by the token profile"),
+        }
+    }
+}
+
+impl fmt::Display for SignatureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignatureError::WrongLength { len } => {
+                write!(f, "signature of {len} bytes has the wrong length for alg")
+            }
+            SignatureError::Invalid => f.write_str("signature does not verify"),
+        }
+    }
+}
+
+impl fmt::Display for ClaimsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClaimsError::Missing(c) => write!(f, "required claim {c} is missing"),
+            ClaimsError::InvalidNumericDate(c) => {
+                write!(f, "claim {c} is not a valid NumericDate")
+            }
+            ClaimsError::InvalidType(c) => write!(f, "claim {c} has the wrong JSON type"),
+            ClaimsError::Expired { exp, now } => {
+                write!(f, "token expired (exp {exp}, now {now})")
+            }
+            ClaimsError::NotYetValid { nbf, now } => {
+                write!(f, "token not yet valid (nbf {nbf}, now {now})")
+            }
+            ClaimsError::IssuedInFuture { iat, now } => {
+                write!(f, "token issued in the future (iat {iat}, now {now})")
+            }
+            ClaimsError::TooOld { age } => write!(f, "token is {age} s old, beyond max age"),
+            ClaimsError::IssuerNotAllowed => f.write_str("iss is not a configured issuer"),
+            ClaimsError::AudienceMismatch => f.write_str("aud names none of our audiences"),
+            ClaimsError::InvalidScope => f.write_str("scope/scp holds an invalid scope-token"),
+            ClaimsError::Custom => f.write_str("application claims did not deserialize"),
+            ClaimsError::ActorNotAllowed => f.write_str("act claim refused by actor policy"),
+        }
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyError::UnknownKid => "no key with the token's kid",
+            KeyError::NoCompatibleKey => "no key compatible with the token's alg",
+            KeyError::InvalidKid => "kid is not a usable string",
+        })
+    }
+}
+
+impl fmt::Display for UnavailableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UnavailableError::NoKeys { .. } => "issuer has no keys yet (key source unreachable)",
+            UnavailableError::Introspection { .. } => "introspection endpoint unavailable",
+        })
+    }
+}
+
+impl std::error::Error for RequestError {}
+impl std::error::Error for FormatError {}
+impl std::error::Error for HeaderError {}
+impl std::error::Error for SignatureError {}
+impl std::error::Error for ClaimsError {}
+impl std::error::Error for KeyError {}
+impl std::error::Error for UnavailableError {}
+
+/// The text of an area variant is its area error's text, so a log line with `%err` is
+/// complete on its own; [`source`](std::error::Error::source) hands out that area error
+/// (typed, for `downcast_ref`).
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AuthError::Request(e) => match e {
-                RequestError::Missing => f.write_str("no bearer token in the request"),
-                RequestError::MultipleAuthorization => {
-                    f.write_str("more than one Authorization header")
-                }
-                RequestError::Malformed => f.write_str("malformed Authorization: Bearer header"),
-            },
-            AuthError::Format(e) => match e {
-                FormatError::TooLong { len, max } => {
-                    write!(f, "token of {len} bytes exceeds the cap of {max}")
-                }
-                FormatError::Jwe => f.write_str("token has five segments (JWE is not accepted)"),
-                FormatError::Segments => f.write_str("token is not three dot-separated segments"),
-                FormatError::Base64 { segment } => {
-                    write!(f, "segment {segment} is not canonical unpadded base64url")
-                }
-                FormatError::HeaderJson => f.write_str("token header is not a valid JSON object"),
-                FormatError::ClaimsJson => f.write_str("token claims are not a valid JSON object"),
-                FormatError::DuplicateMember { in_header: true } => {
-                    f.write_str("duplicate JSON member name in the token header")
-                }
-                FormatError::DuplicateMember { in_header: false } => {
-                    f.write_str("duplicate JSON member name in the token claims")
-                }
-                FormatError::MissingSignature => f.write_str("token has an empty signature"),
-                FormatError::Nested => f.write_str("nested token (cty: JWT) is not accepted"),
-            },
-            AuthError::Header(e) => match e {
-                HeaderError::AlgNone => f.write_str("alg none is never accepted"),
-                HeaderError::UnsupportedAlgorithm => f.write_str("unsupported alg"),
-                HeaderError::AlgorithmNotAllowed(a) => {
-                    write!(f, "alg {a} is not in the configured allow-list")
-                }
-                HeaderError::UnsupportedCritical => {
-                    f.write_str("crit/b64 header parameter: no JWS extension is supported")
-                }
-                HeaderError::WrongType => f.write_str("typ not allowed by the token profile"),
-            },
-            AuthError::Signature(e) => match e {
-                SignatureError::WrongLength { len } => {
-                    write!(f, "signature of {len} bytes has the wrong length for alg")
-                }
-                SignatureError::Invalid => f.write_str("signature does not verify"),
-            },
-            AuthError::Claims(e) => match e {
-                ClaimsError::Missing(c) => write!(f, "required claim {c} is missing"),
-                ClaimsError::InvalidNumericDate(c) => {
-                    write!(f, "claim {c} is not a valid NumericDate")
-                }
-                ClaimsError::InvalidType(c) => write!(f, "claim {c} has the wrong JSON type"),
-                ClaimsError::Expired { exp, now } => {
-                    write!(f, "token expired (exp {exp}, now {now})")
-                }
-                ClaimsError::NotYetValid { nbf, now } => {
-                    write!(f, "token not yet valid (nbf {nbf}, now {now})")
-                }
-                ClaimsError::IssuedInFuture { iat, now } => {
-                    write!(f, "token issued in the future (iat {iat}, now {now})")
-                }
-                ClaimsError::TooOld { age } => write!(f, "token is {age} s old, beyond max age"),
-                ClaimsError::IssuerNotAllowed => f.write_str("iss is not a configured issuer"),
-                ClaimsError::AudienceMismatch => f.write_str("aud names none of our audiences"),
-                ClaimsError::InvalidScope => f.write_str("scope/scp holds an invalid scope-token"),
-                ClaimsError::Custom => f.write_str("application claims did not deserialize"),
-                ClaimsError::ActorNotAllowed => f.write_str("act claim refused by actor policy"),
-            },
-            AuthError::Key(e) => match e {
-                KeyError::UnknownKid => f.write_str("no key with the token's kid"),
-                KeyError::NoCompatibleKey => f.write_str("no key compatible with the token's alg"),
-                KeyError::InvalidKid => f.write_str("kid is not a usable string"),
-            },
+            AuthError::Request(e) => e.fmt(f),
+            AuthError::Format(e) => e.fmt(f),
+            AuthError::Header(e) => e.fmt(f),
+            AuthError::Signature(e) => e.fmt(f),
+            AuthError::Claims(e) => e.fmt(f),
+            AuthError::Key(e) => e.fmt(f),
+            AuthError::Unavailable(e) => e.fmt(f),
             AuthError::InsufficientScope { required } => {
                 write!(f, "scope policy not met (requires {required})")
             }
@@ -466,17 +522,189 @@ impl fmt::Display for AuthError {
                 "no verified claims in request extensions: is the authentication layer \
                  missing, or configured for another claims type?",
             ),
-            AuthError::Unavailable(UnavailableError::NoKeys { .. }) => {
-                f.write_str("issuer has no keys yet (key source unreachable)")
-            }
-            AuthError::Unavailable(UnavailableError::Introspection { .. }) => {
-                f.write_str("introspection endpoint unavailable")
+        }
+    }
+}
+
+impl std::error::Error for AuthError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AuthError::Request(e) => Some(e),
+            AuthError::Format(e) => Some(e),
+            AuthError::Header(e) => Some(e),
+            AuthError::Signature(e) => Some(e),
+            AuthError::Claims(e) => Some(e),
+            AuthError::Key(e) => Some(e),
+            AuthError::Unavailable(e) => Some(e),
+            AuthError::InsufficientScope { .. } | AuthError::Inactive | AuthError::Misconfigured => {
+                None
             }
         }
     }
 }
 
-impl std::error::Error for AuthError {}
+/// Why a configured URL (JWKS URL, issuer for discovery, introspection endpoint) was
+/// refused.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum UrlError {
+    /// The text does not parse as a URI.
+    #[error("not a valid URL")]
+    Invalid(#[source] Arc<http::uri::InvalidUri>),
+    /// Not an absolute `https` URL (plain `http` only for loopback hosts), or it
+    /// carries user information (`user@host`).
+    #[error("must be absolute https (http only for loopback hosts), without user info")]
+    Insecure,
+}
+
+/// Equal when the same check failed (the parser's messages are compared for
+/// [`UrlError::Invalid`]).
+impl PartialEq for UrlError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (UrlError::Invalid(a), UrlError::Invalid(b)) => a.to_string() == b.to_string(),
+            (UrlError::Insecure, UrlError::Insecure) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Why a builder could not build: [`Validation`](crate::Validation),
+/// [`Issuers`](crate::remote::Issuers) or
+/// [`Introspector`](crate::introspect::Introspector). The one build error of this
+/// crate: each variant names the field or area that failed, and the underlying cause
+/// (URL, HTTP, TLS) is its [`source`](std::error::Error::source).
+///
+/// ```
+/// use std::error::Error as _;
+/// use tollgate_core::{BuildError, Validation};
+/// use tollgate_core::remote::{IssuerConfig, Issuers};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let validation = Validation::builder().issuer("https://idp.example").audience("api").build()?;
+/// let err = Issuers::builder()
+///     .issuer(IssuerConfig::new(validation).jwks_uri("http://idp.example/jwks"))
+///     .build_lazy()
+///     .unwrap_err();
+/// assert!(matches!(err, BuildError::JwksUri { .. }));
+/// assert_eq!(err.to_string(), "issuer https://idp.example: unusable JWKS URL");
+/// let why = err.source().unwrap().to_string();
+/// assert!(why.starts_with("must be absolute https"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    // ---- the validation policy (`Validation::builder().build()`)
+    /// The validation policy names no issuer (opt out with `dangerous`).
+    #[error("no issuer configured: set at least one with .issuer(..)")]
+    NoIssuer,
+    /// The validation policy names no audience (opt out with `dangerous`).
+    #[error("no audience configured: set at least one with .audience(..)")]
+    NoAudience,
+    /// The validation policy's algorithm allow-list is empty.
+    #[error("the algorithm allow-list is empty")]
+    NoAlgorithms,
+    /// A configured issuer or audience of the validation policy is empty.
+    #[error("an issuer or audience is the empty string")]
+    EmptyValue,
+
+    // ---- remote keys (`Issuers::builder()`)
+    /// No [`IssuerConfig`](crate::remote::IssuerConfig) was added to the registry.
+    #[error("no issuer configured: add one with .issuer(IssuerConfig::new(..))")]
+    NoIssuers,
+    /// An issuer's [`Validation`](crate::Validation) does not name exactly one issuer.
+    #[error("issuer {issuer}: the Validation must name exactly one issuer")]
+    IssuerValidation {
+        /// The first issuer the policy names (or `<none>`).
+        issuer: String,
+    },
+    /// An issuer has no key source.
+    #[error("issuer {issuer}: no key source: call jwks_uri() or discover()")]
+    NoKeySource {
+        /// The issuer.
+        issuer: String,
+    },
+    /// An issuer's JWKS URL is unusable.
+    #[error("issuer {issuer}: unusable JWKS URL")]
+    JwksUri {
+        /// The issuer.
+        issuer: String,
+        /// Why the URL was refused.
+        #[source]
+        source: UrlError,
+    },
+    /// Discovery was asked for, but the issuer is not a URL discovery can fetch.
+    #[error("issuer {issuer}: discovery needs the issuer to be a fetchable URL")]
+    DiscoveryIssuerUrl {
+        /// The issuer.
+        issuer: String,
+        /// Why the issuer URL was refused.
+        #[source]
+        source: UrlError,
+    },
+    /// The same issuer was added twice.
+    #[error("issuer {issuer}: configured twice")]
+    DuplicateIssuer {
+        /// The issuer.
+        issuer: String,
+    },
+    /// [`IssuersBuilder::build`](crate::remote::IssuersBuilder::build): the first key
+    /// set of an issuer could not be obtained.
+    #[cfg(feature = "remote")]
+    #[error("issuer {issuer}: no key set at startup from {}", error.url)]
+    Startup {
+        /// The issuer.
+        issuer: String,
+        /// The last fetch failure (its URL included).
+        #[source]
+        error: crate::remote::FetchError,
+    },
+
+    // ---- introspection (`Introspector::builder()`)
+    /// The introspector was given no validation policy (it names the accepted issuers
+    /// and audiences).
+    #[error("introspection: no validation policy: call .validation(..)")]
+    IntrospectionValidation,
+    /// The introspector has neither an endpoint nor discovery.
+    #[error("no introspection endpoint: call .endpoint(..) or .discover()")]
+    NoIntrospectionEndpoint,
+    /// The introspection endpoint URL is unusable.
+    #[error("unusable introspection endpoint URL")]
+    IntrospectionEndpoint {
+        /// Why the URL was refused.
+        #[source]
+        source: UrlError,
+    },
+    /// Introspection endpoint discovery needs a validation policy naming exactly one
+    /// issuer.
+    #[error("introspection endpoint discovery needs a validation policy naming exactly one issuer")]
+    IntrospectionDiscoveryIssuer,
+    /// The discovery metadata could not be read or has no `introspection_endpoint`.
+    #[cfg(feature = "remote")]
+    #[error("introspection endpoint discovery failed")]
+    IntrospectionDiscovery {
+        /// The failed fetch (its URL included).
+        #[source]
+        source: crate::remote::FetchError,
+    },
+
+    // ---- shared by the builders that start tasks
+    /// Not called inside a tokio runtime (refresh tasks and introspection calls run as
+    /// tasks).
+    #[error("must be called within a tokio runtime")]
+    NoRuntime,
+    /// The default HTTP client could not be created.
+    #[cfg(feature = "remote")]
+    #[error("the default HTTP client could not be created")]
+    HttpClient {
+        /// The TLS setup error.
+        #[source]
+        source: rustls::Error,
+    },
+}
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,6 @@ use tollgate_core::authenticate::Authenticate;
 use tollgate_core::introspect::{IntrospectorBuilder, JwtOrIntrospect, Routing};
 use tollgate_core::remote::{IssuerConfig, Issuers, RefreshConfig};
 use tollgate_core::scope::ScopePolicy;
-use tollgate_core::validation::ConfigError;
 use tollgate_core::{TokenProfile, Validation};
 use tollgate_tower::{AuthLayer, BearerRejector, Mode, RequireScopeLayer};
 
@@ -145,11 +144,11 @@ pub enum BuildError {
     /// Neither a JWKS URL nor discovery configured.
     NoKeySource,
     /// The validation policy is incomplete.
-    Validation(ConfigError),
+    Validation(tollgate_core::BuildError),
     /// The key source failed (bad URL, unreachable at start-up, issuer mismatch...).
-    Keys(tollgate_core::remote::BuildError),
+    Keys(tollgate_core::BuildError),
     /// The introspection configuration failed (no endpoint, discovery failed...).
-    Introspection(tollgate_core::introspect::BuildError),
+    Introspection(tollgate_core::BuildError),
 }
 
 impl fmt::Display for BuildError {

@@ -26,7 +26,7 @@ use tollgate_core::alg::Algorithm;
 use tollgate_core::authenticate::Authenticate;
 use tollgate_core::remote::{IssuerConfig, IssuersBuilder};
 use tollgate_core::scope::{Scope, ScopePolicy};
-use tollgate_core::validation::ConfigError as ValidationError;
+use tollgate_core::BuildError as ValidationError;
 use tollgate_core::{Claims, Validation};
 use tollgate_tonic::{GrpcAuthLayer, GrpcInterceptor, MethodScopes, RequestExt, VerifyError};
 use tonic::service::Routes;

@@ -536,25 +536,44 @@ impl std::error::Error for AuthError {
             AuthError::Claims(e) => Some(e),
             AuthError::Key(e) => Some(e),
             AuthError::Unavailable(e) => Some(e),
-            AuthError::InsufficientScope { .. } | AuthError::Inactive | AuthError::Misconfigured => {
-                None
-            }
+            AuthError::InsufficientScope { .. }
+            | AuthError::Inactive
+            | AuthError::Misconfigured => None,
         }
     }
 }
 
 /// Why a configured URL (JWKS URL, issuer for discovery, introspection endpoint) was
 /// refused.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum UrlError {
-    /// The text does not parse as a URI.
-    #[error("not a valid URL")]
-    Invalid(#[source] Arc<http::uri::InvalidUri>),
+    /// The text does not parse as a URI; the parser's error is the
+    /// [`source`](std::error::Error::source).
+    Invalid(Arc<http::uri::InvalidUri>),
     /// Not an absolute `https` URL (plain `http` only for loopback hosts), or it
     /// carries user information (`user@host`).
-    #[error("must be absolute https (http only for loopback hosts), without user info")]
     Insecure,
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UrlError::Invalid(_) => "not a valid URL",
+            UrlError::Insecure => {
+                "must be absolute https (http only for loopback hosts), without user info"
+            }
+        })
+    }
+}
+
+impl std::error::Error for UrlError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            UrlError::Invalid(e) => Some(&**e),
+            UrlError::Insecure => None,
+        }
+    }
 }
 
 /// Equal when the same check failed (the parser's messages are compared for
@@ -793,6 +812,206 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Every link of `e`'s `source()` chain, outermost first.
+    fn chain<'a>(
+        e: &'a (dyn std::error::Error + 'static),
+    ) -> Vec<&'a (dyn std::error::Error + 'static)> {
+        let mut links = vec![e];
+        while let Some(next) = links.last().and_then(|l| l.source()) {
+            links.push(next);
+        }
+        links
+    }
+
+    /// Each area variant's source is its typed area error, which ends the chain.
+    #[test]
+    fn auth_error_chain_is_the_area_error() {
+        for e in all_errors() {
+            let links = chain(&e);
+            let area: Option<&dyn std::error::Error> = match &e {
+                AuthError::Request(a) => Some(a),
+                AuthError::Format(a) => Some(a),
+                AuthError::Header(a) => Some(a),
+                AuthError::Signature(a) => Some(a),
+                AuthError::Claims(a) => Some(a),
+                AuthError::Key(a) => Some(a),
+                AuthError::Unavailable(a) => Some(a),
+                _ => None,
+            };
+            match area {
+                Some(area) => {
+                    assert_eq!(links.len(), 2, "{e:?}");
+                    assert_eq!(links[1].to_string(), area.to_string());
+                    // the top-level text is the area text: logs stay complete on one line
+                    assert_eq!(e.to_string(), area.to_string());
+                }
+                None => assert_eq!(links.len(), 1, "{e:?}"),
+            }
+        }
+        let e = AuthError::from(ClaimsError::Expired { exp: 1, now: 2 });
+        let source = std::error::Error::source(&e).unwrap();
+        assert_eq!(
+            source.downcast_ref::<ClaimsError>(),
+            Some(&ClaimsError::Expired { exp: 1, now: 2 })
+        );
+    }
+
+    /// Refusals of real tokens carrying a marker in every place a value can hide: no
+    /// link of the chain shows the marker or the token.
+    #[test]
+    fn auth_error_chain_shows_no_token_content() {
+        use crate::{KeySet, Validation};
+        use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
+
+        let key = TestKey::p256("k1");
+        let keys = KeySet::from_jwks(&serde_json::to_vec(&TestKey::jwks([&key])).unwrap()).unwrap();
+        let validation = Validation::builder()
+            .issuer(DEFAULT_ISSUER)
+            .audience(DEFAULT_AUDIENCE)
+            .build()
+            .unwrap();
+        let marker = "SECRETMARKER";
+        let tokens = [
+            key.token().header("kid", marker).sign(),
+            key.token().issuer(marker).sign(),
+            key.token().audience(marker).sign(),
+            key.token().scope(&format!("{marker}\"")).sign(),
+            key.token().header("alg", marker).sign(),
+            key.token().header("typ", marker).sign(),
+            key.token().claim("exp", marker).sign(),
+            key.token()
+                .claim("sub", 7)
+                .claim("client_id", marker)
+                .sign(),
+            key.token().bad_signature(),
+            key.token().expired(),
+        ];
+        for token in tokens {
+            let err = validation.verify::<()>(&token, &keys).unwrap_err();
+            let links = chain(&err);
+            assert!(links.len() >= 2, "no chain for {err:?}");
+            for link in links {
+                let shown = format!("{link} {link:?}");
+                assert!(!shown.contains(marker), "{shown}");
+                assert!(!shown.contains(&token[..20]), "{shown}");
+                let payload = token.split('.').nth(1).unwrap();
+                assert!(!shown.contains(&payload[..12]), "{shown}");
+            }
+        }
+    }
+
+    /// A bad JWKS URL: `BuildError` names the issuer and field, its source says why,
+    /// and a URL that does not parse carries the parser's error one level deeper.
+    #[cfg(feature = "remote")]
+    #[tokio::test]
+    async fn build_error_chain_names_the_field_and_the_cause() {
+        use crate::Validation;
+        use crate::remote::{IssuerConfig, Issuers};
+
+        let validation = Validation::builder()
+            .issuer("https://idp.example")
+            .audience("api")
+            .build()
+            .unwrap();
+        let build = |cfg: IssuerConfig| Issuers::builder().issuer(cfg).build_lazy().unwrap_err();
+
+        // plain http to another host; the first bad value wins over a later good one
+        let err = build(
+            IssuerConfig::new(validation.clone())
+                .jwks_uri("http://idp.example/jwks")
+                .jwks_uri("https://idp.example/jwks"),
+        );
+        let links = chain(&err);
+        assert_eq!(links.len(), 2, "{err:?}");
+        assert_eq!(
+            links[0].to_string(),
+            "issuer https://idp.example: unusable JWKS URL"
+        );
+        assert_eq!(
+            links[1].downcast_ref::<UrlError>(),
+            Some(&UrlError::Insecure)
+        );
+
+        // not a URL at all: BuildError -> UrlError -> the parser's InvalidUri
+        let err = build(IssuerConfig::new(validation.clone()).jwks_uri("https://idp example/"));
+        let links = chain(&err);
+        assert_eq!(links.len(), 3, "{err:?}");
+        assert!(matches!(
+            links[1].downcast_ref::<UrlError>(),
+            Some(UrlError::Invalid(_))
+        ));
+        assert!(links[2].downcast_ref::<http::uri::InvalidUri>().is_some());
+
+        // user info is refused too
+        let err = build(IssuerConfig::new(validation.clone()).jwks_uri("https://u:p@idp.example/"));
+        assert!(matches!(
+            err,
+            BuildError::JwksUri {
+                source: UrlError::Insecure,
+                ..
+            }
+        ));
+        assert!(!format!("{err} {err:?}").contains("u:p"), "{err:?}");
+
+        // introspection endpoint: the same cause under another field
+        let err = crate::introspect::Introspector::builder()
+            .validation(validation)
+            .endpoint("http://idp.example/introspect")
+            .build()
+            .await
+            .unwrap_err();
+        let links = chain(&err);
+        assert_eq!(links[0].to_string(), "unusable introspection endpoint URL");
+        assert_eq!(
+            links[1].downcast_ref::<UrlError>(),
+            Some(&UrlError::Insecure)
+        );
+    }
+
+    /// `build()` with an unreachable key source: the one `BuildError` names the issuer
+    /// and URL, and its source is the typed fetch failure.
+    #[cfg(feature = "remote")]
+    #[tokio::test]
+    async fn startup_error_chain_reaches_the_fetch_error() {
+        use crate::Validation;
+        use crate::remote::{FetchError, FetchErrorKind, IssuerConfig, Issuers, RefreshConfig};
+
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let url = format!("http://127.0.0.1:{port}/jwks");
+        let validation = Validation::builder()
+            .issuer("https://idp.example")
+            .audience("api")
+            .build()
+            .unwrap();
+        let mut refresh = RefreshConfig::default();
+        refresh.startup_timeout = Duration::from_millis(300);
+        refresh.fetch_timeout = Duration::from_millis(200);
+        let err = Issuers::builder()
+            .issuer(
+                IssuerConfig::new(validation)
+                    .jwks_uri(&url)
+                    .refresh(refresh),
+            )
+            .build()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BuildError::Startup { .. }), "{err:?}");
+        assert!(err.to_string().contains(&url), "{err}");
+        let links = chain(&err);
+        let fetch = links[1].downcast_ref::<FetchError>().unwrap();
+        assert_eq!(fetch.url, url);
+        assert!(
+            matches!(
+                fetch.kind,
+                FetchErrorKind::Http(_) | FetchErrorKind::Timeout(_)
+            ),
+            "{fetch:?}"
+        );
     }
 
     #[test]

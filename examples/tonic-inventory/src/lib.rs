@@ -22,11 +22,11 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use tokio_stream::{Stream, StreamExt};
+use tollgate_core::BuildError as ValidationError;
 use tollgate_core::alg::Algorithm;
 use tollgate_core::authenticate::Authenticate;
 use tollgate_core::remote::{IssuerConfig, IssuersBuilder};
 use tollgate_core::scope::{Scope, ScopePolicy};
-use tollgate_core::BuildError as ValidationError;
 use tollgate_core::{Claims, Validation};
 use tollgate_tonic::{GrpcAuthLayer, GrpcInterceptor, MethodScopes, RequestExt, VerifyError};
 use tonic::service::Routes;

@@ -263,12 +263,12 @@ impl IntrospectorBuilder {
     /// See [`BuildError`].
     pub async fn build(self) -> Result<Introspector, BuildError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
-        let validation = self
-            .validation
-            .ok_or(BuildError::IntrospectionValidation)?;
+        let validation = self.validation.ok_or(BuildError::IntrospectionValidation)?;
         let client = match self.client {
             Some(c) => c,
-            None => Arc::new(HyperClient::new().map_err(|source| BuildError::HttpClient { source })?),
+            None => {
+                Arc::new(HyperClient::new().map_err(|source| BuildError::HttpClient { source })?)
+            }
         };
         let endpoint = match self.endpoint {
             Endpoint::None => return Err(BuildError::NoIntrospectionEndpoint),

@@ -103,9 +103,9 @@ const MAX_CACHED_TOKEN: usize = crate::validation::DEFAULT_MAX_TOKEN_LEN;
 
 #[doc(inline)]
 pub use client::{BoxFuture, HttpClient, HttpError, HttpRequest, HttpResponse, HyperClient};
+pub(crate) use config::config_url;
 #[doc(inline)]
 pub use config::{Discovery, FetchError, FetchErrorKind, RefreshConfig};
-pub(crate) use config::config_url;
 #[doc(inline)]
 pub use store::IssuerStats;
 
@@ -300,7 +300,9 @@ impl IssuersBuilder {
         }
         let client = match self.client {
             Some(c) => c,
-            None => Arc::new(HyperClient::new().map_err(|source| BuildError::HttpClient { source })?),
+            None => {
+                Arc::new(HyperClient::new().map_err(|source| BuildError::HttpClient { source })?)
+            }
         };
         let (stop, stop_rx) = watch::channel(());
         for entry in &order {

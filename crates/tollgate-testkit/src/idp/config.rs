@@ -554,4 +554,48 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("twice"), "{e}");
     }
+
+    /// Each error names the setting or client; a refusal by a parser is its source.
+    #[test]
+    fn errors_name_the_setting_and_chain_the_cause() {
+        use std::error::Error as _;
+
+        let e = IdpConfig::from_toml("algorithm = 'XX9'").unwrap_err();
+        assert_eq!(e.to_string(), "algorithm: unknown \"XX9\"");
+        assert!(
+            e.source()
+                .and_then(|s| s.downcast_ref::<tollgate_core::alg::UnknownAlgorithm>())
+                .is_some()
+        );
+
+        let mut config = IdpConfig::default();
+        config.clients = vec![
+            Client::new("svc", "s")
+                .audiences(["api"])
+                .jwt_public_key_pem("not a key"),
+        ];
+        let e = config.check().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "client \"svc\": jwt_public_key_pem is not a usable PEM public key"
+        );
+        assert_eq!(
+            e.source()
+                .and_then(|s| s.downcast_ref::<tollgate_core::keys::KeyRejection>()),
+            Some(&tollgate_core::keys::KeyRejection::Pem)
+        );
+
+        // the TOML parser's own message (it names the key), no second copy in source()
+        let e = IdpConfig::from_toml("tokn_ttl_secs = 3").unwrap_err();
+        assert!(matches!(e, ConfigError::Toml(_)));
+        assert!(e.to_string().contains("tokn_ttl_secs"), "{e}");
+
+        // IdpError: a configuration error reads as itself; a bind error chains the io error
+        let e = crate::idp::IdpError::from(ConfigError::NoClients);
+        assert_eq!(e.to_string(), "no clients configured");
+        let addr = "127.0.0.1:1".parse().unwrap();
+        let e = crate::idp::IdpError::Bind(addr, std::io::Error::other("in use"));
+        assert_eq!(e.to_string(), "cannot bind 127.0.0.1:1");
+        assert_eq!(e.source().unwrap().to_string(), "in use");
+    }
 }

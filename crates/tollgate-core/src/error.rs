@@ -988,9 +988,11 @@ mod tests {
             .audience("api")
             .build()
             .unwrap();
-        let mut refresh = RefreshConfig::default();
-        refresh.startup_timeout = Duration::from_millis(300);
-        refresh.fetch_timeout = Duration::from_millis(200);
+        let refresh = RefreshConfig {
+            startup_timeout: Duration::from_millis(300),
+            fetch_timeout: Duration::from_millis(200),
+            ..RefreshConfig::default()
+        };
         let err = Issuers::builder()
             .issuer(
                 IssuerConfig::new(validation)

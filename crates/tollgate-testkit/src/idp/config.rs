@@ -568,12 +568,14 @@ mod tests {
                 .is_some()
         );
 
-        let mut config = IdpConfig::default();
-        config.clients = vec![
-            Client::new("svc", "s")
-                .audiences(["api"])
-                .jwt_public_key_pem("not a key"),
-        ];
+        let config = IdpConfig {
+            clients: vec![
+                Client::new("svc", "s")
+                    .audiences(["api"])
+                    .jwt_public_key_pem("not a key"),
+            ],
+            ..IdpConfig::default()
+        };
         let e = config.check().unwrap_err();
         assert_eq!(
             e.to_string(),

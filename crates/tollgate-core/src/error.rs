@@ -16,6 +16,12 @@
 //! [`Display`](std::fmt::Display) is for logs: it carries diagnostic context (which
 //! claim, which time) but never the token nor a value taken from it. What a client sees
 //! is [`WireError::description`], a fixed phrase in the RFC 6750 character set.
+//! Each area enum implements `Display` and `Error` itself and is the
+//! [`source`](std::error::Error::source) of its [`AuthError`] variant.
+//!
+//! Building things ([`Validation`](crate::Validation), the key registry, the
+//! introspector) fails with the one [`BuildError`] of this crate, which names the field
+//! that failed and chains the cause (a [`UrlError`], a fetch or TLS error).
 //!
 //! # Example
 //!
@@ -812,6 +818,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The texts moved into the area enums: byte for byte what `AuthError` printed.
+    #[test]
+    fn display_texts_unchanged() {
+        let expected = [
+            "no bearer token in the request",
+            "more than one Authorization header",
+            "malformed Authorization: Bearer header",
+            "token of 9000 bytes exceeds the cap of 8192",
+            "token has five segments (JWE is not accepted)",
+            "token is not three dot-separated segments",
+            "segment 1 is not canonical unpadded base64url",
+            "token header is not a valid JSON object",
+            "token claims are not a valid JSON object",
+            "duplicate JSON member name in the token header",
+            "token has an empty signature",
+            "nested token (cty: JWT) is not accepted",
+            "alg none is never accepted",
+            "unsupported alg",
+            "crit/b64 header parameter: no JWS extension is supported",
+            "typ not allowed by the token profile",
+            "signature does not verify",
+            "signature of 3 bytes has the wrong length for alg",
+            "required claim exp is missing",
+            "token expired (exp 1, now 2)",
+            "token not yet valid (nbf 3, now 2)",
+            "iss is not a configured issuer",
+            "aud names none of our audiences",
+            "no key with the token's kid",
+            "introspection: token not active",
+            "no verified claims in request extensions: is the authentication layer \
+             missing, or configured for another claims type?",
+            "scope policy not met (requires a)",
+            "issuer has no keys yet (key source unreachable)",
+        ];
+        let shown: Vec<String> = all_errors().iter().map(ToString::to_string).collect();
+        assert_eq!(shown, expected);
     }
 
     /// Every link of `e`'s `source()` chain, outermost first.

@@ -165,7 +165,16 @@ impl fmt::Display for BuildError {
     }
 }
 
-impl std::error::Error for BuildError {}
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Validation(e) | BuildError::Keys(e) | BuildError::Introspection(e) => {
+                Some(e)
+            }
+            BuildError::NoIssuer | BuildError::NoKeySource => None,
+        }
+    }
+}
 
 impl<X> TollgateBuilder<X>
 where

@@ -5,11 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use tollgate_core::Validation;
 use tollgate_core::authenticate::Authenticate;
-use tollgate_core::remote::{
-    BuildError, Discovery, FetchErrorKind, IssuerConfig, Issuers, RefreshConfig,
-};
+use tollgate_core::remote::{Discovery, FetchErrorKind, IssuerConfig, Issuers, RefreshConfig};
+use tollgate_core::{BuildError, Validation};
 use tollgate_testkit::jwks_server::{WellKnown, serve_jwks};
 use tollgate_testkit::{DEFAULT_AUDIENCE, TestKey};
 

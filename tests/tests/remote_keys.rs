@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tollgate_core::Validation;
 use tollgate_core::authenticate::Authenticate;
 use tollgate_core::oauth::HttpError;
-use tollgate_core::remote::{BuildError, FetchErrorKind, IssuerConfig, Issuers, RefreshConfig};
+use tollgate_core::remote::{FetchErrorKind, IssuerConfig, Issuers, RefreshConfig};
+use tollgate_core::{BuildError, Validation};
 use tollgate_testkit::jwks_server::{Fault, JwksServer, serve_jwks};
 use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
 

@@ -88,7 +88,9 @@ impl ActorPolicy {
     /// # Errors
     ///
     /// [`ClaimsError::ActorNotAllowed`] when a constraint is not met (also when `act`
-    /// is present but not an object naming an actor).
+    /// is present but not an object naming an actor). It implements `Display` and
+    /// `Error`, and converts into [`AuthError`](crate::AuthError) with `?` or `into()`
+    /// (401 `invalid_token`, like the same refusal made by the verifier).
     pub fn check<X>(&self, claims: &Claims<X>) -> Result<(), ClaimsError> {
         let chain = claims.actor_chain();
         let delegated = claims.act.is_some();
@@ -134,5 +136,20 @@ mod tests {
         assert!(p.check(&one).is_ok() && p.check(&two).is_err());
         let p = ActorPolicy::new().current_actor_one_of(["b"]);
         assert!(p.check(&two).is_ok() && p.check(&one).is_err() && p.check(&none).is_ok());
+    }
+
+    #[test]
+    fn refusal_is_printable_and_maps_to_the_wire() {
+        let e = ActorPolicy::new()
+            .forbid_actor()
+            .check(&claims(r#"{"sub":"u","act":{"sub":"secret-actor"}}"#))
+            .unwrap_err();
+        let shown = e.to_string();
+        assert_eq!(shown, "act claim refused by actor policy");
+        let boxed: Box<dyn std::error::Error> = Box::new(e);
+        assert!(!format!("{boxed} {boxed:?}").contains("secret-actor"));
+        let auth = crate::AuthError::from(e);
+        assert_eq!(auth.wire().status, 401);
+        assert_eq!(auth.to_string(), shown);
     }
 }

@@ -16,6 +16,12 @@
 //! [`Display`](std::fmt::Display) is for logs: it carries diagnostic context (which
 //! claim, which time) but never the token nor a value taken from it. What a client sees
 //! is [`WireError::description`], a fixed phrase in the RFC 6750 character set.
+//! Each area enum implements `Display` and `Error` itself and is the
+//! [`source`](std::error::Error::source) of its [`AuthError`] variant.
+//!
+//! Building things ([`Validation`](crate::Validation), the key registry, the
+//! introspector) fails with the one [`BuildError`] of this crate, which names the field
+//! that failed and chains the cause (a [`UrlError`], a fetch or TLS error).
 //!
 //! # Example
 //!
@@ -32,6 +38,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// RFC 6750 §3.1 error codes.
@@ -257,6 +264,13 @@ pub enum UnavailableError {
         /// Suggested retry delay.
         retry_after: Duration,
     },
+    /// The check needs a wait (a key refresh for an unknown `kid`, or an
+    /// introspection call) that a synchronous caller (the gRPC interceptor) cannot
+    /// make; the refresh or call it started goes on, so a retry usually succeeds.
+    WouldWait {
+        /// Suggested retry delay.
+        retry_after: Duration,
+    },
 }
 
 /// Everything that can stop a request from being authenticated or authorized.
@@ -364,7 +378,8 @@ impl AuthError {
             AuthError::Unavailable(u) => {
                 let retry = match u {
                     UnavailableError::NoKeys { retry_after }
-                    | UnavailableError::Introspection { retry_after } => *retry_after,
+                    | UnavailableError::Introspection { retry_after }
+                    | UnavailableError::WouldWait { retry_after } => *retry_after,
                 };
                 WireError {
                     status: 503,
@@ -384,80 +399,138 @@ impl AuthError {
     }
 }
 
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RequestError::Missing => "no bearer token in the request",
+            RequestError::MultipleAuthorization => "more than one Authorization header",
+            RequestError::Malformed => "malformed Authorization: Bearer header",
+        })
+    }
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormatError::TooLong { len, max } => {
+                write!(f, "token of {len} bytes exceeds the cap of {max}")
+            }
+            FormatError::Jwe => f.write_str("token has five segments (JWE is not accepted)"),
+            FormatError::Segments => f.write_str("token is not three dot-separated segments"),
+            FormatError::Base64 { segment } => {
+                write!(f, "segment {segment} is not canonical unpadded base64url")
+            }
+            FormatError::HeaderJson => f.write_str("token header is not a valid JSON object"),
+            FormatError::ClaimsJson => f.write_str("token claims are not a valid JSON object"),
+            FormatError::DuplicateMember { in_header: true } => {
+                f.write_str("duplicate JSON member name in the token header")
+            }
+            FormatError::DuplicateMember { in_header: false } => {
+                f.write_str("duplicate JSON member name in the token claims")
+            }
+            FormatError::MissingSignature => f.write_str("token has an empty signature"),
+            FormatError::Nested => f.write_str("nested token (cty: JWT) is not accepted"),
+        }
+    }
+}
+
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeaderError::AlgNone => f.write_str("alg none is never accepted"),
+            HeaderError::UnsupportedAlgorithm => f.write_str("unsupported alg"),
+            HeaderError::AlgorithmNotAllowed(a) => {
+                write!(f, "alg {a} is not in the configured allow-list")
+            }
+            HeaderError::UnsupportedCritical => {
+                f.write_str("crit/b64 header parameter: no JWS extension is supported")
+            }
+            HeaderError::WrongType => f.write_str("typ not allowed by the token profile"),
+        }
+    }
+}
+
+impl fmt::Display for SignatureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignatureError::WrongLength { len } => {
+                write!(f, "signature of {len} bytes has the wrong length for alg")
+            }
+            SignatureError::Invalid => f.write_str("signature does not verify"),
+        }
+    }
+}
+
+impl fmt::Display for ClaimsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClaimsError::Missing(c) => write!(f, "required claim {c} is missing"),
+            ClaimsError::InvalidNumericDate(c) => {
+                write!(f, "claim {c} is not a valid NumericDate")
+            }
+            ClaimsError::InvalidType(c) => write!(f, "claim {c} has the wrong JSON type"),
+            ClaimsError::Expired { exp, now } => {
+                write!(f, "token expired (exp {exp}, now {now})")
+            }
+            ClaimsError::NotYetValid { nbf, now } => {
+                write!(f, "token not yet valid (nbf {nbf}, now {now})")
+            }
+            ClaimsError::IssuedInFuture { iat, now } => {
+                write!(f, "token issued in the future (iat {iat}, now {now})")
+            }
+            ClaimsError::TooOld { age } => write!(f, "token is {age} s old, beyond max age"),
+            ClaimsError::IssuerNotAllowed => f.write_str("iss is not a configured issuer"),
+            ClaimsError::AudienceMismatch => f.write_str("aud names none of our audiences"),
+            ClaimsError::InvalidScope => f.write_str("scope/scp holds an invalid scope-token"),
+            ClaimsError::Custom => f.write_str("application claims did not deserialize"),
+            ClaimsError::ActorNotAllowed => f.write_str("act claim refused by actor policy"),
+        }
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyError::UnknownKid => "no key with the token's kid",
+            KeyError::NoCompatibleKey => "no key compatible with the token's alg",
+            KeyError::InvalidKid => "kid is not a usable string",
+        })
+    }
+}
+
+impl fmt::Display for UnavailableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UnavailableError::NoKeys { .. } => "issuer has no keys yet (key source unreachable)",
+            UnavailableError::Introspection { .. } => "introspection endpoint unavailable",
+            UnavailableError::WouldWait { .. } => {
+                "the check needs a key refresh or an introspection call (not waited for here)"
+            }
+        })
+    }
+}
+
+impl std::error::Error for RequestError {}
+impl std::error::Error for FormatError {}
+impl std::error::Error for HeaderError {}
+impl std::error::Error for SignatureError {}
+impl std::error::Error for ClaimsError {}
+impl std::error::Error for KeyError {}
+impl std::error::Error for UnavailableError {}
+
+/// The text of an area variant is its area error's text, so a log line with `%err` is
+/// complete on its own; [`source`](std::error::Error::source) hands out that area error
+/// (typed, for `downcast_ref`).
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AuthError::Request(e) => match e {
-                RequestError::Missing => f.write_str("no bearer token in the request"),
-                RequestError::MultipleAuthorization => {
-                    f.write_str("more than one Authorization header")
-                }
-                RequestError::Malformed => f.write_str("malformed Authorization: Bearer header"),
-            },
-            AuthError::Format(e) => match e {
-                FormatError::TooLong { len, max } => {
-                    write!(f, "token of {len} bytes exceeds the cap of {max}")
-                }
-                FormatError::Jwe => f.write_str("token has five segments (JWE is not accepted)"),
-                FormatError::Segments => f.write_str("token is not three dot-separated segments"),
-                FormatError::Base64 { segment } => {
-                    write!(f, "segment {segment} is not canonical unpadded base64url")
-                }
-                FormatError::HeaderJson => f.write_str("token header is not a valid JSON object"),
-                FormatError::ClaimsJson => f.write_str("token claims are not a valid JSON object"),
-                FormatError::DuplicateMember { in_header: true } => {
-                    f.write_str("duplicate JSON member name in the token header")
-                }
-                FormatError::DuplicateMember { in_header: false } => {
-                    f.write_str("duplicate JSON member name in the token claims")
-                }
-                FormatError::MissingSignature => f.write_str("token has an empty signature"),
-                FormatError::Nested => f.write_str("nested token (cty: JWT) is not accepted"),
-            },
-            AuthError::Header(e) => match e {
-                HeaderError::AlgNone => f.write_str("alg none is never accepted"),
-                HeaderError::UnsupportedAlgorithm => f.write_str("unsupported alg"),
-                HeaderError::AlgorithmNotAllowed(a) => {
-                    write!(f, "alg {a} is not in the configured allow-list")
-                }
-                HeaderError::UnsupportedCritical => {
-                    f.write_str("crit/b64 header parameter: no JWS extension is supported")
-                }
-                HeaderError::WrongType => f.write_str("typ not allowed by the token profile"),
-            },
-            AuthError::Signature(e) => match e {
-                SignatureError::WrongLength { len } => {
-                    write!(f, "signature of {len} bytes has the wrong length for alg")
-                }
-                SignatureError::Invalid => f.write_str("signature does not verify"),
-            },
-            AuthError::Claims(e) => match e {
-                ClaimsError::Missing(c) => write!(f, "required claim {c} is missing"),
-                ClaimsError::InvalidNumericDate(c) => {
-                    write!(f, "claim {c} is not a valid NumericDate")
-                }
-                ClaimsError::InvalidType(c) => write!(f, "claim {c} has the wrong JSON type"),
-                ClaimsError::Expired { exp, now } => {
-                    write!(f, "token expired (exp {exp}, now {now})")
-                }
-                ClaimsError::NotYetValid { nbf, now } => {
-                    write!(f, "token not yet valid (nbf {nbf}, now {now})")
-                }
-                ClaimsError::IssuedInFuture { iat, now } => {
-                    write!(f, "token issued in the future (iat {iat}, now {now})")
-                }
-                ClaimsError::TooOld { age } => write!(f, "token is {age} s old, beyond max age"),
-                ClaimsError::IssuerNotAllowed => f.write_str("iss is not a configured issuer"),
-                ClaimsError::AudienceMismatch => f.write_str("aud names none of our audiences"),
-                ClaimsError::InvalidScope => f.write_str("scope/scp holds an invalid scope-token"),
-                ClaimsError::Custom => f.write_str("application claims did not deserialize"),
-                ClaimsError::ActorNotAllowed => f.write_str("act claim refused by actor policy"),
-            },
-            AuthError::Key(e) => match e {
-                KeyError::UnknownKid => f.write_str("no key with the token's kid"),
-                KeyError::NoCompatibleKey => f.write_str("no key compatible with the token's alg"),
-                KeyError::InvalidKid => f.write_str("kid is not a usable string"),
-            },
+            AuthError::Request(e) => e.fmt(f),
+            AuthError::Format(e) => e.fmt(f),
+            AuthError::Header(e) => e.fmt(f),
+            AuthError::Signature(e) => e.fmt(f),
+            AuthError::Claims(e) => e.fmt(f),
+            AuthError::Key(e) => e.fmt(f),
+            AuthError::Unavailable(e) => e.fmt(f),
             AuthError::InsufficientScope { required } => {
                 write!(f, "scope policy not met (requires {required})")
             }
@@ -466,17 +539,208 @@ impl fmt::Display for AuthError {
                 "no verified claims in request extensions: is the authentication layer \
                  missing, or configured for another claims type?",
             ),
-            AuthError::Unavailable(UnavailableError::NoKeys { .. }) => {
-                f.write_str("issuer has no keys yet (key source unreachable)")
-            }
-            AuthError::Unavailable(UnavailableError::Introspection { .. }) => {
-                f.write_str("introspection endpoint unavailable")
-            }
         }
     }
 }
 
-impl std::error::Error for AuthError {}
+impl std::error::Error for AuthError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AuthError::Request(e) => Some(e),
+            AuthError::Format(e) => Some(e),
+            AuthError::Header(e) => Some(e),
+            AuthError::Signature(e) => Some(e),
+            AuthError::Claims(e) => Some(e),
+            AuthError::Key(e) => Some(e),
+            AuthError::Unavailable(e) => Some(e),
+            AuthError::InsufficientScope { .. }
+            | AuthError::Inactive
+            | AuthError::Misconfigured => None,
+        }
+    }
+}
+
+/// Why a configured URL (JWKS URL, issuer for discovery, introspection endpoint) was
+/// refused.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum UrlError {
+    /// The text does not parse as a URI; the parser's error is the
+    /// [`source`](std::error::Error::source).
+    Invalid(Arc<http::uri::InvalidUri>),
+    /// Not an absolute `https` URL (plain `http` only for loopback hosts), or it
+    /// carries user information (`user@host`).
+    Insecure,
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UrlError::Invalid(_) => "not a valid URL",
+            UrlError::Insecure => {
+                "must be absolute https (http only for loopback hosts), without user info"
+            }
+        })
+    }
+}
+
+impl std::error::Error for UrlError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            UrlError::Invalid(e) => Some(&**e),
+            UrlError::Insecure => None,
+        }
+    }
+}
+
+/// Equal when the same check failed (the parser's messages are compared for
+/// [`UrlError::Invalid`]).
+impl PartialEq for UrlError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (UrlError::Invalid(a), UrlError::Invalid(b)) => a.to_string() == b.to_string(),
+            (UrlError::Insecure, UrlError::Insecure) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Why a builder could not build: [`Validation`](crate::Validation),
+/// [`Issuers`](crate::remote::Issuers) or
+/// [`Introspector`](crate::introspect::Introspector). The one build error of this
+/// crate: each variant names the field or area that failed, and the underlying cause
+/// (URL, HTTP, TLS) is its [`source`](std::error::Error::source).
+///
+/// ```
+/// use std::error::Error as _;
+/// use tollgate_core::{BuildError, Validation};
+/// use tollgate_core::remote::{IssuerConfig, Issuers};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let validation = Validation::builder().issuer("https://idp.example").audience("api").build()?;
+/// let err = Issuers::builder()
+///     .issuer(IssuerConfig::new(validation).jwks_uri("http://idp.example/jwks"))
+///     .build_lazy()
+///     .unwrap_err();
+/// assert!(matches!(err, BuildError::JwksUri { .. }));
+/// assert_eq!(err.to_string(), "issuer https://idp.example: unusable JWKS URL");
+/// let why = err.source().unwrap().to_string();
+/// assert!(why.starts_with("must be absolute https"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    // ---- the validation policy (`Validation::builder().build()`)
+    /// The validation policy names no issuer (opt out with `dangerous`).
+    #[error("no issuer configured: set at least one with .issuer(..)")]
+    NoIssuer,
+    /// The validation policy names no audience (opt out with `dangerous`).
+    #[error("no audience configured: set at least one with .audience(..)")]
+    NoAudience,
+    /// The validation policy's algorithm allow-list is empty.
+    #[error("the algorithm allow-list is empty")]
+    NoAlgorithms,
+    /// A configured issuer or audience of the validation policy is empty.
+    #[error("an issuer or audience is the empty string")]
+    EmptyValue,
+
+    // ---- remote keys (`Issuers::builder()`)
+    /// No [`IssuerConfig`](crate::remote::IssuerConfig) was added to the registry.
+    #[error("no issuer configured: add one with .issuer(IssuerConfig::new(..))")]
+    NoIssuers,
+    /// An issuer's [`Validation`](crate::Validation) does not name exactly one issuer.
+    #[error("issuer {issuer}: the Validation must name exactly one issuer")]
+    IssuerValidation {
+        /// The first issuer the policy names (or `<none>`).
+        issuer: String,
+    },
+    /// An issuer has no key source.
+    #[error("issuer {issuer}: no key source: call jwks_uri() or discover()")]
+    NoKeySource {
+        /// The issuer.
+        issuer: String,
+    },
+    /// An issuer's JWKS URL is unusable.
+    #[error("issuer {issuer}: unusable JWKS URL")]
+    JwksUri {
+        /// The issuer.
+        issuer: String,
+        /// Why the URL was refused.
+        #[source]
+        source: UrlError,
+    },
+    /// Discovery was asked for, but the issuer is not a URL discovery can fetch.
+    #[error("issuer {issuer}: discovery needs the issuer to be a fetchable URL")]
+    DiscoveryIssuerUrl {
+        /// The issuer.
+        issuer: String,
+        /// Why the issuer URL was refused.
+        #[source]
+        source: UrlError,
+    },
+    /// The same issuer was added twice.
+    #[error("issuer {issuer}: configured twice")]
+    DuplicateIssuer {
+        /// The issuer.
+        issuer: String,
+    },
+    /// [`IssuersBuilder::build`](crate::remote::IssuersBuilder::build): the first key
+    /// set of an issuer could not be obtained.
+    #[cfg(feature = "remote")]
+    #[error("issuer {issuer}: no key set at startup from {}", error.url)]
+    Startup {
+        /// The issuer.
+        issuer: String,
+        /// The last fetch failure (its URL included).
+        #[source]
+        error: crate::remote::FetchError,
+    },
+
+    // ---- introspection (`Introspector::builder()`)
+    /// The introspector was given no validation policy (it names the accepted issuers
+    /// and audiences).
+    #[error("introspection: no validation policy: call .validation(..)")]
+    IntrospectionValidation,
+    /// The introspector has neither an endpoint nor discovery.
+    #[error("no introspection endpoint: call .endpoint(..) or .discover()")]
+    NoIntrospectionEndpoint,
+    /// The introspection endpoint URL is unusable.
+    #[error("unusable introspection endpoint URL")]
+    IntrospectionEndpoint {
+        /// Why the URL was refused.
+        #[source]
+        source: UrlError,
+    },
+    /// Introspection endpoint discovery needs a validation policy naming exactly one
+    /// issuer.
+    #[error("introspection endpoint discovery needs a validation policy naming exactly one issuer")]
+    IntrospectionDiscoveryIssuer,
+    /// The discovery metadata could not be read or has no `introspection_endpoint`.
+    #[cfg(feature = "remote")]
+    #[error("introspection endpoint discovery failed")]
+    IntrospectionDiscovery {
+        /// The failed fetch (its URL included).
+        #[source]
+        source: crate::remote::FetchError,
+    },
+
+    // ---- shared by the builders that start tasks
+    /// Not called inside a tokio runtime (refresh tasks and introspection calls run as
+    /// tasks).
+    #[error("must be called within a tokio runtime")]
+    NoRuntime,
+    /// The default HTTP client could not be created.
+    #[cfg(feature = "remote")]
+    #[error("the default HTTP client could not be created")]
+    HttpClient {
+        /// The TLS setup error.
+        #[source]
+        source: rustls::Error,
+    },
+}
 
 #[cfg(test)]
 mod tests {
@@ -565,6 +829,246 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The texts moved into the area enums: byte for byte what `AuthError` printed.
+    #[test]
+    fn display_texts_unchanged() {
+        let expected = [
+            "no bearer token in the request",
+            "more than one Authorization header",
+            "malformed Authorization: Bearer header",
+            "token of 9000 bytes exceeds the cap of 8192",
+            "token has five segments (JWE is not accepted)",
+            "token is not three dot-separated segments",
+            "segment 1 is not canonical unpadded base64url",
+            "token header is not a valid JSON object",
+            "token claims are not a valid JSON object",
+            "duplicate JSON member name in the token header",
+            "token has an empty signature",
+            "nested token (cty: JWT) is not accepted",
+            "alg none is never accepted",
+            "unsupported alg",
+            "crit/b64 header parameter: no JWS extension is supported",
+            "typ not allowed by the token profile",
+            "signature does not verify",
+            "signature of 3 bytes has the wrong length for alg",
+            "required claim exp is missing",
+            "token expired (exp 1, now 2)",
+            "token not yet valid (nbf 3, now 2)",
+            "iss is not a configured issuer",
+            "aud names none of our audiences",
+            "no key with the token's kid",
+            "introspection: token not active",
+            "no verified claims in request extensions: is the authentication layer \
+             missing, or configured for another claims type?",
+            "scope policy not met (requires a)",
+            "issuer has no keys yet (key source unreachable)",
+        ];
+        let shown: Vec<String> = all_errors().iter().map(ToString::to_string).collect();
+        assert_eq!(shown, expected);
+    }
+
+    /// Every link of `e`'s `source()` chain, outermost first.
+    fn chain<'a>(
+        e: &'a (dyn std::error::Error + 'static),
+    ) -> Vec<&'a (dyn std::error::Error + 'static)> {
+        let mut links = vec![e];
+        while let Some(next) = links.last().and_then(|l| l.source()) {
+            links.push(next);
+        }
+        links
+    }
+
+    /// Each area variant's source is its typed area error, which ends the chain.
+    #[test]
+    fn auth_error_chain_is_the_area_error() {
+        for e in all_errors() {
+            let links = chain(&e);
+            let area: Option<&dyn std::error::Error> = match &e {
+                AuthError::Request(a) => Some(a),
+                AuthError::Format(a) => Some(a),
+                AuthError::Header(a) => Some(a),
+                AuthError::Signature(a) => Some(a),
+                AuthError::Claims(a) => Some(a),
+                AuthError::Key(a) => Some(a),
+                AuthError::Unavailable(a) => Some(a),
+                _ => None,
+            };
+            match area {
+                Some(area) => {
+                    assert_eq!(links.len(), 2, "{e:?}");
+                    assert_eq!(links[1].to_string(), area.to_string());
+                    // the top-level text is the area text: logs stay complete on one line
+                    assert_eq!(e.to_string(), area.to_string());
+                }
+                None => assert_eq!(links.len(), 1, "{e:?}"),
+            }
+        }
+        let e = AuthError::from(ClaimsError::Expired { exp: 1, now: 2 });
+        let source = std::error::Error::source(&e).unwrap();
+        assert_eq!(
+            source.downcast_ref::<ClaimsError>(),
+            Some(&ClaimsError::Expired { exp: 1, now: 2 })
+        );
+    }
+
+    /// Refusals of real tokens carrying a marker in every place a value can hide: no
+    /// link of the chain shows the marker or the token.
+    #[test]
+    fn auth_error_chain_shows_no_token_content() {
+        use crate::{KeySet, Validation};
+        use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
+
+        let key = TestKey::p256("k1");
+        let keys = KeySet::from_jwks(&serde_json::to_vec(&TestKey::jwks([&key])).unwrap()).unwrap();
+        let validation = Validation::builder()
+            .issuer(DEFAULT_ISSUER)
+            .audience(DEFAULT_AUDIENCE)
+            .build()
+            .unwrap();
+        let marker = "SECRETMARKER";
+        let tokens = [
+            key.token().header("kid", marker).sign(),
+            key.token().issuer(marker).sign(),
+            key.token().audience(marker).sign(),
+            key.token().scope(&format!("{marker}\"")).sign(),
+            key.token().header("alg", marker).sign(),
+            key.token().header("typ", marker).sign(),
+            key.token().claim("exp", marker).sign(),
+            key.token()
+                .claim("sub", 7)
+                .claim("client_id", marker)
+                .sign(),
+            key.token().bad_signature(),
+            key.token().expired(),
+        ];
+        for token in tokens {
+            let err = validation.verify::<()>(&token, &keys).unwrap_err();
+            let links = chain(&err);
+            assert!(links.len() >= 2, "no chain for {err:?}");
+            for link in links {
+                let shown = format!("{link} {link:?}");
+                assert!(!shown.contains(marker), "{shown}");
+                assert!(!shown.contains(&token[..20]), "{shown}");
+                let payload = token.split('.').nth(1).unwrap();
+                assert!(!shown.contains(&payload[..12]), "{shown}");
+            }
+        }
+    }
+
+    /// A bad JWKS URL: `BuildError` names the issuer and field, its source says why,
+    /// and a URL that does not parse carries the parser's error one level deeper.
+    #[cfg(feature = "remote")]
+    #[tokio::test]
+    async fn build_error_chain_names_the_field_and_the_cause() {
+        use crate::Validation;
+        use crate::remote::{IssuerConfig, Issuers};
+
+        let validation = Validation::builder()
+            .issuer("https://idp.example")
+            .audience("api")
+            .build()
+            .unwrap();
+        let build = |cfg: IssuerConfig| Issuers::builder().issuer(cfg).build_lazy().unwrap_err();
+
+        // plain http to another host; the first bad value wins over a later good one
+        let err = build(
+            IssuerConfig::new(validation.clone())
+                .jwks_uri("http://idp.example/jwks")
+                .jwks_uri("https://idp.example/jwks"),
+        );
+        let links = chain(&err);
+        assert_eq!(links.len(), 2, "{err:?}");
+        assert_eq!(
+            links[0].to_string(),
+            "issuer https://idp.example: unusable JWKS URL"
+        );
+        assert_eq!(
+            links[1].downcast_ref::<UrlError>(),
+            Some(&UrlError::Insecure)
+        );
+
+        // not a URL at all: BuildError -> UrlError -> the parser's InvalidUri
+        let err = build(IssuerConfig::new(validation.clone()).jwks_uri("https://idp example/"));
+        let links = chain(&err);
+        assert_eq!(links.len(), 3, "{err:?}");
+        assert!(matches!(
+            links[1].downcast_ref::<UrlError>(),
+            Some(UrlError::Invalid(_))
+        ));
+        assert!(links[2].downcast_ref::<http::uri::InvalidUri>().is_some());
+
+        // user info is refused too
+        let err = build(IssuerConfig::new(validation.clone()).jwks_uri("https://u:p@idp.example/"));
+        assert!(matches!(
+            err,
+            BuildError::JwksUri {
+                source: UrlError::Insecure,
+                ..
+            }
+        ));
+        assert!(!format!("{err} {err:?}").contains("u:p"), "{err:?}");
+
+        // introspection endpoint: the same cause under another field
+        let err = crate::introspect::Introspector::builder()
+            .validation(validation)
+            .endpoint("http://idp.example/introspect")
+            .build()
+            .await
+            .unwrap_err();
+        let links = chain(&err);
+        assert_eq!(links[0].to_string(), "unusable introspection endpoint URL");
+        assert_eq!(
+            links[1].downcast_ref::<UrlError>(),
+            Some(&UrlError::Insecure)
+        );
+    }
+
+    /// `build()` with an unreachable key source: the one `BuildError` names the issuer
+    /// and URL, and its source is the typed fetch failure.
+    #[cfg(feature = "remote")]
+    #[tokio::test]
+    async fn startup_error_chain_reaches_the_fetch_error() {
+        use crate::Validation;
+        use crate::remote::{FetchError, FetchErrorKind, IssuerConfig, Issuers, RefreshConfig};
+
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let url = format!("http://127.0.0.1:{port}/jwks");
+        let validation = Validation::builder()
+            .issuer("https://idp.example")
+            .audience("api")
+            .build()
+            .unwrap();
+        let refresh = RefreshConfig {
+            startup_timeout: Duration::from_millis(300),
+            fetch_timeout: Duration::from_millis(200),
+            ..RefreshConfig::default()
+        };
+        let err = Issuers::builder()
+            .issuer(
+                IssuerConfig::new(validation)
+                    .jwks_uri(&url)
+                    .refresh(refresh),
+            )
+            .build()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BuildError::Startup { .. }), "{err:?}");
+        assert!(err.to_string().contains(&url), "{err}");
+        let links = chain(&err);
+        let fetch = links[1].downcast_ref::<FetchError>().unwrap();
+        assert_eq!(fetch.url, url);
+        assert!(
+            matches!(
+                fetch.kind,
+                FetchErrorKind::Http(_) | FetchErrorKind::Timeout(_)
+            ),
+            "{fetch:?}"
+        );
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub mod validation;
 #[doc(inline)]
 pub use claims::Claims;
 #[doc(inline)]
-pub use error::AuthError;
+pub use error::{AuthError, BuildError};
 #[doc(inline)]
 pub use keys::{Key, KeySet};
 #[doc(inline)]

@@ -65,7 +65,9 @@ use serde::de::DeserializeOwned;
 use crate::actor::ActorPolicy;
 use crate::alg::{Algorithm, AlgorithmSet, KeyFamily};
 use crate::claims::{Claims, RegisteredDto};
-use crate::error::{AuthError, ClaimsError, FormatError, HeaderError, KeyError, SignatureError};
+use crate::error::{
+    AuthError, BuildError, ClaimsError, FormatError, HeaderError, KeyError, SignatureError,
+};
 use crate::json::{NotUnique, StrField, check_unique_members};
 
 pub(crate) fn claims_json_error(e: NotUnique) -> FormatError {
@@ -95,35 +97,6 @@ pub enum TokenProfile {
     /// (e.g. `dpop+jwt`, `logout+jwt`) are still refused.
     Permissive,
 }
-
-/// The configuration could not be turned into a [`Validation`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// No issuer configured (opt out with `dangerous`).
-    NoIssuer,
-    /// No audience configured (opt out with `dangerous`).
-    NoAudience,
-    /// The algorithm allow-list is empty.
-    NoAlgorithms,
-    /// A configured issuer or audience is empty.
-    EmptyValue,
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ConfigError::NoIssuer => "no issuer configured: set at least one with .issuer(..)",
-            ConfigError::NoAudience => {
-                "no audience configured: set at least one with .audience(..)"
-            }
-            ConfigError::NoAlgorithms => "the algorithm allow-list is empty",
-            ConfigError::EmptyValue => "an issuer or audience is the empty string",
-        })
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// A validation policy: built once with [`Validation::builder`], used per request.
 #[derive(Debug, Clone)]
@@ -234,23 +207,23 @@ impl ValidationBuilder {
     }
 
     /// Checks the configuration.
-    pub fn build(self) -> Result<Validation, ConfigError> {
+    pub fn build(self) -> Result<Validation, BuildError> {
         let v = self.inner;
         if v.issuers.is_empty() && !v.skip_issuer {
-            return Err(ConfigError::NoIssuer);
+            return Err(BuildError::NoIssuer);
         }
         if v.audiences.is_empty() && !v.skip_audience {
-            return Err(ConfigError::NoAudience);
+            return Err(BuildError::NoAudience);
         }
         if v.algorithms.is_empty() {
-            return Err(ConfigError::NoAlgorithms);
+            return Err(BuildError::NoAlgorithms);
         }
         if v.issuers
             .iter()
             .chain(v.audiences.iter())
             .any(|s| s.is_empty())
         {
-            return Err(ConfigError::EmptyValue);
+            return Err(BuildError::EmptyValue);
         }
         Ok(v)
     }
@@ -661,11 +634,11 @@ mod tests {
     fn builder_refuses_open_configs() {
         assert_eq!(
             Validation::builder().build().err(),
-            Some(ConfigError::NoIssuer)
+            Some(BuildError::NoIssuer)
         );
         assert_eq!(
             Validation::builder().issuer("i").build().err(),
-            Some(ConfigError::NoAudience)
+            Some(BuildError::NoAudience)
         );
         assert_eq!(
             Validation::builder()
@@ -674,11 +647,11 @@ mod tests {
                 .algorithms([])
                 .build()
                 .err(),
-            Some(ConfigError::NoAlgorithms)
+            Some(BuildError::NoAlgorithms)
         );
         assert_eq!(
             Validation::builder().issuer("").audience("a").build().err(),
-            Some(ConfigError::EmptyValue)
+            Some(BuildError::EmptyValue)
         );
     }
 }

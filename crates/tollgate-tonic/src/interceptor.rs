@@ -171,7 +171,7 @@ where
                 check_scopes::<X>(request.extensions(), &self.shared.policy)
             }
             Poll::Ready(Err(e)) => Err(e),
-            Poll::Pending => Err(AuthError::Unavailable(UnavailableError::NoKeys {
+            Poll::Pending => Err(AuthError::Unavailable(UnavailableError::WouldWait {
                 retry_after: PENDING_RETRY,
             })),
         }

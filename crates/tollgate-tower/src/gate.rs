@@ -69,7 +69,7 @@ use tollgate_core::introspect::{IntrospectorBuilder, Routing};
 use tollgate_core::oauth::HttpClient;
 use tollgate_core::remote::{IssuerConfig, Issuers, RefreshConfig};
 use tollgate_core::scope::ScopePolicy;
-use tollgate_core::validation::{ConfigError, TokenProfile, Validation, ValidationBuilder};
+use tollgate_core::validation::{TokenProfile, Validation, ValidationBuilder};
 
 use crate::auth::{AuthLayer, Mode};
 use crate::reject::BearerRejector;
@@ -177,9 +177,6 @@ impl<X> Tollgate<X> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// No issuer configured.
-    #[error("no issuer configured: call .issuer(..)")]
-    NoIssuer,
     /// No key source configured (and no introspection to take every token).
     #[error("no key source: call .jwks_uri(..), .discover() or .keys(..)")]
     NoKeySource,
@@ -191,15 +188,11 @@ pub enum BuildError {
         /// What is wrong with it, as a predicate: "is required" (never a secret's value).
         problem: String,
     },
-    /// The validation policy is incomplete.
-    #[error("invalid validation policy: {0}")]
-    Validation(#[source] ConfigError),
-    /// The key source failed (bad URL, unreachable at start-up, issuer mismatch...).
-    #[error("key source: {0}")]
-    Keys(#[source] tollgate_core::remote::BuildError),
-    /// The introspection configuration failed (no endpoint, discovery failed...).
-    #[error("introspection: {0}")]
-    Introspection(#[source] tollgate_core::introspect::BuildError),
+    /// The validation policy, the key source or the introspection set-up failed (an
+    /// incomplete policy, a bad URL, no key set at start-up, an issuer mismatch...):
+    /// core's error, with its own cause chain.
+    #[error(transparent)]
+    Core(#[from] tollgate_core::BuildError),
 }
 
 impl BuildError {
@@ -447,14 +440,7 @@ where
 
     /// Checks the configuration; the parts to build.
     fn plan(&self) -> Result<Plan, BuildError> {
-        if self.issuer.is_none() {
-            return Err(BuildError::NoIssuer);
-        }
-        let validation = self
-            .validation
-            .clone()
-            .build()
-            .map_err(BuildError::Validation)?;
+        let validation = self.validation.clone().build().map_err(BuildError::Core)?;
         let jwt = match &self.keys {
             KeySource::None if self.more_issuers.is_empty() => {
                 if self.introspection.is_none() {
@@ -533,14 +519,14 @@ where
     pub async fn build(self) -> Result<Tollgate<X>, BuildError> {
         let plan = self.plan()?;
         let introspector = match self.introspector(plan.validation) {
-            Some(b) => Some(b.build().await.map_err(BuildError::Introspection)?),
+            Some(b) => Some(b.build().await.map_err(BuildError::Core)?),
             None => None,
         };
         let jwt = match plan.jwt {
             None => None,
             Some(JwtPlan::Static(k)) => Some(Authenticator::from(k)),
             Some(JwtPlan::Remote(b)) => Some(Authenticator::from(
-                b.build().await.map_err(BuildError::Keys)?,
+                b.build().await.map_err(BuildError::Core)?,
             )),
         };
         Ok(self.finish(combine(jwt, introspector, self.routing)?))
@@ -565,7 +551,7 @@ where
             None => None,
             Some(JwtPlan::Static(k)) => Some(Authenticator::from(k)),
             Some(JwtPlan::Remote(b)) => Some(Authenticator::from(
-                b.build_lazy().map_err(BuildError::Keys)?,
+                b.build_lazy().map_err(BuildError::Core)?,
             )),
         };
         Ok(self.finish(combine(jwt, introspector, self.routing)?))

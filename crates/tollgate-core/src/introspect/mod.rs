@@ -84,10 +84,10 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::authenticate::Authenticate;
 use crate::cache::CacheConfig;
-use crate::error::{AuthError, FormatError, UnavailableError};
+use crate::error::{AuthError, BuildError, FormatError, UnavailableError};
 use crate::oauth::{FormParams, HttpClient, HyperClient, form_post};
 use crate::remote::fetch::{self, MetadataField};
-use crate::remote::{Discovery, FetchError, RefreshConfig};
+use crate::remote::{Discovery, RefreshConfig};
 use crate::validation::now_secs;
 use crate::{Claims, Validation};
 
@@ -141,48 +141,6 @@ impl fmt::Debug for IntrospectorBuilder {
             .finish_non_exhaustive()
     }
 }
-
-/// Why an [`Introspector`] could not be built.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// No [`Validation`] given (it names the accepted issuers and audiences).
-    NoValidation,
-    /// Neither an endpoint nor discovery configured.
-    NoEndpoint,
-    /// The endpoint is not an absolute `https` URL (`http` only for loopback hosts).
-    InsecureUrl,
-    /// Discovery needs a `Validation` naming exactly one issuer.
-    DiscoveryIssuer,
-    /// The discovery metadata could not be read or has no `introspection_endpoint`.
-    Discovery(FetchError),
-    /// Not called inside a tokio runtime (the introspection calls run as tasks).
-    NoRuntime,
-    /// The default HTTP client could not be created.
-    HttpClient(String),
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BuildError::NoValidation => f.write_str("no validation policy: call .validation(..)"),
-            BuildError::NoEndpoint => {
-                f.write_str("no introspection endpoint: call .endpoint(..) or .discover()")
-            }
-            BuildError::InsecureUrl => f.write_str(
-                "introspection endpoint must be absolute https (http only for loopback hosts)",
-            ),
-            BuildError::DiscoveryIssuer => {
-                f.write_str("discovery needs a validation policy naming exactly one issuer")
-            }
-            BuildError::Discovery(e) => write!(f, "introspection endpoint discovery: {e}"),
-            BuildError::NoRuntime => f.write_str("must be called within a tokio runtime"),
-            BuildError::HttpClient(e) => write!(f, "default HTTP client: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for BuildError {}
 
 impl IntrospectorBuilder {
     /// The policy for the answers' `exp`, `nbf`, `iat`, `iss`, `aud` (checked when
@@ -306,20 +264,21 @@ impl IntrospectorBuilder {
     /// See [`BuildError`].
     pub async fn build(self) -> Result<Introspector, BuildError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
-        let validation = self.validation.ok_or(BuildError::NoValidation)?;
+        let validation = self.validation.ok_or(BuildError::IntrospectionValidation)?;
         let client = match self.client {
             Some(c) => c,
             None => {
-                Arc::new(HyperClient::new().map_err(|e| BuildError::HttpClient(e.to_string()))?)
+                Arc::new(HyperClient::new().map_err(|source| BuildError::HttpClient { source })?)
             }
         };
         let endpoint = match self.endpoint {
-            Endpoint::None => return Err(BuildError::NoEndpoint),
-            Endpoint::Url(u) => fetch::parse_url(&u).map_err(|_| BuildError::InsecureUrl)?,
+            Endpoint::None => return Err(BuildError::NoIntrospectionEndpoint),
+            Endpoint::Url(u) => crate::remote::config_url(&u)
+                .map_err(|source| BuildError::IntrospectionEndpoint { source })?,
             Endpoint::Discover(form) => {
                 let mut issuers = validation.issuers();
                 let (Some(issuer), None) = (issuers.next(), issuers.next()) else {
-                    return Err(BuildError::DiscoveryIssuer);
+                    return Err(BuildError::IntrospectionDiscoveryIssuer);
                 };
                 let cfg = RefreshConfig {
                     fetch_timeout: self.timeout,
@@ -333,7 +292,7 @@ impl IntrospectorBuilder {
                     MetadataField::IntrospectionEndpoint,
                 )
                 .await
-                .map_err(BuildError::Discovery)?
+                .map_err(|source| BuildError::IntrospectionDiscovery { source })?
             }
         };
         Ok(Introspector {

@@ -1,8 +1,10 @@
-//! Refresh timings, key sources and the errors of building and fetching.
+//! Refresh timings, key sources and the errors of fetching.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::UrlError;
 use crate::oauth::HttpError;
 
 /// Timings and limits of one issuer's key refresh. Start from [`Default`] and change
@@ -167,47 +169,30 @@ impl fmt::Display for FetchError {
     }
 }
 
-impl std::error::Error for FetchError {}
-
-/// Why an [`Issuers`](crate::remote::Issuers) registry could not be built.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// No issuer was configured.
-    NoIssuers,
-    /// Not called inside a tokio runtime (the refresh tasks need one).
-    NoRuntime,
-    /// The default HTTP client could not be created.
-    HttpClient(String),
-    /// One issuer's configuration is unusable.
-    Config {
-        /// The issuer (or `<none>`).
-        issuer: String,
-        /// What is wrong.
-        problem: &'static str,
-    },
-    /// [`IssuersBuilder::build`](crate::remote::IssuersBuilder::build): the first key
-    /// set of an issuer could not be obtained.
-    Startup {
-        /// The issuer.
-        issuer: String,
-        /// The last fetch failure (its URL included).
-        error: FetchError,
-    },
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// The reason alone; for [`FetchErrorKind::Http`] its text is the HTTP error's.
+impl std::error::Error for FetchErrorKind {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            BuildError::NoIssuers => f.write_str("no issuer configured"),
-            BuildError::NoRuntime => f.write_str("must be called within a tokio runtime"),
-            BuildError::HttpClient(e) => write!(f, "default HTTP client: {e}"),
-            BuildError::Config { issuer, problem } => write!(f, "issuer {issuer}: {problem}"),
-            BuildError::Startup { issuer, error } => {
-                write!(f, "issuer {issuer}: no key set at startup: {error}")
-            }
+            // the text already says what the HTTP error says: hand out its cause
+            FetchErrorKind::Http(e) => std::error::Error::source(e),
+            _ => None,
         }
     }
 }
 
-impl std::error::Error for BuildError {}
+/// Its text names the URL and the reason; [`source`](std::error::Error::source) is the
+/// cause below the reason (for [`FetchErrorKind::Http`], the HTTP error's own cause).
+impl std::error::Error for FetchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.kind)
+    }
+}
+
+/// Parses a configured URL (JWKS URL, issuer for discovery, introspection endpoint) and
+/// applies the fetch rules: absolute `https`, `http` for loopback hosts only, no user
+/// information.
+pub(crate) fn config_url(s: &str) -> Result<http::Uri, UrlError> {
+    let uri: http::Uri = s.parse().map_err(|e| UrlError::Invalid(Arc::new(e)))?;
+    crate::oauth::check_url(&uri).map_err(|_| UrlError::Insecure)?;
+    Ok(uri)
+}

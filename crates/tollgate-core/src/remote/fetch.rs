@@ -34,11 +34,6 @@ pub(crate) enum JwksOutcome {
     NotModified { ttl: Option<Duration> },
 }
 
-/// [`oauth::parse_url`](crate::oauth::parse_url) with this module's error kind.
-pub(crate) fn parse_url(s: &str) -> Result<Uri, FetchErrorKind> {
-    crate::oauth::parse_url(s).map_err(|_| FetchErrorKind::InsecureUrl)
-}
-
 /// Fetches the JWKS at `url`, conditionally when `validators` has values.
 pub(crate) async fn fetch_jwks(
     client: &dyn HttpClient,

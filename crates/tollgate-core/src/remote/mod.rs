@@ -92,7 +92,7 @@ use tokio::sync::watch;
 
 use crate::authenticate::Authenticate;
 use crate::cache::{CacheConfig, TokenCache};
-use crate::error::{AuthError, ClaimsError, KeyError, UnavailableError};
+use crate::error::{AuthError, BuildError, ClaimsError, KeyError, UnavailableError};
 use crate::validation::Verified;
 use crate::{Claims, Validation};
 
@@ -101,7 +101,9 @@ use crate::{Claims, Validation};
 const MAX_CACHED_TOKEN: usize = crate::validation::DEFAULT_MAX_TOKEN_LEN;
 
 #[doc(inline)]
-pub use config::{BuildError, Discovery, FetchError, FetchErrorKind, RefreshConfig};
+pub(crate) use config::config_url;
+#[doc(inline)]
+pub use config::{Discovery, FetchError, FetchErrorKind, RefreshConfig};
 
 use crate::oauth::{HttpClient, HyperClient};
 #[doc(inline)]
@@ -133,11 +135,15 @@ pub fn peek_issuer(token: &str) -> Option<String> {
 }
 
 /// One issuer: its validation policy (naming exactly this issuer) and its key source.
+///
+/// A bad value (an unusable JWKS URL) is kept as a typed [`BuildError`], the first one
+/// wins, and [`IssuersBuilder::build`] / [`IssuersBuilder::build_lazy`] return it.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct IssuerConfig {
     validation: Validation,
-    source: Option<Result<Source, &'static str>>,
+    source: Option<Source>,
+    error: Option<BuildError>,
     refresh: Option<RefreshConfig>,
 }
 
@@ -148,17 +154,30 @@ impl IssuerConfig {
         IssuerConfig {
             validation,
             source: None,
+            error: None,
             refresh: None,
         }
     }
 
-    /// Keys from this JWKS URL (`https`, or `http` to a loopback host).
+    /// The issuer this entry names (`<none>` when its policy names none).
+    fn issuer_name(&self) -> String {
+        self.validation.issuers().next().unwrap_or("<none>").into()
+    }
+
+    /// Keys from this JWKS URL (`https`, or `http` to a loopback host). An unusable
+    /// URL is reported by the registry's `build` as [`BuildError::JwksUri`].
     pub fn jwks_uri(mut self, url: impl AsRef<str>) -> Self {
-        self.source = Some(
-            fetch::parse_url(url.as_ref())
-                .map(Source::Jwks)
-                .map_err(|_| "JWKS URL must be absolute https (http only for loopback)"),
-        );
+        match config::config_url(url.as_ref()) {
+            Ok(uri) => self.source = Some(Source::Jwks(uri)),
+            Err(source) => {
+                if self.error.is_none() {
+                    self.error = Some(BuildError::JwksUri {
+                        issuer: self.issuer_name(),
+                        source,
+                    });
+                }
+            }
+        }
         self
     }
 
@@ -169,7 +188,7 @@ impl IssuerConfig {
 
     /// Keys from the `jwks_uri` of the issuer's metadata, read from `form`.
     pub fn discover_with(mut self, form: Discovery) -> Self {
-        self.source = Some(Ok(Source::Discovery(form)));
+        self.source = Some(Source::Discovery(form));
         self
     }
 
@@ -247,29 +266,32 @@ impl IssuersBuilder {
             let name: Box<str> = {
                 let mut names = cfg.validation.issuers();
                 let (Some(name), None) = (names.next(), names.next()) else {
-                    return Err(BuildError::Config {
-                        issuer: cfg.validation.issuers().next().unwrap_or("<none>").into(),
-                        problem: "the Validation must name exactly one issuer",
+                    return Err(BuildError::IssuerValidation {
+                        issuer: cfg.issuer_name(),
                     });
                 };
                 name.into()
             };
-            let config_error = |problem| BuildError::Config {
-                issuer: name.to_string(),
-                problem,
+            if let Some(e) = cfg.error {
+                return Err(e);
+            }
+            let Some(source) = cfg.source else {
+                return Err(BuildError::NoKeySource {
+                    issuer: name.into(),
+                });
             };
-            let source = match cfg.source {
-                None => return Err(config_error("no key source: call jwks_uri() or discover()")),
-                Some(Err(problem)) => return Err(config_error(problem)),
-                Some(Ok(s)) => s,
-            };
-            if matches!(source, Source::Discovery(_)) && fetch::parse_url(&name).is_err() {
-                return Err(config_error(
-                    "discovery needs an https issuer URL (http only for loopback)",
-                ));
+            if matches!(source, Source::Discovery(_))
+                && let Err(source) = config::config_url(&name)
+            {
+                return Err(BuildError::DiscoveryIssuerUrl {
+                    issuer: name.into(),
+                    source,
+                });
             }
             if entries.contains_key(&name) {
-                return Err(config_error("configured twice"));
+                return Err(BuildError::DuplicateIssuer {
+                    issuer: name.into(),
+                });
             }
             let refresh = cfg.refresh.unwrap_or_else(|| self.refresh.clone());
             let entry = Arc::new(Entry::new(name.clone(), cfg.validation, source, refresh));
@@ -279,7 +301,7 @@ impl IssuersBuilder {
         let client = match self.client {
             Some(c) => c,
             None => {
-                Arc::new(HyperClient::new().map_err(|e| BuildError::HttpClient(e.to_string()))?)
+                Arc::new(HyperClient::new().map_err(|source| BuildError::HttpClient { source })?)
             }
         };
         let (stop, stop_rx) = watch::channel(());

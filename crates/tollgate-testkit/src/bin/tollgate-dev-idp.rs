@@ -74,13 +74,25 @@ fn parse_args() -> Result<Option<Args>, String> {
     Ok(Some(args))
 }
 
+/// An error and its causes on one line (`outer: cause: root cause`).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
 fn config(args: &Args) -> Result<IdpConfig, String> {
     let mut config = match &args.config {
         None => IdpConfig::default(),
         Some(path) => {
             let text =
                 std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-            IdpConfig::from_toml(&text).map_err(|e| format!("{path}: {e}"))?
+            IdpConfig::from_toml(&text).map_err(|e| format!("{path}: {}", chain(&e)))?
         }
     };
     if let Some(s) = args.rotate_every {
@@ -123,7 +135,7 @@ async fn main() -> ExitCode {
     {
         Ok(idp) => idp,
         Err(e) => {
-            eprintln!("tollgate-dev-idp: {e}");
+            eprintln!("tollgate-dev-idp: {}", chain(&e));
             return ExitCode::from(1);
         }
     };

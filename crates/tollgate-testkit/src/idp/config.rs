@@ -160,41 +160,51 @@ impl Client {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
-        let bad = |what: &str| Err(ConfigError(format!("client {:?}: {what}", self.id)));
+        let client = || self.id.clone();
         if self.id.is_empty() || self.id.contains(':') {
-            return bad("client id must be non-empty (and may not contain ':')");
+            return Err(ConfigError::ClientId { client: client() });
         }
         if self.secret.is_empty() {
-            return bad("secret must not be empty");
+            return Err(ConfigError::EmptySecret { client: client() });
         }
         if self.audiences.is_empty() {
-            return bad("at least one audience is required (RFC 9068 tokens carry aud)");
+            return Err(ConfigError::NoAudience { client: client() });
         }
         if let Some(s) = self.scopes.iter().find(|s| !valid_scope_token(s)) {
-            return bad(&format!("scope {s:?} is not an RFC 6749 scope token"));
+            return Err(ConfigError::InvalidScope {
+                client: client(),
+                scope: s.clone(),
+            });
         }
         if let Some(d) = &self.default_scopes
             && let Some(s) = d.iter().find(|s| !self.scopes.contains(s))
         {
-            return bad(&format!("default scope {s:?} is not among its scopes"));
+            return Err(ConfigError::DefaultScope {
+                client: client(),
+                scope: s.clone(),
+            });
         }
         if let Some(d) = &self.default_audiences {
             if d.is_empty() {
-                return bad("default_audiences must not be empty");
+                return Err(ConfigError::EmptyDefaultAudiences { client: client() });
             }
             if let Some(a) = d.iter().find(|a| !self.audiences.contains(a)) {
-                return bad(&format!(
-                    "default audience {a:?} is not among its audiences"
-                ));
+                return Err(ConfigError::DefaultAudience {
+                    client: client(),
+                    audience: a.clone(),
+                });
             }
         }
         if self.exchange_audiences.iter().any(String::is_empty) {
-            return bad("an exchange audience is empty");
+            return Err(ConfigError::EmptyExchangeAudience { client: client() });
         }
         if let Some(pem) = &self.jwt_public_key_pem
-            && tollgate_core::Key::from_pem(None, None, pem.as_bytes()).is_err()
+            && let Err(source) = tollgate_core::Key::from_pem(None, None, pem.as_bytes())
         {
-            return bad("jwt_public_key_pem is not a usable PEM public key");
+            return Err(ConfigError::JwtPublicKeyPem {
+                client: client(),
+                source,
+            });
         }
         Ok(())
     }
@@ -301,17 +311,105 @@ pub fn default_clients() -> Vec<Client> {
     ]
 }
 
-/// A configuration that cannot be used, with the reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A configuration that cannot be used: which setting or client, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The TOML text does not parse, or names an unknown key (the parser's message,
+    /// which names the key and the line).
+    #[error(transparent)]
+    Toml(#[from] toml::de::Error),
+    /// `algorithm` names no JWS algorithm.
+    #[error("algorithm: unknown {name:?}")]
+    UnknownAlgorithm {
+        /// The configured name.
+        name: String,
+        /// The parser's refusal.
+        #[source]
+        source: tollgate_core::alg::UnknownAlgorithm,
+    },
+    /// `algorithm` is a JWS algorithm the dev IdP does not sign with.
+    #[error("algorithm {algorithm} is not supported (RS256, PS256, ES256, ES384, EdDSA)")]
+    UnsupportedAlgorithm {
+        /// The configured algorithm.
+        algorithm: Algorithm,
+    },
+    /// `token_ttl` is shorter than one second.
+    #[error("token_ttl must be at least 1 s")]
+    TokenTtl,
+    /// The client list is empty.
+    #[error("no clients configured")]
+    NoClients,
+    /// Two clients have the same id.
+    #[error("client {client:?} is listed twice")]
+    DuplicateClient {
+        /// The client id.
+        client: String,
+    },
+    /// A client id is empty or contains `:`.
+    #[error("client {client:?}: client id must be non-empty (and may not contain ':')")]
+    ClientId {
+        /// The client id.
+        client: String,
+    },
+    /// A client secret is empty.
+    #[error("client {client:?}: secret must not be empty")]
+    EmptySecret {
+        /// The client id.
+        client: String,
+    },
+    /// A client has no audience.
+    #[error("client {client:?}: at least one audience is required (RFC 9068 tokens carry aud)")]
+    NoAudience {
+        /// The client id.
+        client: String,
+    },
+    /// A client's scope is not an RFC 6749 scope token.
+    #[error("client {client:?}: scope {scope:?} is not an RFC 6749 scope token")]
+    InvalidScope {
+        /// The client id.
+        client: String,
+        /// The scope.
+        scope: String,
+    },
+    /// A client's default scope is not among its scopes.
+    #[error("client {client:?}: default scope {scope:?} is not among its scopes")]
+    DefaultScope {
+        /// The client id.
+        client: String,
+        /// The default scope.
+        scope: String,
+    },
+    /// A client's `default_audiences` is an empty list.
+    #[error("client {client:?}: default_audiences must not be empty")]
+    EmptyDefaultAudiences {
+        /// The client id.
+        client: String,
+    },
+    /// A client's default audience is not among its audiences.
+    #[error("client {client:?}: default audience {audience:?} is not among its audiences")]
+    DefaultAudience {
+        /// The client id.
+        client: String,
+        /// The default audience.
+        audience: String,
+    },
+    /// A client's exchange audience is the empty string.
+    #[error("client {client:?}: an exchange audience is empty")]
+    EmptyExchangeAudience {
+        /// The client id.
+        client: String,
+    },
+    /// A client's `jwt_public_key_pem` is not a usable PEM public key.
+    #[error("client {client:?}: jwt_public_key_pem is not a usable PEM public key")]
+    JwtPublicKeyPem {
+        /// The client id.
+        client: String,
+        /// Why the key was refused.
+        #[source]
+        source: tollgate_core::keys::KeyRejection,
+    },
 }
-
-impl std::error::Error for ConfigError {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -350,7 +448,7 @@ impl IdpConfig {
     ///
     /// TOML syntax, unknown keys, or an unusable client (see [`IdpConfig::check`]).
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let dto: FileDto = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        let dto: FileDto = toml::from_str(text)?;
         let mut config = IdpConfig::default();
         if let Some(s) = dto.token_ttl_secs {
             config.token_ttl = Duration::from_secs(s);
@@ -367,7 +465,7 @@ impl IdpConfig {
         if let Some(a) = dto.algorithm {
             config.algorithm = a
                 .parse()
-                .map_err(|_| ConfigError(format!("algorithm: unknown {a:?}")))?;
+                .map_err(|source| ConfigError::UnknownAlgorithm { name: a, source })?;
         }
         if !dto.clients.is_empty() {
             config.clients = dto
@@ -399,12 +497,14 @@ impl IdpConfig {
     /// The first problem found.
     pub fn check(&self) -> Result<(), ConfigError> {
         if self.clients.is_empty() {
-            return Err(ConfigError("no clients configured".into()));
+            return Err(ConfigError::NoClients);
         }
         for (i, c) in self.clients.iter().enumerate() {
             c.check()?;
             if self.clients[..i].iter().any(|o| o.id == c.id) {
-                return Err(ConfigError(format!("client {:?} is listed twice", c.id)));
+                return Err(ConfigError::DuplicateClient {
+                    client: c.id.clone(),
+                });
             }
         }
         if !matches!(
@@ -415,13 +515,12 @@ impl IdpConfig {
                 | Algorithm::ES384
                 | Algorithm::EdDSA
         ) {
-            return Err(ConfigError(format!(
-                "algorithm {} is not supported (RS256, PS256, ES256, ES384, EdDSA)",
-                self.algorithm
-            )));
+            return Err(ConfigError::UnsupportedAlgorithm {
+                algorithm: self.algorithm,
+            });
         }
         if self.token_ttl < Duration::from_secs(1) {
-            return Err(ConfigError("token_ttl must be at least 1 s".into()));
+            return Err(ConfigError::TokenTtl);
         }
         Ok(())
     }
@@ -439,20 +538,66 @@ mod tests {
     #[test]
     fn file_errors_are_reported() {
         let e = IdpConfig::from_toml("tokn_ttl_secs = 3").unwrap_err();
-        assert!(e.0.contains("tokn_ttl_secs"), "{e}");
+        assert!(e.to_string().contains("tokn_ttl_secs"), "{e}");
         let e = IdpConfig::from_toml(
             "[[clients]]\nid='a'\nsecret='s'\nscopes=['x']\naudiences=['y']\ndefault_scopes=['z']",
         )
         .unwrap_err();
-        assert!(e.0.contains("default scope"), "{e}");
+        assert!(e.to_string().contains("default scope"), "{e}");
         let e = IdpConfig::from_toml("[[clients]]\nid='a'\nsecret='s'\naudiences=[]").unwrap_err();
-        assert!(e.0.contains("audience"), "{e}");
+        assert!(e.to_string().contains("audience"), "{e}");
         let e = IdpConfig::from_toml("algorithm = 'HS256'").unwrap_err();
-        assert!(e.0.contains("HS256"), "{e}");
+        assert!(e.to_string().contains("HS256"), "{e}");
         let e = IdpConfig::from_toml(
             "[[clients]]\nid='a'\nsecret='s'\naudiences=['y']\n[[clients]]\nid='a'\nsecret='t'\naudiences=['y']",
         )
         .unwrap_err();
-        assert!(e.0.contains("twice"), "{e}");
+        assert!(e.to_string().contains("twice"), "{e}");
+    }
+
+    /// Each error names the setting or client; a refusal by a parser is its source.
+    #[test]
+    fn errors_name_the_setting_and_chain_the_cause() {
+        use std::error::Error as _;
+
+        let e = IdpConfig::from_toml("algorithm = 'XX9'").unwrap_err();
+        assert_eq!(e.to_string(), "algorithm: unknown \"XX9\"");
+        assert!(
+            e.source()
+                .and_then(|s| s.downcast_ref::<tollgate_core::alg::UnknownAlgorithm>())
+                .is_some()
+        );
+
+        let config = IdpConfig {
+            clients: vec![
+                Client::new("svc", "s")
+                    .audiences(["api"])
+                    .jwt_public_key_pem("not a key"),
+            ],
+            ..IdpConfig::default()
+        };
+        let e = config.check().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "client \"svc\": jwt_public_key_pem is not a usable PEM public key"
+        );
+        assert_eq!(
+            e.source()
+                .and_then(|s| s.downcast_ref::<tollgate_core::keys::KeyRejection>()),
+            Some(&tollgate_core::keys::KeyRejection::Pem)
+        );
+
+        // the TOML parser's own message (it names the key), no second copy in source()
+        let e = IdpConfig::from_toml("tokn_ttl_secs = 3").unwrap_err();
+        assert!(matches!(e, ConfigError::Toml(_)));
+        assert!(e.to_string().contains("tokn_ttl_secs"), "{e}");
+
+        // IdpError: a configuration error reads as itself; a bind error chains the io error
+        let e = crate::idp::IdpError::from(ConfigError::NoClients);
+        assert_eq!(e.to_string(), "no clients configured");
+        let addr = "127.0.0.1:1".parse().unwrap();
+        let e = crate::idp::IdpError::Bind(addr, std::io::Error::other("in use"));
+        assert_eq!(e.to_string(), "cannot bind 127.0.0.1:1");
+        assert_eq!(e.source().unwrap().to_string(), "in use");
     }
 }

@@ -107,7 +107,6 @@ mod keys;
 mod server;
 mod tokens;
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -131,39 +130,21 @@ use grants::Params;
 use server::State;
 
 /// Why the dev IdP could not start.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IdpError {
     /// The bind address is not a loopback address (this server is for development).
+    #[error(
+        "refusing to bind {0}: the dev IdP binds loopback addresses only \
+         (it is not for production)"
+    )]
     NotLoopback(SocketAddr),
     /// Binding the listener failed.
-    Bind(SocketAddr, std::io::Error),
-    /// The configuration is unusable.
-    Config(ConfigError),
-}
-
-impl fmt::Display for IdpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IdpError::NotLoopback(a) => write!(
-                f,
-                "refusing to bind {a}: the dev IdP binds loopback addresses only \
-                 (it is not for production)"
-            ),
-            IdpError::Bind(a, e) => write!(f, "cannot bind {a}: {e}"),
-            IdpError::Config(e) => write!(f, "configuration: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for IdpError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            IdpError::Bind(_, e) => Some(e),
-            IdpError::Config(e) => Some(e),
-            IdpError::NotLoopback(_) => None,
-        }
-    }
+    #[error("cannot bind {0}")]
+    Bind(SocketAddr, #[source] std::io::Error),
+    /// The configuration is unusable (its text is the [`ConfigError`]'s).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 /// Configures and starts a [`DevIdp`].

@@ -58,6 +58,7 @@ mod json;
 pub mod keys;
 #[cfg(feature = "remote")]
 pub mod oauth;
+pub mod preset;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod scope;

@@ -109,6 +109,8 @@ pub struct Validation {
     profile: TokenProfile,
     max_token_len: usize,
     actor: Option<ActorPolicy>,
+    preset: crate::preset::Preset,
+    permissions: Vec<crate::preset::PermissionSource>,
     pub(crate) skip_issuer: bool,
     pub(crate) skip_audience: bool,
     pub(crate) skip_exp: bool,
@@ -133,6 +135,8 @@ impl Default for ValidationBuilder {
                 profile: TokenProfile::default(),
                 max_token_len: DEFAULT_MAX_TOKEN_LEN,
                 actor: None,
+                preset: crate::preset::Preset::Rfc9068,
+                permissions: Vec::new(),
                 skip_issuer: false,
                 skip_audience: false,
                 skip_exp: false,
@@ -199,6 +203,20 @@ impl ValidationBuilder {
     /// constraint.
     pub fn actor_policy(mut self, policy: ActorPolicy) -> Self {
         self.inner.actor = Some(policy);
+        self
+    }
+
+    /// The identity-provider preset (default [`Preset::Rfc9068`](crate::preset::Preset)):
+    /// accepted `typ` values, token-kind check, audience rule, permission sources and
+    /// client claim of that provider's access tokens (see [`crate::preset`]).
+    pub fn preset(mut self, preset: crate::preset::Preset) -> Self {
+        self.inner.preset = preset;
+        self
+    }
+
+    /// One more claim whose values become permissions (scopes), besides the preset's.
+    pub fn permission_source(mut self, source: crate::preset::PermissionSource) -> Self {
+        self.inner.permissions.push(source);
         self
     }
 
@@ -425,6 +443,18 @@ impl Validation {
     /// The configured issuers.
     pub fn issuers(&self) -> impl Iterator<Item = &str> {
         self.issuers.iter().map(|s| &**s)
+    }
+
+    /// The identity-provider preset.
+    #[must_use]
+    pub fn preset(&self) -> crate::preset::Preset {
+        self.preset
+    }
+
+    /// The extra permission sources.
+    #[must_use]
+    pub fn permission_sources(&self) -> &[crate::preset::PermissionSource] {
+        &self.permissions
     }
 
     /// The configured audiences.

@@ -321,6 +321,19 @@ where
         self
     }
 
+    /// The identity-provider preset (default RFC 9068): see
+    /// [`tollgate_core::preset`]. Presets never weaken signature or issuer checks.
+    pub fn preset(mut self, preset: tollgate_core::preset::Preset) -> Self {
+        self.validation = self.validation.preset(preset);
+        self
+    }
+
+    /// One more claim whose values become permissions (scopes), besides the preset's.
+    pub fn permission_source(mut self, source: tollgate_core::preset::PermissionSource) -> Self {
+        self.validation = self.validation.permission_source(source);
+        self
+    }
+
     /// Clock-skew leeway (default 30 s).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.validation = self.validation.leeway(leeway);

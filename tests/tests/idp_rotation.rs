@@ -27,7 +27,10 @@ async fn start_orders(issuer: &str) -> String {
     .into_iter()
     .collect();
     let config = axum_orders::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    assert_eq!(config.gate.jwks_uri, None, "keys come from discovery");
+    assert_eq!(
+        config.gate.issuers[0].jwks_uri, None,
+        "keys come from discovery"
+    );
     let mut refresh = RefreshConfig::default();
     // follow the IdP's max-age (1 s) instead of the production floor of 60 s
     refresh.min_interval = Duration::from_millis(500);

@@ -110,7 +110,10 @@ async fn start_orders(idp: &Idp) -> String {
     .into_iter()
     .collect();
     let config = axum_orders::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    assert!(config.gate.jwks_uri.is_none(), "configured by discovery");
+    assert!(
+        config.gate.issuers[0].jwks_uri.is_none(),
+        "configured by discovery"
+    );
     let gate = config.tollgate().build().await.unwrap();
     tollgate_tests::serve(axum_orders::router(&gate)).await
 }

@@ -1,18 +1,49 @@
-//! [`GateConfig`]: the gate's settings as plain data, read from the environment, turned
-//! into a [`TollgateBuilder`].
+//! [`GateConfig`]: the gate's settings as plain data — from a TOML file, from
+//! `TOLLGATE_*` environment variables, or embedded in your own configuration (the types
+//! implement `serde::Deserialize`) — turned into a [`TollgateBuilder`].
+//!
+//! # The file (`TOLLGATE_CONFIG=/path/to/tollgate.toml`)
+//!
+//! ```toml
+//! realm = "orders"                      # challenge realm (optional)
+//!
+//! [[issuer]]                            # one or more
+//! issuer = "https://idp.example.com/realms/acme"   # exact `iss`
+//! audiences = ["orders-api"]            # any-of (required)
+//! preset = "keycloak"                   # rfc9068 (default) | jwt | keycloak | entra | auth0 | okta | cognito
+//! jwks_uri = "https://idp.example.com/realms/acme/protocol/openid-connect/certs"   # absent: discovery
+//! algorithms = ["RS256"]                # absent: every asymmetric algorithm
+//! leeway_secs = 30
+//! permissions = [{ claim = "groups", prefix = "group:" }]   # more permission sources
+//!
+//! [introspection]                       # opaque tokens (RFC 7662), optional
+//! endpoint = "https://idp.example.com/introspect"   # absent: from discovery
+//! client_id = "orders-api"
+//! client_secret_file = "/run/secrets/orders-api"    # or client_secret_env = "ORDERS_SECRET"
+//! cache_secs = 30
+//! routing = "non-jwt"                   # non-jwt (default) | all
+//!
+//! [cache]
+//! max_entries = 100000                  # verified-token cache; 0 turns it off
+//! ```
+//!
+//! Unknown fields and bad values are refused with a message naming the field (and the
+//! line). Secrets never sit in the file: `client_secret_env` names an environment
+//! variable, `client_secret_file` a file (trailing newline ignored); neither is ever
+//! printed, not in errors and not in `Debug`.
+//!
+//! # The environment (without `TOLLGATE_CONFIG`)
 //!
 //! | variable | meaning |
 //! |---|---|
 //! | `TOLLGATE_ISSUER` | the exact `iss` (required) |
 //! | `TOLLGATE_AUDIENCE` | accepted audiences, comma-separated (required) |
+//! | `TOLLGATE_PRESET` | `rfc9068` (default), `jwt`, `keycloak`, `entra`, `auth0`, `okta`, `cognito` |
 //! | `TOLLGATE_JWKS_URI` | JWKS URL; unset → the issuer's discovery metadata |
 //! | `TOLLGATE_ALGORITHMS` | algorithm allow-list, comma-separated (default: all asymmetric) |
 //! | `TOLLGATE_INTROSPECTION_URI` | RFC 7662 endpoint: opaque tokens are introspected |
-//! | `TOLLGATE_CLIENT_ID`, `TOLLGATE_CLIENT_SECRET` | the resource server's credentials for introspection (`client_secret_basic`; both or neither) |
+//! | `TOLLGATE_CLIENT_ID`, `TOLLGATE_CLIENT_SECRET` (or `TOLLGATE_CLIENT_SECRET_FILE`) | the resource server's credentials for introspection (`client_secret_basic`; both or neither) |
 //! | `TOLLGATE_INTROSPECTION_CACHE_SECS` | cache TTL of active answers (default 30) |
-//!
-//! A missing or bad value is refused with an error naming the variable; secrets are
-//! never part of an error or of `Debug`.
 //!
 //! ```
 //! use tollgate_tower::GateConfig;
@@ -20,96 +51,264 @@
 //! let env = |k: &str| match k {
 //!     "TOLLGATE_ISSUER" => Some("https://idp.example".to_owned()),
 //!     "TOLLGATE_AUDIENCE" => Some("orders, billing".to_owned()),
+//!     "TOLLGATE_PRESET" => Some("keycloak".to_owned()),
 //!     _ => None,
 //! };
 //! let config = GateConfig::from_lookup(env).unwrap();
-//! assert_eq!(config.audiences, ["orders", "billing"]);
-//! let _builder = config.builder::<()>(); // .realm(..).build().await
+//! assert_eq!(config.issuers[0].audiences, ["orders", "billing"]);
+//! let _builder = config.builder::<()>(); // .build().await
 //!
 //! // refused: the variable is named
 //! let err = GateConfig::from_lookup(|_| None).unwrap_err();
 //! assert_eq!(err.to_string(), "TOLLGATE_ISSUER is required");
+//!
+//! // the same settings from TOML
+//! let config = GateConfig::from_toml(r#"
+//!     [[issuer]]
+//!     issuer = "https://idp.example"
+//!     audiences = ["orders"]
+//!     preset = "keycloak"
+//! "#).unwrap();
+//! assert_eq!(config.issuers[0].preset.name(), "keycloak");
+//! // refused: an unknown field, named
+//! let err = GateConfig::from_toml("[[issuer]]\nissuer = \"x\"\naudience = [\"y\"]\n").unwrap_err();
+//! assert!(err.to_string().contains("audience"), "{err}");
 //! ```
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tollgate_core::alg::Algorithm;
-use tollgate_core::introspect::{Introspector, IntrospectorBuilder};
+use tollgate_core::cache::CacheConfig;
+use tollgate_core::introspect::{Introspector, IntrospectorBuilder, Routing};
 use tollgate_core::oauth::ClientAuth;
+use tollgate_core::preset::{PermissionSource, Preset};
+use tollgate_core::remote::IssuerConfig;
+use tollgate_core::validation::Validation;
 
 use crate::gate::{BuildError, Tollgate, TollgateBuilder};
 
 /// The gate's settings as plain data (see the [module docs](self)).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct GateConfig {
+    /// The challenge realm (default `api`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realm: Option<String>,
+    /// The trusted issuers (`[[issuer]]`), at least one. The token's `iss` picks one.
+    #[serde(rename = "issuer")]
+    pub issuers: Vec<IssuerSettings>,
+    /// RFC 7662 introspection of opaque tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection: Option<IntrospectionConfig>,
+    /// The verified-token cache.
+    #[serde(default)]
+    pub cache: CacheSettings,
+}
+
+/// One trusted issuer of a [`GateConfig`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct IssuerSettings {
     /// The exact `iss`.
     pub issuer: String,
     /// Accepted audiences (any-of).
     pub audiences: Vec<String>,
+    /// The identity-provider preset.
+    #[serde(default)]
+    pub preset: Preset,
     /// The JWKS URL; `None` → discovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
     /// The algorithm allow-list; `None` → all asymmetric algorithms.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "de_algorithms",
+        serialize_with = "ser_algorithms"
+    )]
     pub algorithms: Option<Vec<Algorithm>>,
-    /// RFC 7662 introspection of opaque tokens.
-    pub introspection: Option<IntrospectionConfig>,
+    /// Clock-skew leeway in seconds (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leeway_secs: Option<u64>,
+    /// More claims whose values become permissions, besides the preset's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<PermissionSource>,
 }
 
-/// Introspection settings of a [`GateConfig`].
-#[derive(Clone, PartialEq, Eq)]
+/// Where the introspection client secret comes from (never the file itself).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct IntrospectionConfig {
-    /// The introspection endpoint.
-    pub uri: String,
-    /// `(client_id, client_secret)` for `client_secret_basic`, if any.
-    pub client: Option<(String, String)>,
-    /// Cache TTL of active answers, in seconds.
+    /// The introspection endpoint; `None` → the first issuer's discovery metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "uri")]
+    pub endpoint: Option<String>,
+    /// The resource server's client id (`client_secret_basic`), if it authenticates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The environment variable holding the client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_env: Option<String>,
+    /// The file holding the client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<PathBuf>,
+    /// The secret itself, resolved from the environment or a file when loading; never
+    /// read from or written to the configuration document.
+    #[serde(skip)]
+    pub client_secret: Option<Secret>,
+    /// Cache TTL of active answers, in seconds (default 30).
+    #[serde(default = "default_cache_secs")]
     pub cache_secs: u64,
+    /// Which tokens are introspected.
+    #[serde(default, with = "routing")]
+    pub routing: Routing,
 }
 
-impl fmt::Debug for GateConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GateConfig")
-            .field("issuer", &self.issuer)
-            .field("audiences", &self.audiences)
-            .field("jwks_uri", &self.jwks_uri)
-            .field("algorithms", &self.algorithms)
-            .field("introspection", &self.introspection)
-            .finish()
+/// A secret value: compared, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
     }
+
+    /// The secret (handle with care).
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// The verified-token cache of a [`GateConfig`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CacheSettings {
+    /// Most entries kept; 0 turns the cache off.
+    #[serde(default = "default_cache_entries")]
+    pub max_entries: usize,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            max_entries: default_cache_entries(),
+        }
+    }
+}
+
+fn default_cache_entries() -> usize {
+    CacheConfig::default().max_entries
+}
+
+fn default_cache_secs() -> u64 {
+    tollgate_core::introspect::DEFAULT_CACHE_TTL.as_secs()
 }
 
 impl fmt::Debug for IntrospectionConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IntrospectionConfig")
-            .field("uri", &self.uri)
-            .field("client_id", &self.client.as_ref().map(|(id, _)| id))
+            .field("endpoint", &self.endpoint)
+            .field("client_id", &self.client_id)
+            .field("client_secret_env", &self.client_secret_env)
+            .field("client_secret_file", &self.client_secret_file)
+            .field("client_secret", &self.client_secret)
             .field("cache_secs", &self.cache_secs)
-            .finish_non_exhaustive()
+            .field("routing", &self.routing)
+            .finish()
+    }
+}
+
+fn de_algorithms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Algorithm>>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    names
+        .iter()
+        .map(|n| {
+            n.parse::<Algorithm>()
+                .map_err(|_| serde::de::Error::custom(format!("unknown algorithm {n:?}")))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+#[allow(clippy::ref_option)] // serde's serialize_with signature
+fn ser_algorithms<S: Serializer>(algs: &Option<Vec<Algorithm>>, s: S) -> Result<S::Ok, S::Error> {
+    let names: Vec<String> = algs
+        .iter()
+        .flatten()
+        .map(|a| a.as_str().to_owned())
+        .collect();
+    names.serialize(s)
+}
+
+mod routing {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use tollgate_core::introspect::Routing;
+
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's serialize_with signature
+    pub(super) fn serialize<S: Serializer>(r: &Routing, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match r {
+            Routing::All => "all",
+            _ => "non-jwt",
+        })
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Routing, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "non-jwt" => Ok(Routing::NonJwt),
+            "all" => Ok(Routing::All),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown routing {other:?} (expected \"non-jwt\" or \"all\")"
+            ))),
+        }
     }
 }
 
 impl GateConfig {
-    /// Reads the `TOLLGATE_*` variables of the process environment.
+    /// Reads `TOLLGATE_CONFIG` (a TOML file) when set, else the `TOLLGATE_*` variables
+    /// of the process environment.
     ///
     /// # Errors
     ///
-    /// [`BuildError::Field`] naming the missing or bad variable.
+    /// [`BuildError`] naming the file, field or variable.
     pub fn from_env() -> Result<Self, BuildError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    /// Reads the variables through `get` (tests pass a map).
+    /// As [`Self::from_env`], through `get` (tests pass a map). `TOLLGATE_CONFIG` wins
+    /// over the other variables.
     ///
     /// # Errors
     ///
-    /// [`BuildError::Field`] naming the missing or bad variable.
+    /// [`BuildError`] naming the file, field or variable.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, BuildError> {
         let optional = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        if let Some(path) = optional("TOLLGATE_CONFIG") {
+            return Self::from_file_with(Path::new(path.trim()), &get);
+        }
         let required = |k: &str| optional(k).ok_or_else(|| BuildError::field(k, "is required"));
         let issuer = required("TOLLGATE_ISSUER")?;
         let audiences = list(&required("TOLLGATE_AUDIENCE")?);
+        let preset = match optional("TOLLGATE_PRESET") {
+            None => Preset::default(),
+            Some(p) => p
+                .parse::<Preset>()
+                .map_err(|e| BuildError::field("TOLLGATE_PRESET", format!("names an {e}")))?,
+        };
         let algorithms = match optional("TOLLGATE_ALGORITHMS") {
             None => None,
             Some(l) => Some(
@@ -129,21 +328,32 @@ impl GateConfig {
         let introspection = match optional("TOLLGATE_INTROSPECTION_URI") {
             None => None,
             Some(uri) => {
-                let client = match (
-                    optional("TOLLGATE_CLIENT_ID"),
+                let secret = match (
                     optional("TOLLGATE_CLIENT_SECRET"),
+                    optional("TOLLGATE_CLIENT_SECRET_FILE"),
                 ) {
-                    (Some(id), Some(secret)) => Some((id, secret)),
-                    (None, None) => None,
-                    _ => {
+                    (Some(_), Some(_)) => {
                         return Err(BuildError::field(
-                            "TOLLGATE_CLIENT_ID and TOLLGATE_CLIENT_SECRET",
-                            "go together",
+                            "TOLLGATE_CLIENT_SECRET and TOLLGATE_CLIENT_SECRET_FILE",
+                            "are exclusive",
                         ));
                     }
+                    (Some(s), None) => Some(Secret(s)),
+                    (None, Some(f)) => Some(read_secret_file(
+                        "TOLLGATE_CLIENT_SECRET_FILE",
+                        Path::new(f.trim()),
+                    )?),
+                    (None, None) => None,
                 };
+                let client_id = optional("TOLLGATE_CLIENT_ID");
+                if client_id.is_some() != secret.is_some() {
+                    return Err(BuildError::field(
+                        "TOLLGATE_CLIENT_ID and TOLLGATE_CLIENT_SECRET",
+                        "go together",
+                    ));
+                }
                 let cache_secs = match optional("TOLLGATE_INTROSPECTION_CACHE_SECS") {
-                    None => tollgate_core::introspect::DEFAULT_CACHE_TTL.as_secs(),
+                    None => default_cache_secs(),
                     Some(v) => v.trim().parse().map_err(|_| {
                         BuildError::field(
                             "TOLLGATE_INTROSPECTION_CACHE_SECS",
@@ -152,58 +362,233 @@ impl GateConfig {
                     })?,
                 };
                 Some(IntrospectionConfig {
-                    uri,
-                    client,
+                    endpoint: Some(uri),
+                    client_id,
+                    client_secret_env: None,
+                    client_secret_file: None,
+                    client_secret: secret,
                     cache_secs,
+                    routing: Routing::default(),
                 })
             }
         };
         Ok(GateConfig {
-            issuer,
-            audiences,
-            jwks_uri: optional("TOLLGATE_JWKS_URI"),
-            algorithms,
+            realm: None,
+            issuers: vec![IssuerSettings {
+                issuer,
+                audiences,
+                preset,
+                jwks_uri: optional("TOLLGATE_JWKS_URI"),
+                algorithms,
+                leeway_secs: None,
+                permissions: Vec::new(),
+            }],
             introspection,
+            cache: CacheSettings::default(),
         })
+    }
+
+    /// Reads a TOML configuration file, resolving secret references from the process
+    /// environment.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::File`] (unreadable, unknown field, bad value: the message names
+    /// the field and line) or [`BuildError::Field`].
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, BuildError> {
+        Self::from_file_with(path.as_ref(), &|k: &str| std::env::var(k).ok())
+    }
+
+    fn from_file_with(
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, BuildError> {
+        let text = std::fs::read_to_string(path).map_err(|e| BuildError::File {
+            path: path.to_owned(),
+            problem: format!("cannot be read: {e}"),
+        })?;
+        let mut config = Self::parse_toml(&text).map_err(|problem| BuildError::File {
+            path: path.to_owned(),
+            problem,
+        })?;
+        config.resolve_secrets(env)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text (no secret resolution: use [`Self::from_file`] for files whose
+    /// secrets come from the environment or files).
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Field`] naming the unknown field or bad value.
+    pub fn from_toml(text: &str) -> Result<Self, BuildError> {
+        let config = Self::parse_toml(text)
+            .map_err(|problem| BuildError::field("configuration", problem))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn parse_toml(text: &str) -> Result<Self, String> {
+        toml::from_str::<GateConfig>(text).map_err(|e| e.to_string().trim_end().to_owned())
+    }
+
+    /// Structural checks that serde cannot express (names the field).
+    fn check(&self) -> Result<(), BuildError> {
+        if self.issuers.is_empty() {
+            return Err(BuildError::field(
+                "issuer",
+                "needs at least one [[issuer]] table",
+            ));
+        }
+        for (i, iss) in self.issuers.iter().enumerate() {
+            if iss.audiences.is_empty() {
+                return Err(BuildError::field(
+                    format!("issuer[{i}].audiences"),
+                    "needs at least one audience",
+                ));
+            }
+        }
+        if let Some(intro) = &self.introspection
+            && intro.client_id.is_some()
+                != (intro.client_secret.is_some()
+                    || intro.client_secret_env.is_some()
+                    || intro.client_secret_file.is_some())
+        {
+            return Err(BuildError::field(
+                "introspection.client_id",
+                "and a client secret (client_secret_env or client_secret_file) go together",
+            ));
+        }
+        Ok(())
+    }
+
+    fn resolve_secrets(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), BuildError> {
+        let Some(intro) = &mut self.introspection else {
+            return Ok(());
+        };
+        intro.client_secret = match (&intro.client_secret_env, &intro.client_secret_file) {
+            (Some(_), Some(_)) => {
+                return Err(BuildError::field(
+                    "introspection.client_secret_env and introspection.client_secret_file",
+                    "are exclusive",
+                ));
+            }
+            (Some(var), None) => Some(Secret(env(var).filter(|v| !v.is_empty()).ok_or_else(
+                || {
+                    BuildError::field(
+                        "introspection.client_secret_env",
+                        format!("names {var}, which is not set"),
+                    )
+                },
+            )?)),
+            (None, Some(path)) => Some(read_secret_file("introspection.client_secret_file", path)?),
+            (None, None) => None,
+        };
+        Ok(())
     }
 
     /// The introspector these settings describe, if introspection is configured.
     #[must_use]
     pub fn introspector(&self) -> Option<IntrospectorBuilder> {
         let i = self.introspection.as_ref()?;
-        let auth = match &i.client {
-            Some((id, secret)) => ClientAuth::client_secret_basic(id, secret),
-            None => ClientAuth::None,
+        let auth = match (&i.client_id, &i.client_secret) {
+            (Some(id), Some(secret)) => ClientAuth::client_secret_basic(id, secret.expose()),
+            _ => ClientAuth::None,
         };
-        Some(
-            Introspector::builder()
-                .endpoint(&i.uri)
-                .client_auth(auth)
-                .cache_ttl(Duration::from_secs(i.cache_secs)),
-        )
+        let b = Introspector::builder()
+            .client_auth(auth)
+            .cache_ttl(Duration::from_secs(i.cache_secs));
+        Some(match &i.endpoint {
+            Some(e) => b.endpoint(e),
+            None => b.discover(),
+        })
     }
 
-    /// A gate builder with these settings (add `.realm(..)` and the like, then build).
+    /// A gate builder with these settings (add more settings, then build).
     pub fn builder<X>(&self) -> TollgateBuilder<X>
     where
         X: serde::de::DeserializeOwned + Send + Sync + 'static,
     {
-        let mut b = Tollgate::<X>::builder().issuer(&self.issuer);
-        for a in &self.audiences {
-            b = b.audience(a);
+        let mut b = Tollgate::<X>::builder();
+        if let Some(first) = self.issuers.first() {
+            b = b.issuer(&first.issuer).preset(first.preset);
+            for a in &first.audiences {
+                b = b.audience(a);
+            }
+            if let Some(algs) = &first.algorithms {
+                b = b.algorithms(algs.iter().copied());
+            }
+            if let Some(l) = first.leeway_secs {
+                b = b.leeway(Duration::from_secs(l));
+            }
+            for p in &first.permissions {
+                b = b.permission_source(p.clone());
+            }
+            b = match &first.jwks_uri {
+                Some(u) => b.jwks_uri(u),
+                None => b.discover(),
+            };
         }
-        if let Some(algs) = &self.algorithms {
-            b = b.algorithms(algs.iter().copied());
+        for more in self.issuers.iter().skip(1) {
+            b = match more.issuer_config() {
+                Ok(c) => b.also_issuer(c),
+                // kept, typed, and returned by build()
+                Err(e) => b.fail(e),
+            };
         }
-        b = match &self.jwks_uri {
-            Some(u) => b.jwks_uri(u),
-            None => b.discover(),
-        };
-        match self.introspector() {
-            Some(i) => b.introspection(i),
-            None => b,
+        if let Some(realm) = &self.realm {
+            b = b.realm(realm);
+        }
+        if self.cache.max_entries == 0 {
+            b = b.without_cache();
+        } else if self.cache.max_entries != default_cache_entries() {
+            b = b.cache(CacheConfig::default().max_entries(self.cache.max_entries));
+        }
+        match (self.introspector(), &self.introspection) {
+            (Some(i), Some(c)) => b.introspection(i).routing(c.routing),
+            _ => b,
         }
     }
+}
+
+impl IssuerSettings {
+    /// This issuer as a core [`IssuerConfig`].
+    fn issuer_config(&self) -> Result<IssuerConfig, BuildError> {
+        let mut v = Validation::builder()
+            .issuer(&self.issuer)
+            .preset(self.preset);
+        for a in &self.audiences {
+            v = v.audience(a);
+        }
+        if let Some(algs) = &self.algorithms {
+            v = v.algorithms(algs.iter().copied());
+        }
+        if let Some(l) = self.leeway_secs {
+            v = v.leeway(Duration::from_secs(l));
+        }
+        for p in &self.permissions {
+            v = v.permission_source(p.clone());
+        }
+        let cfg = IssuerConfig::new(v.build()?);
+        Ok(match &self.jwks_uri {
+            Some(u) => cfg.jwks_uri(u),
+            None => cfg.discover(),
+        })
+    }
+}
+
+fn read_secret_file(field: &str, path: &Path) -> Result<Secret, BuildError> {
+    let s = std::fs::read_to_string(path)
+        .map_err(|e| BuildError::field(field, format!("cannot read {}: {e}", path.display())))?;
+    let s = s.trim_end_matches(['\r', '\n']);
+    if s.is_empty() {
+        return Err(BuildError::field(
+            field,
+            format!("{} is empty", path.display()),
+        ));
+    }
+    Ok(Secret(s.to_owned()))
 }
 
 fn list(v: &str) -> Vec<String> {
@@ -211,4 +596,215 @@ fn list(v: &str) -> Vec<String> {
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every documented field, as in the module docs.
+    const FULL: &str = r#"
+realm = "orders"
+
+[[issuer]]
+issuer = "https://idp.example.com/realms/acme"
+audiences = ["orders-api", "billing"]
+preset = "keycloak"
+jwks_uri = "https://idp.example.com/realms/acme/protocol/openid-connect/certs"
+algorithms = ["RS256", "ES256"]
+leeway_secs = 10
+permissions = [{ claim = "groups", prefix = "group:" }, { claim = "team.roles" }]
+
+[[issuer]]
+issuer = "https://login.example.net/tenant/v2.0"
+audiences = ["api://orders"]
+preset = "entra"
+
+[introspection]
+endpoint = "https://idp.example.com/introspect"
+client_id = "orders-api"
+client_secret_env = "ORDERS_SECRET"
+cache_secs = 12
+routing = "all"
+
+[cache]
+max_entries = 5000
+"#;
+
+    #[test]
+    fn every_documented_field_round_trips() {
+        let c = GateConfig::parse_toml(FULL).unwrap();
+        assert_eq!(c.realm.as_deref(), Some("orders"));
+        assert_eq!(c.issuers.len(), 2);
+        let a = &c.issuers[0];
+        assert_eq!(a.issuer, "https://idp.example.com/realms/acme");
+        assert_eq!(a.audiences, ["orders-api", "billing"]);
+        assert_eq!(a.preset, Preset::Keycloak);
+        assert_eq!(
+            a.jwks_uri.as_deref(),
+            Some("https://idp.example.com/realms/acme/protocol/openid-connect/certs")
+        );
+        assert_eq!(a.algorithms, Some(vec![Algorithm::RS256, Algorithm::ES256]));
+        assert_eq!(a.leeway_secs, Some(10));
+        assert_eq!(
+            a.permissions,
+            [
+                PermissionSource::claim("groups").prefix("group:"),
+                PermissionSource::claim("team.roles")
+            ]
+        );
+        assert_eq!(c.issuers[1].preset, Preset::Entra);
+        assert_eq!(c.issuers[1].jwks_uri, None);
+        let i = c.introspection.as_ref().unwrap();
+        assert_eq!(
+            i.endpoint.as_deref(),
+            Some("https://idp.example.com/introspect")
+        );
+        assert_eq!(i.client_id.as_deref(), Some("orders-api"));
+        assert_eq!(i.client_secret_env.as_deref(), Some("ORDERS_SECRET"));
+        assert_eq!(i.cache_secs, 12);
+        assert_eq!(i.routing, Routing::All);
+        assert_eq!(c.cache.max_entries, 5000);
+        // and back: serialized, parsed again, the same
+        let text = toml::to_string(&c).unwrap();
+        assert_eq!(GateConfig::parse_toml(&text).unwrap(), c);
+    }
+
+    #[test]
+    fn defaults() {
+        let c = GateConfig::from_toml("[[issuer]]\nissuer = \"https://i\"\naudiences = [\"a\"]\n")
+            .unwrap();
+        assert_eq!(c.issuers[0].preset, Preset::Rfc9068);
+        assert_eq!(c.issuers[0].jwks_uri, None);
+        assert_eq!(c.cache, CacheSettings::default());
+        assert_eq!(c.introspection, None);
+    }
+
+    fn refused(text: &str) -> String {
+        GateConfig::from_toml(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_named() {
+        let base = "[[issuer]]\nissuer = \"https://i\"\naudiences = [\"a\"]\n";
+        let e = refused(&format!("{base}audience = [\"b\"]\n"));
+        assert!(e.contains("unknown field `audience`"), "{e}");
+        let e = refused(&format!("{base}preset = \"okta2\"\n"));
+        assert!(e.contains("preset") && e.contains("okta2"), "{e}");
+        let e = refused(&format!("{base}algorithms = [\"RS256\", \"none\"]\n"));
+        assert!(e.contains("algorithms") && e.contains("\"none\""), "{e}");
+        let e = refused(&format!("{base}leeway_secs = -3\n"));
+        assert!(e.contains("leeway_secs"), "{e}");
+        let e = refused(&format!("{base}[introspection]\nrouting = \"some\"\n"));
+        assert!(e.contains("routing") && e.contains("\"some\""), "{e}");
+        let e = refused(&format!("{base}[introspection]\nclient_secret = \"x\"\n"));
+        assert!(e.contains("unknown field `client_secret`"), "{e}");
+        let e = refused(&format!("{base}[cache]\nmax_entries = \"many\"\n"));
+        assert!(e.contains("max_entries"), "{e}");
+        let e = refused(&format!("{base}bind = \"x\"\n"));
+        assert!(e.contains("unknown field `bind`"), "{e}");
+        let e = refused("realm = \"x\"\n");
+        assert!(e.contains("issuer"), "{e}");
+        let e = refused("[[issuer]]\nissuer = \"https://i\"\naudiences = []\n");
+        assert_eq!(e, "issuer[0].audiences needs at least one audience");
+        let e = refused(&format!("{base}[introspection]\nclient_id = \"rs\"\n"));
+        assert!(e.starts_with("introspection.client_id"), "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_env_or_file_and_never_print() {
+        let dir = std::env::temp_dir().join(format!("tollgate-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret_file = dir.join("secret");
+        std::fs::write(&secret_file, "s3cr3t-from-file\n").unwrap();
+        let file = dir.join("tollgate.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[[issuer]]\nissuer = \"https://i\"\naudiences = [\"a\"]\n[introspection]\nendpoint = \"https://i/introspect\"\nclient_id = \"rs\"\nclient_secret_file = {:?}\n",
+                secret_file.display().to_string()
+            ),
+        )
+        .unwrap();
+        let env = |k: &str| (k == "TOLLGATE_CONFIG").then(|| file.display().to_string());
+        let c = GateConfig::from_lookup(env).unwrap();
+        let secret = c
+            .introspection
+            .as_ref()
+            .unwrap()
+            .client_secret
+            .as_ref()
+            .unwrap();
+        assert_eq!(secret.expose(), "s3cr3t-from-file");
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+
+        // from an environment variable named in the file
+        std::fs::write(
+            &file,
+            "[[issuer]]\nissuer = \"https://i\"\naudiences = [\"a\"]\n[introspection]\nclient_id = \"rs\"\nclient_secret_env = \"RS_SECRET\"\n",
+        )
+        .unwrap();
+        let env = |k: &str| match k {
+            "TOLLGATE_CONFIG" => Some(file.display().to_string()),
+            "RS_SECRET" => Some("s3cr3t-from-env".to_owned()),
+            _ => None,
+        };
+        let c = GateConfig::from_lookup(env).unwrap();
+        let i = c.introspection.as_ref().unwrap();
+        assert_eq!(
+            i.client_secret.as_ref().unwrap().expose(),
+            "s3cr3t-from-env"
+        );
+        assert_eq!(i.endpoint, None, "discovery");
+        // named but unset: refused, naming the field and variable, never a value
+        let env = |k: &str| (k == "TOLLGATE_CONFIG").then(|| file.display().to_string());
+        let e = GateConfig::from_lookup(env).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "introspection.client_secret_env names RS_SECRET, which is not set"
+        );
+        // an unreadable file is named
+        let env =
+            |k: &str| (k == "TOLLGATE_CONFIG").then(|| "/nonexistent/tollgate.toml".to_owned());
+        let e = GateConfig::from_lookup(env).unwrap_err().to_string();
+        assert!(
+            e.starts_with("configuration file /nonexistent/tollgate.toml: cannot be read"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn env_preset_and_secret_file() {
+        let env = |k: &str| match k {
+            "TOLLGATE_ISSUER" => Some("https://i".to_owned()),
+            "TOLLGATE_AUDIENCE" => Some("a".to_owned()),
+            "TOLLGATE_PRESET" => Some("cognito".to_owned()),
+            _ => None,
+        };
+        let c = GateConfig::from_lookup(env).unwrap();
+        assert_eq!(c.issuers[0].preset, Preset::Cognito);
+        let env = |k: &str| match k {
+            "TOLLGATE_ISSUER" => Some("https://i".to_owned()),
+            "TOLLGATE_AUDIENCE" => Some("a".to_owned()),
+            "TOLLGATE_PRESET" => Some("okta2".to_owned()),
+            _ => None,
+        };
+        let e = GateConfig::from_lookup(env).unwrap_err().to_string();
+        assert!(
+            e.starts_with("TOLLGATE_PRESET names an unknown preset \"okta2\""),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_later_issuer_fails_the_build_naming_it() {
+        let c = GateConfig::from_toml(
+            "[[issuer]]\nissuer = \"https://a\"\naudiences = [\"a\"]\njwks_uri = \"https://a/jwks\"\n[[issuer]]\nissuer = \"https://b\"\naudiences = [\"\"]\n",
+        )
+        .unwrap();
+        let e = c.builder::<()>().build_lazy().unwrap_err();
+        assert!(e.is_configuration());
+        assert_eq!(e.to_string(), "an issuer or audience is the empty string");
+    }
 }

@@ -174,7 +174,7 @@ impl<X> Tollgate<X> {
 }
 
 /// The configuration could not be turned into a [`Tollgate`].
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
     /// No key source configured (and no introspection to take every token).
@@ -188,6 +188,15 @@ pub enum BuildError {
         /// What is wrong with it, as a predicate: "is required" (never a secret's value).
         problem: String,
     },
+    /// A configuration file could not be read or parsed (the problem names the field
+    /// and line).
+    #[error("configuration file {}: {problem}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
     /// The validation policy, the key source or the introspection set-up failed (an
     /// incomplete policy, a bad URL, no key set at start-up, an issuer mismatch...):
     /// core's error, with its own cause chain.
@@ -196,6 +205,40 @@ pub enum BuildError {
 }
 
 impl BuildError {
+    /// True when the configuration itself is wrong (fix it and restart: a process
+    /// should exit with a configuration status), false when a start-up dependency
+    /// failed (the IdP or its discovery unreachable, no runtime, no TLS roots: retrying
+    /// later may succeed).
+    #[must_use]
+    pub fn is_configuration(&self) -> bool {
+        !matches!(
+            self,
+            BuildError::Core(
+                tollgate_core::BuildError::Startup { .. }
+                    | tollgate_core::BuildError::IntrospectionDiscovery { .. }
+                    | tollgate_core::BuildError::NoRuntime
+                    | tollgate_core::BuildError::HttpClient { .. }
+            )
+        )
+    }
+
+    /// The message followed by every cause of its `source()` chain, joined by `: `
+    /// (for a start-up log line or `eprintln!`).
+    #[must_use]
+    pub fn report(&self) -> String {
+        let mut out = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            let text = e.to_string();
+            if !out.ends_with(&text) {
+                out.push_str(": ");
+                out.push_str(&text);
+            }
+            next = e.source();
+        }
+        out
+    }
+
     /// A field error (`field` names the setting, `problem` says what is wrong).
     pub fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
         BuildError::Field {
@@ -237,6 +280,7 @@ pub struct TollgateBuilder<X = ()> {
     routing: Routing,
     rejector: BearerRejector,
     mode: Mode,
+    error: Option<BuildError>,
     _claims: PhantomData<fn() -> X>,
 }
 
@@ -254,6 +298,7 @@ impl<X> Default for TollgateBuilder<X> {
             routing: Routing::default(),
             rejector: BearerRejector::default(),
             mode: Mode::Required,
+            error: None,
             _claims: PhantomData,
         }
     }
@@ -273,6 +318,7 @@ impl<X> Clone for TollgateBuilder<X> {
             routing: self.routing,
             rejector: self.rejector.clone(),
             mode: self.mode,
+            error: self.error.clone(),
             _claims: PhantomData,
         }
     }
@@ -451,8 +497,18 @@ where
         }
     }
 
+    /// Records a configuration error met while filling the builder (the first one
+    /// wins); [`Self::build`] returns it.
+    pub(crate) fn fail(mut self, error: BuildError) -> Self {
+        self.error.get_or_insert(error);
+        self
+    }
+
     /// Checks the configuration; the parts to build.
     fn plan(&self) -> Result<Plan, BuildError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
         let validation = self.validation.clone().build().map_err(BuildError::Core)?;
         let jwt = match &self.keys {
             KeySource::None if self.more_issuers.is_empty() => {

@@ -61,8 +61,9 @@ async fn create_order(
     )
 }
 
-/// The service's configuration: the gate's settings ([`GateConfig`], the
-/// `TOLLGATE_*` variables, shared with tonic-inventory) plus `BIND`.
+/// The service's configuration: the gate's settings ([`GateConfig`]: the TOML file
+/// named by `TOLLGATE_CONFIG`, or the `TOLLGATE_*` variables; shared with
+/// tonic-inventory) plus `BIND`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
@@ -85,10 +86,15 @@ impl Config {
         })
     }
 
-    /// The gate builder for this configuration (realm `orders`; introspection when
-    /// `TOLLGATE_INTROSPECTION_URI` is set).
+    /// The gate builder for this configuration (realm `orders` unless the file names
+    /// one; introspection when configured).
     pub fn tollgate(&self) -> TollgateBuilder<()> {
-        self.gate.builder().realm("orders")
+        let b = self.gate.builder();
+        if self.gate.realm.is_none() {
+            b.realm("orders")
+        } else {
+            b
+        }
     }
 
     /// The introspector, when `TOLLGATE_INTROSPECTION_URI` is set.

@@ -1,7 +1,10 @@
-//! `axum-orders`: the orders service, configured by environment variables
-//! (`TOLLGATE_ISSUER`, `TOLLGATE_AUDIENCE`, `TOLLGATE_JWKS_URI`, `TOLLGATE_ALGORITHMS`,
-//! `BIND`; for opaque tokens `TOLLGATE_INTROSPECTION_URI`, `TOLLGATE_CLIENT_ID`,
-//! `TOLLGATE_CLIENT_SECRET`, `TOLLGATE_INTROSPECTION_CACHE_SECS`).
+//! `axum-orders`: the orders service, configured by a TOML file named by
+//! `TOLLGATE_CONFIG`, or by environment variables (`TOLLGATE_ISSUER`,
+//! `TOLLGATE_AUDIENCE`, `TOLLGATE_PRESET`, `TOLLGATE_JWKS_URI`, `TOLLGATE_ALGORITHMS`;
+//! for opaque tokens `TOLLGATE_INTROSPECTION_URI`, `TOLLGATE_CLIENT_ID`,
+//! `TOLLGATE_CLIENT_SECRET` or `TOLLGATE_CLIENT_SECRET_FILE`,
+//! `TOLLGATE_INTROSPECTION_CACHE_SECS`), plus `BIND`. See `tollgate_tower::config`.
+//! Exit status 2: bad configuration (the message names the field); 1: cannot start.
 
 use std::process::ExitCode;
 
@@ -12,14 +15,18 @@ async fn main() -> ExitCode {
     let config = match Config::from_lookup(|k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("axum-orders: configuration error: {e}");
+            eprintln!("axum-orders: configuration error: {}", e.report());
             return ExitCode::from(2);
         }
     };
     let app = match config.tollgate().build().await {
         Ok(gate) => router(&gate),
+        Err(e) if e.is_configuration() => {
+            eprintln!("axum-orders: configuration error: {}", e.report());
+            return ExitCode::from(2);
+        }
         Err(e) => {
-            eprintln!("axum-orders: cannot start: {e}");
+            eprintln!("axum-orders: cannot start: {}", e.report());
             return ExitCode::from(1);
         }
     };

@@ -324,7 +324,8 @@ impl Config {
     }
 
     /// The gate builder for this configuration (`.build().await` waits for the first
-    /// key set).
+    /// key set). The configuration may come from the TOML file named by
+    /// `TOLLGATE_CONFIG` or from the `TOLLGATE_*` variables.
     pub fn tollgate(&self) -> TollgateBuilder<()> {
         self.gate.builder()
     }
@@ -350,8 +351,8 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(c.bind, "127.0.0.1:50051");
-        assert_eq!(c.gate.audiences, ["inventory", "other"]);
-        assert_eq!(c.gate.jwks_uri, None);
+        assert_eq!(c.gate.issuers[0].audiences, ["inventory", "other"]);
+        assert_eq!(c.gate.issuers[0].jwks_uri, None);
         let e = Config::from_lookup(env(&[("TOLLGATE_ISSUER", "x")])).unwrap_err();
         assert_eq!(e.to_string(), "TOLLGATE_AUDIENCE is required");
         let e = Config::from_lookup(env(&[

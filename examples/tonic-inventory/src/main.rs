@@ -1,6 +1,7 @@
-//! `tonic-inventory`: the inventory gRPC service, configured by environment variables
-//! (`TOLLGATE_ISSUER`, `TOLLGATE_AUDIENCE`, `TOLLGATE_JWKS_URI`, `TOLLGATE_ALGORITHMS`,
-//! `BIND`, default `127.0.0.1:50051`).
+//! `tonic-inventory`: the inventory gRPC service, configured like axum-orders (a TOML
+//! file named by `TOLLGATE_CONFIG`, or the `TOLLGATE_*` variables; see
+//! `tollgate_tower::config`), plus `BIND` (default `127.0.0.1:50051`).
+//! Exit status 2: bad configuration (the message names the field); 1: cannot start.
 
 use std::process::ExitCode;
 
@@ -13,14 +14,18 @@ async fn main() -> ExitCode {
     let config = match Config::from_lookup(|k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("tonic-inventory: configuration error: {e}");
+            eprintln!("tonic-inventory: configuration error: {}", e.report());
             return ExitCode::from(2);
         }
     };
     let gate = match config.tollgate().build().await {
         Ok(g) => g,
+        Err(e) if e.is_configuration() => {
+            eprintln!("tonic-inventory: configuration error: {}", e.report());
+            return ExitCode::from(2);
+        }
         Err(e) => {
-            eprintln!("tonic-inventory: cannot start: {e}");
+            eprintln!("tonic-inventory: cannot start: {}", e.report());
             return ExitCode::from(1);
         }
     };

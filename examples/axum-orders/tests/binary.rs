@@ -1,0 +1,160 @@
+//! The `axum-orders` binary itself: configured by a TOML file (`TOLLGATE_CONFIG`) with an
+//! identity-provider preset, it serves; a bad configuration stops it with exit status 2
+//! and a message naming the field, before it listens.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey, serve_jwks};
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn config_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("axum-orders-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs the binary to its end; (exit code, stderr).
+fn run_to_exit(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_axum-orders"));
+    cmd.env_remove("TOLLGATE_CONFIG")
+        .env_remove("TOLLGATE_ISSUER")
+        .env_remove("TOLLGATE_AUDIENCE")
+        .env("BIND", "127.0.0.1:0");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_field() {
+    let base = "[[issuer]]\nissuer = \"https://idp.example\"\naudiences = [\"orders\"]\n";
+    let cases: [(&str, String, &str); 5] = [
+        (
+            "unknown.toml",
+            format!("{base}audience = [\"x\"]\n"),
+            "unknown field `audience`",
+        ),
+        (
+            "preset.toml",
+            format!("{base}preset = \"okta2\"\n"),
+            "okta2",
+        ),
+        (
+            "alg.toml",
+            format!("{base}algorithms = [\"HS256x\"]\n"),
+            "algorithms",
+        ),
+        (
+            "empty-aud.toml",
+            "[[issuer]]\nissuer = \"https://idp.example\"\naudiences = []\n".to_owned(),
+            "issuer[0].audiences needs at least one audience",
+        ),
+        (
+            "secret.toml",
+            format!(
+                "{base}jwks_uri = \"https://idp.example/jwks\"\n[introspection]\nclient_id = \"rs\"\nclient_secret_env = \"TOLLGATE_TEST_UNSET_SECRET\"\n"
+            ),
+            "introspection.client_secret_env names TOLLGATE_TEST_UNSET_SECRET, which is not set",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let path = config_file(name, &text);
+        let (code, stderr) = run_to_exit(&[("TOLLGATE_CONFIG", path.to_str().unwrap())]);
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(stderr.contains("configuration error"), "{name}: {stderr}");
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+    }
+    // the environment route: an unknown preset, and an error found when building
+    let (code, stderr) = run_to_exit(&[
+        ("TOLLGATE_ISSUER", "https://idp.example"),
+        ("TOLLGATE_AUDIENCE", "orders"),
+        ("TOLLGATE_PRESET", "okta2"),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("TOLLGATE_PRESET names an unknown preset \"okta2\""),
+        "{stderr}"
+    );
+    let (code, stderr) = run_to_exit(&[
+        ("TOLLGATE_ISSUER", "https://idp.example"),
+        ("TOLLGATE_AUDIENCE", "orders"),
+        ("TOLLGATE_JWKS_URI", "ftp://idp.example/jwks"),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("JWKS URL"), "{stderr}");
+}
+
+async fn get(addr: &str, path: &str, token: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_from_a_config_file() {
+    let key = TestKey::p256("file-key");
+    let (jwks_url, _jwks) = serve_jwks(TestKey::jwks([&key])).await;
+    let path = config_file(
+        "good.toml",
+        &format!(
+            "realm = \"orders-file\"\n[[issuer]]\nissuer = \"{DEFAULT_ISSUER}\"\naudiences = [\"{DEFAULT_AUDIENCE}\"]\npreset = \"jwt\"\njwks_uri = \"{jwks_url}\"\nalgorithms = [\"ES256\"]\n"
+        ),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_axum-orders"))
+        .env("TOLLGATE_CONFIG", &path)
+        .env("BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _child = Kill(child);
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    // preset jwt: a plain `typ: JWT` token is accepted
+    let token = key.token().header("typ", "JWT").scope("orders:read").sign();
+    let (status, body) = get(&addr, "/orders", &token).await;
+    assert_eq!(status, 200, "{body}");
+    // refused: a token for another audience; the realm comes from the file
+    let other = key.token().audience("billing").scope("orders:read").sign();
+    let (status, body) = get(&addr, "/orders", &other).await;
+    assert_eq!(status, 401, "{body}");
+}

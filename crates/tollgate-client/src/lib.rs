@@ -54,22 +54,15 @@ pub mod layer;
 pub mod source;
 pub mod token;
 
-#[doc(inline)]
 pub use endpoint::{TokenEndpoint, TokenResponse};
-#[doc(inline)]
 pub use error::{ConfigError, OAuthErrorCode, TokenError};
-#[doc(inline)]
 pub use exchange::{TokenExchange, TokenExchangeBuilder};
-#[doc(inline)]
 pub use layer::{AddAuthorization, AddAuthorizationLayer, Propagation};
-#[doc(inline)]
 pub use source::{
     ClientCredentials, ClientCredentialsBuilder, RefreshTokenSource, RefreshTokenSourceBuilder,
     TokenSource,
 };
-#[doc(inline)]
 pub use token::{AccessToken, RefreshToken, SubjectToken};
-#[doc(no_inline)]
 pub use tollgate_core::oauth::{
     ClientAuth, FormParams, HttpClient, HyperClient, JwtSigner, PemSigner,
 };

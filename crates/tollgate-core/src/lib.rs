@@ -64,11 +64,7 @@ pub mod remote;
 pub mod scope;
 pub mod validation;
 
-#[doc(inline)]
 pub use claims::Claims;
-#[doc(inline)]
 pub use error::{AuthError, BuildError};
-#[doc(inline)]
 pub use keys::{Key, KeySet};
-#[doc(inline)]
 pub use validation::{TokenProfile, Validation};

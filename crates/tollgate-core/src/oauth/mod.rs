@@ -47,17 +47,11 @@ mod url;
 
 use std::time::Duration;
 
-#[doc(inline)]
 pub use self::assertion::{JwtSigner, PemSigner, SignerError};
-#[doc(inline)]
 pub use self::auth::{ClientAuth, ClientAuthError, ClientAuthHook};
-#[doc(inline)]
 pub use self::client::{BoxFuture, HttpClient, HttpError, HttpRequest, HttpResponse, HyperClient};
-#[doc(inline)]
 pub use self::discovery::{MetadataField, discover_endpoint};
-#[doc(inline)]
 pub use self::form::{FormParams, form_post};
-#[doc(inline)]
 pub use self::url::{InsecureUrl, check_url, parse_url};
 
 pub(crate) use self::client::get_same_origin;

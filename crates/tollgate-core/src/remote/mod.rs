@@ -100,13 +100,10 @@ use crate::{Claims, Validation};
 /// length cap.
 const MAX_CACHED_TOKEN: usize = crate::validation::DEFAULT_MAX_TOKEN_LEN;
 
-#[doc(inline)]
 pub(crate) use config::config_url;
-#[doc(inline)]
 pub use config::{Discovery, FetchError, FetchErrorKind, RefreshConfig};
 
 use crate::oauth::{HttpClient, HyperClient};
-#[doc(inline)]
 pub use store::IssuerStats;
 
 use store::{Entry, Source};

@@ -117,13 +117,9 @@ use tollgate_core::alg::Algorithm;
 
 use crate::TokenBuilder;
 
-#[doc(inline)]
 pub use config::{Client, ConfigError, IdpConfig, TokenFormat, default_clients};
-#[doc(inline)]
 pub use error::OAuthError;
-#[doc(inline)]
 pub use grants::IssuedToken;
-#[doc(inline)]
 pub use http::form_encode;
 
 use grants::Params;

@@ -119,13 +119,15 @@ pub(crate) struct Entry {
     fingerprint: [u8; 32],
 }
 
+/// Weighs a cache entry by its key (the token, stored twice: key and index) plus a fixed
+/// overhead, never below a floor. Shared by the verified-token and introspection caches.
 #[derive(Clone)]
-struct Weigh {
-    per_entry_floor: u64,
+pub(crate) struct Weigh {
+    pub(crate) per_entry_floor: u64,
 }
 
-impl quick_cache::Weighter<Box<str>, Arc<Entry>> for Weigh {
-    fn weight(&self, key: &Box<str>, _: &Arc<Entry>) -> u64 {
+impl<V> quick_cache::Weighter<Box<str>, Arc<V>> for Weigh {
+    fn weight(&self, key: &Box<str>, _: &Arc<V>) -> u64 {
         let bytes = (key.len() as u64).saturating_mul(2).saturating_add(512);
         bytes.max(self.per_entry_floor)
     }

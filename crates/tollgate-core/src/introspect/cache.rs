@@ -29,17 +29,7 @@ struct Entry {
     exp: Option<i64>,
 }
 
-#[derive(Clone)]
-struct Weigh {
-    per_entry_floor: u64,
-}
-
-impl quick_cache::Weighter<Box<str>, Arc<Entry>> for Weigh {
-    fn weight(&self, key: &Box<str>, _: &Arc<Entry>) -> u64 {
-        let bytes = (key.len() as u64).saturating_mul(2).saturating_add(512);
-        bytes.max(self.per_entry_floor)
-    }
-}
+use crate::cache::Weigh;
 
 type Store = quick_cache::sync::Cache<Box<str>, Arc<Entry>, Weigh>;
 

@@ -111,7 +111,8 @@ pub struct Validation {
     leeway: i64,
     max_age: Option<i64>,
     max_token_len: usize,
-    actor: Option<ActorPolicy>,
+    // boxed: keeps `Validation` (and the authenticator enum holding it) small
+    actor: Option<Box<ActorPolicy>>,
     preset: crate::preset::Preset,
     permissions: Vec<crate::preset::PermissionSource>,
     pub(crate) skip_issuer: bool,
@@ -212,7 +213,7 @@ impl ValidationBuilder {
     /// [`ClaimsError::ActorNotAllowed`] (401 `invalid_token`). Default: no actor
     /// constraint.
     pub fn actor_policy(mut self, policy: ActorPolicy) -> Self {
-        self.inner.actor = Some(policy);
+        self.inner.actor = Some(Box::new(policy));
         self
     }
 
@@ -513,7 +514,7 @@ impl Validation {
     /// The actor policy, when one is set.
     #[must_use]
     pub fn actor_policy(&self) -> Option<&ActorPolicy> {
-        self.actor.as_ref()
+        self.actor.as_deref()
     }
 
     /// Verifies `token` against `keys` at the current time.

@@ -838,6 +838,52 @@ mod tests {
     }
 
     #[test]
+    fn profile_and_preset_one_rule_last_wins() {
+        use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
+        let key = TestKey::p256("k1");
+        let keys = KeySet::from_jwks(&serde_json::to_vec(&TestKey::jwks([&key])).unwrap()).unwrap();
+        let b = || {
+            Validation::builder()
+                .issuer(DEFAULT_ISSUER)
+                .audience(DEFAULT_AUDIENCE)
+        };
+        let jwt = key
+            .token()
+            .header("typ", "JWT")
+            .without("client_id")
+            .claim("azp", "spa")
+            .sign();
+        let strict = key.token().sign();
+
+        // the default (rfc9068): client_id is the client; typ JWT refused
+        let v = b().build().unwrap();
+        assert_eq!(v.preset(), Preset::Rfc9068);
+        let c = v.verify::<()>(&strict, &keys).unwrap();
+        assert_eq!(c.client(), Some("test-client"));
+        assert_eq!(
+            v.verify::<()>(&jwt, &keys).unwrap_err(),
+            AuthError::Header(HeaderError::WrongType)
+        );
+        // Permissive = preset jwt: client_id, else azp
+        let v = b().profile(TokenProfile::Permissive).build().unwrap();
+        assert_eq!(v.preset(), Preset::Jwt);
+        assert_eq!(v.verify::<()>(&jwt, &keys).unwrap().client(), Some("spa"));
+        // the later call wins
+        let v = b()
+            .preset(Preset::Keycloak)
+            .profile(TokenProfile::AccessToken)
+            .build()
+            .unwrap();
+        assert_eq!(v.preset(), Preset::Rfc9068);
+        let v = b()
+            .profile(TokenProfile::Permissive)
+            .preset(Preset::Okta)
+            .build()
+            .unwrap();
+        assert_eq!(v.preset(), Preset::Okta);
+    }
+
+    #[test]
     fn builder_refuses_open_configs() {
         assert_eq!(
             Validation::builder().build().err(),

@@ -285,6 +285,11 @@ impl ValidationBuilder {
         {
             return Err(BuildError::EmptyValue);
         }
+        if let Some(bad) = v.permissions.iter().find(|p| !p.is_usable()) {
+            return Err(BuildError::PermissionSource {
+                claim: bad.claim.clone(),
+            });
+        }
         Ok(v)
     }
 }
@@ -581,15 +586,16 @@ impl Validation {
             .filter(|p| *p != self.preset);
         let hint = looks_like.map(|p| {
             let what = match e {
-                AuthError::Header(_) => format!("typ {} refused", typ.unwrap_or("absent")),
-                _ => format!("{e}:"),
+                AuthError::Header(_) => {
+                    format!(
+                        "typ {} refused by preset {}",
+                        typ.unwrap_or("absent"),
+                        self.preset
+                    )
+                }
+                _ => format!("{e} (preset {})", self.preset),
             };
-            format!(
-                "{what} by preset {}; tokens from {} need preset {}",
-                self.preset,
-                p.provider(),
-                p
-            )
+            format!("{what}; tokens from {} need preset {p}", p.provider())
         });
         tracing::debug!(
             target: "tollgate::preset",

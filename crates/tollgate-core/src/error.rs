@@ -236,6 +236,24 @@ pub enum ClaimsError {
     Custom,
     /// The delegation (`act`) policy refused the token.
     ActorNotAllowed,
+    /// The preset's token-kind check failed: the claim (Keycloak's payload `typ`,
+    /// Entra's `ver`, Cognito's `token_use`) is absent or does not name an access
+    /// token, e.g. a Keycloak ID or refresh token (see [`crate::preset`]).
+    NotAnAccessToken {
+        /// The preset whose check failed.
+        preset: crate::preset::Preset,
+        /// The claim checked.
+        claim: &'static str,
+    },
+    /// The token carries `aud` where the preset's access tokens have none (Cognito:
+    /// only its ID tokens carry `aud`).
+    UnexpectedAudience {
+        /// The preset.
+        preset: crate::preset::Preset,
+    },
+    /// The preset's audience rule is on the client (Cognito): `client_id` names none
+    /// of the configured audiences.
+    ClientNotAllowed,
 }
 
 /// Key selection refusals.
@@ -484,6 +502,15 @@ impl fmt::Display for ClaimsError {
             ClaimsError::InvalidScope => f.write_str("scope/scp holds an invalid scope-token"),
             ClaimsError::Custom => f.write_str("application claims did not deserialize"),
             ClaimsError::ActorNotAllowed => f.write_str("act claim refused by actor policy"),
+            ClaimsError::NotAnAccessToken { preset, claim } => {
+                write!(f, "claim {claim} does not mark a {preset} access token")
+            }
+            ClaimsError::UnexpectedAudience { preset } => {
+                write!(f, "aud is present, but {preset} access tokens carry none")
+            }
+            ClaimsError::ClientNotAllowed => {
+                f.write_str("client_id names none of our audiences (the preset's audience rule)")
+            }
         }
     }
 }
@@ -646,6 +673,16 @@ pub enum BuildError {
     /// A configured issuer or audience of the validation policy is empty.
     #[error("an issuer or audience is the empty string")]
     EmptyValue,
+    /// A [`PermissionSource`](crate::preset::PermissionSource) cannot match anything:
+    /// its claim path is empty or has an empty segment, or its prefix holds characters
+    /// a scope-token cannot (space, `"`, `\`, controls).
+    #[error(
+        "permission source {claim:?}: empty claim path segment or a prefix with characters a scope cannot hold"
+    )]
+    PermissionSource {
+        /// The configured claim path.
+        claim: String,
+    },
 
     // ---- remote keys (`Issuers::builder()`)
     /// No [`IssuerConfig`](crate::remote::IssuerConfig) was added to the registry.
@@ -1069,6 +1106,39 @@ mod tests {
             ),
             "{fetch:?}"
         );
+    }
+
+    /// The preset refusals: 401 `invalid_token` with the default text, fixed Display
+    /// texts naming only the preset and the claim.
+    #[test]
+    fn preset_refusals_on_the_wire() {
+        use crate::preset::Preset;
+        let cases = [
+            (
+                ClaimsError::NotAnAccessToken {
+                    preset: Preset::Keycloak,
+                    claim: "typ",
+                },
+                "claim typ does not mark a keycloak access token",
+            ),
+            (
+                ClaimsError::UnexpectedAudience {
+                    preset: Preset::Cognito,
+                },
+                "aud is present, but cognito access tokens carry none",
+            ),
+            (
+                ClaimsError::ClientNotAllowed,
+                "client_id names none of our audiences (the preset's audience rule)",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+            let w = AuthError::from(e).wire();
+            assert_eq!((w.status, w.error), (401, Some(ErrorCode::InvalidToken)));
+            assert_eq!(w.description, INVALID_TOKEN_DEFAULT);
+            assert_eq!(w.grpc, GrpcCode::Unauthenticated);
+        }
     }
 
     #[test]

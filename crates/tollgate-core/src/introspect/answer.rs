@@ -74,8 +74,9 @@ pub(crate) fn read<X: DeserializeOwned + 'static>(
         return Err(ClaimsError::IssuerNotAllowed.into());
     }
     let extra: X = parse_extra(body)?;
-    let mut claims = dto.into_claims(extra)?;
+    let mut claims = dto.into_claims(extra, validation.preset().scope_claims())?;
     validation.check_registered(&claims, now, Presence::WhenPresent)?;
+    validation.map_claims(&mut claims, body)?;
     claims.username = username;
     claims.token_type = token_type;
     Ok(claims)
@@ -98,6 +99,26 @@ mod tests {
 
     fn read_(body: &str) -> Result<Claims<()>, AuthError> {
         read::<()>(body.as_bytes(), &v(), NOW, false)
+    }
+
+    #[test]
+    fn presets_map_introspection_answers() {
+        let kc = Validation::builder()
+            .issuer("https://as.example")
+            .audience("orders")
+            .preset(crate::preset::Preset::Keycloak)
+            .build()
+            .expect("valid");
+        let body = r#"{"active":true,"token_type":"Bearer","typ":"Bearer","azp":"web",
+            "client_id":"web","exp":1800000060,"iss":"https://as.example","aud":["orders"],
+            "scope":"email","realm_access":{"roles":["offline_access"]},
+            "resource_access":{"orders":{"roles":["orders:read"]},"x":{"roles":["orders:write"]}}}"#;
+        let c = read::<()>(body.as_bytes(), &kc, NOW, false).expect("active");
+        assert_eq!(c.scopes.to_string(), "email offline_access orders:read");
+        assert_eq!(c.client(), Some("web"));
+        // the plain default: client_id, no mapping
+        let c = read_(r#"{"active":true,"client_id":"web","azp":"other"}"#).expect("active");
+        assert_eq!(c.client(), Some("web"));
     }
 
     #[test]

@@ -361,7 +361,8 @@ where
         self
     }
 
-    /// The token profile (default RFC 9068 access tokens).
+    /// The token profile: the same knob as [`Self::preset`] (`AccessToken` is preset
+    /// `rfc9068`, `Permissive` is preset `jwt`); the later call wins.
     pub fn profile(mut self, profile: TokenProfile) -> Self {
         self.validation = self.validation.profile(profile);
         self

@@ -172,7 +172,7 @@ pub fn check_scopes<X: Send + Sync + 'static>(
         Ok(())
     } else {
         tracing::debug!(
-            sub = claims.sub.as_deref(),
+            client_id = claims.client(),
             required = ?policy,
             outcome = "insufficient_scope",
             "scope policy not met"

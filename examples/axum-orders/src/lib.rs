@@ -39,7 +39,7 @@ pub fn router(gate: &Tollgate) -> Router {
 async fn me(claims: VerifiedClaims) -> Json<Value> {
     Json(json!({
         "sub": claims.sub,
-        "client_id": claims.client_id,
+        "client_id": claims.client(),
         "scopes": claims.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
     }))
 }

@@ -240,8 +240,7 @@ pub(crate) fn span_for<X>(claims: &tollgate_core::Claims<X>) -> tracing::Span {
     tracing::info_span!(
         "tollgate",
         iss = claims.iss.as_deref(),
-        sub = claims.sub.as_deref(),
-        client_id = claims.client_id.as_deref(),
+        client_id = claims.client(),
         outcome = "authenticated",
     )
 }

@@ -105,11 +105,21 @@ impl fmt::Debug for Checkpoint {
 
 impl Checkpoint {
     /// A checkpoint over `gate`'s authenticator and challenge settings.
-    pub fn new<X>(gate: &Tollgate<X>, routes: Routes) -> Self {
+    pub fn new(gate: &Tollgate, routes: Routes) -> Self {
+        Self::from_parts(
+            gate.authenticator().clone(),
+            gate.bearer_rejector().clone(),
+            routes,
+        )
+    }
+
+    /// A checkpoint over an authenticator and challenge settings (e.g. of a gate with
+    /// your own claims type: `gate.authenticator().clone()`, `gate.bearer_rejector().clone()`).
+    pub fn from_parts(auth: Authenticator, rejector: BearerRejector, routes: Routes) -> Self {
         Checkpoint {
             inner: Arc::new(Inner {
-                auth: gate.authenticator().clone(),
-                rejector: gate.bearer_rejector().clone(),
+                auth,
+                rejector,
                 routes,
                 identity: IdentityHeaders::default(),
                 forward_token: true,

@@ -17,7 +17,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let key = TestKey::ed25519("k1");
-//! let gate = Tollgate::builder()
+//! let gate = Tollgate::<()>::builder()
 //!     .issuer(DEFAULT_ISSUER)
 //!     .audience(DEFAULT_AUDIENCE)
 //!     .keys(KeySet::from_keys([key.public_key()]))

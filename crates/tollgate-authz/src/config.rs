@@ -287,9 +287,13 @@ impl AuthzConfig {
 
     /// The checkpoint these settings describe, over `gate` (built from [`Self::gate`]).
     pub fn checkpoint<X>(&self, gate: &Tollgate<X>) -> Checkpoint {
-        Checkpoint::new(gate, self.routes.clone())
-            .identity_headers(self.identity.clone())
-            .forward_token(self.forward_token)
+        Checkpoint::from_parts(
+            gate.authenticator().clone(),
+            gate.bearer_rejector().clone(),
+            self.routes.clone(),
+        )
+        .identity_headers(self.identity.clone())
+        .forward_token(self.forward_token)
     }
 
     /// The forward-auth HTTP service these settings describe.
@@ -591,7 +595,7 @@ public = true
         let env = |k: &str| (k == "TOLLGATE_CONFIG").then(|| file.display().to_string());
         let e = AuthzConfig::from_lookup(env).unwrap_err().to_string();
         assert!(
-            e.starts_with("configuration file ") && e.contains("public") && e.contains("line 6"),
+            e.starts_with("configuration file ") && e.contains("public") && e.contains("line 7"),
             "{e}"
         );
         let e = AuthzConfig::from_lookup(|_| None).unwrap_err().to_string();

@@ -15,6 +15,21 @@ use std::process::ExitCode;
 
 use tollgate_authz::{AuthzConfig, ExtAuthz};
 
+/// Unknown gRPC methods: `UNIMPLEMENTED`; anything else: 404.
+async fn not_found(req: axum::extract::Request) -> axum::response::Response {
+    let grpc = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    if grpc {
+        tonic::Status::unimplemented("").into_http()
+    } else {
+        let mut res = axum::response::Response::default();
+        *res.status_mut() = http::StatusCode::NOT_FOUND;
+        res
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = match AuthzConfig::from_env() {
@@ -45,7 +60,8 @@ async fn main() -> ExitCode {
     let grpc = tonic::service::Routes::new(ExtAuthz::new(config.checkpoint(&gate)).into_server());
     let app = grpc
         .into_axum_router()
-        .route_service("/authz", config.forward_auth::<axum::body::Body, ()>(&gate));
+        .route_service("/authz", config.forward_auth::<axum::body::Body, ()>(&gate))
+        .fallback(not_found);
     let listener = match tokio::net::TcpListener::bind(&bind).await {
         Ok(l) => l,
         Err(e) => {

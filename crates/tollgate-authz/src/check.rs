@@ -289,7 +289,6 @@ pub struct Allow {
 
 impl Allow {
     /// Headers to set on the request sent upstream (replacing any of the same name).
-    #[must_use]
     pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
         &self.headers
     }
@@ -297,7 +296,6 @@ impl Allow {
     /// Headers to remove from the request sent upstream: the identity headers not set
     /// by this answer (a client's copy is never trusted) and, when the token is not
     /// forwarded, `authorization`.
-    #[must_use]
     pub fn remove(&self) -> &[HeaderName] {
         &self.remove
     }
@@ -389,7 +387,6 @@ impl Deny {
     }
 
     /// Headers for the client (`WWW-Authenticate`, `Retry-After`).
-    #[must_use]
     pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
         &self.headers
     }

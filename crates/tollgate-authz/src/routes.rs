@@ -234,7 +234,6 @@ impl Routes {
     }
 
     /// The rules, longest prefix first.
-    #[must_use]
     pub fn rules(&self) -> &[Route] {
         &self.rules
     }

@@ -82,7 +82,7 @@ async fn scenario(kind: Kind, bin: &Path) {
     assert_eq!(r.upstream_header("x-auth-client-id"), ["demo-reader"]);
     assert_eq!(r.upstream_header("x-auth-scopes"), ["orders:read"]);
     assert_eq!(r.upstream_header("x-auth-issuer"), [idp.issuer()]);
-    assert_eq!(r.upstream_header("authorization"), [bearer.clone()]);
+    assert_eq!(r.upstream_header("authorization"), [bearer.as_str()]);
 
     // the same token on POST /orders → 403 insufficient_scope, challenge passed through
     let r = send(main, "POST", "/orders", &[auth]).await;

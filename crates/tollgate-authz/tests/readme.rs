@@ -17,10 +17,16 @@ fn readme_shows_the_tested_gateway_configurations() {
     let readme = include_str!("../../../README.md");
     let section = &readme[readme.find("## Behind a gateway").unwrap()..];
     for (name, template) in [
-        ("nginx-server.conf", include_str!("gateways/nginx-server.conf")),
+        (
+            "nginx-server.conf",
+            include_str!("gateways/nginx-server.conf"),
+        ),
         ("Caddyfile", include_str!("gateways/Caddyfile")),
     ] {
         let b = body(template);
-        assert!(section.contains(&b), "the README does not show tests/gateways/{name}:\n{b}");
+        assert!(
+            section.contains(&b),
+            "the README does not show tests/gateways/{name}:\n{b}"
+        );
     }
 }

@@ -48,9 +48,11 @@ use std::task::{Context, Poll, Waker};
 
 use http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use tollgate_client::{AccessToken, SubjectToken, TokenError, TokenExchange};
 use tollgate_core::AuthError;
 use tollgate_core::authenticate::{Authenticate, AuthenticateFuture, Authenticator};
 use tollgate_core::bearer::extract_bearer;
+use tollgate_core::introspect::looks_like_jwt;
 use tollgate_tower::{BearerRejector, Tollgate};
 
 use crate::identity::IdentityHeaders;
@@ -83,6 +85,7 @@ pub(crate) struct Inner {
     routes: Routes,
     identity: IdentityHeaders,
     forward_token: bool,
+    phantom: Option<TokenExchange>,
 }
 
 /// The gateway's checkpoint: a gate, route rules, identity header names. `Clone` is
@@ -123,6 +126,7 @@ impl Checkpoint {
                 routes,
                 identity: IdentityHeaders::default(),
                 forward_token: true,
+                phantom: None,
             }),
         }
     }
@@ -136,6 +140,7 @@ impl Checkpoint {
                 routes: arc.routes.clone(),
                 identity: arc.identity.clone(),
                 forward_token: arc.forward_token,
+                phantom: arc.phantom.clone(),
             },
         };
         f(&mut inner);
@@ -156,6 +161,18 @@ impl Checkpoint {
     /// drop it by their own configuration (see the README).
     pub fn forward_token(self, on: bool) -> Self {
         self.map(|i| i.forward_token = on)
+    }
+
+    /// Phantom tokens: for an opaque token (one that is not a JWT, checked by
+    /// introspection), hand the upstream a JWT instead, got by an RFC 8693 exchange
+    /// with `exchange` (its audience is the upstream's) and cached per token until
+    /// shortly before the JWT expires (`tollgate-client`'s exchange cache; concurrent
+    /// requests with one token exchange once). The allowed answer then carries
+    /// `Authorization: Bearer <jwt>` for the gateway to send upstream; when the
+    /// exchange fails the request is refused with 503 (`Retry-After`), never sent on
+    /// with the opaque token.
+    pub fn phantom(self, exchange: TokenExchange) -> Self {
+        self.map(|i| i.phantom = Some(exchange))
     }
 
     /// The identity header names in use.
@@ -180,14 +197,18 @@ impl Checkpoint {
                 return Check::done(Verdict::Deny(Deny::new(inner, DenyReason::Token(e.into()))));
             }
         };
+        let phantom = (inner.phantom.is_some() && !looks_like_jwt(token)).then(|| token.to_owned());
         let mut fut: AuthenticateFuture<()> = inner.auth.authenticate(token);
         match Pin::new(&mut fut).poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(r) => Check::done(finish(inner, rule, r)),
+            Poll::Ready(r) => Check {
+                state: after_auth(inner, rule, r, phantom),
+            },
             Poll::Pending => Check {
                 state: State::Waiting {
                     fut,
                     inner: self.inner.clone(),
                     rule,
+                    phantom,
                 },
             },
         }
@@ -197,6 +218,47 @@ impl Checkpoint {
     /// say what the original request was.
     pub(crate) fn deny(&self, reason: DenyReason) -> Verdict {
         Verdict::Deny(Deny::new(&self.inner, reason))
+    }
+}
+
+/// The state after the token check: done, or exchanging for a phantom token.
+fn after_auth(
+    inner: &Inner,
+    rule: usize,
+    result: Result<Arc<tollgate_core::Claims>, AuthError>,
+    phantom: Option<String>,
+) -> State {
+    match (finish(inner, rule, result), phantom, &inner.phantom) {
+        (Verdict::Allow(allow), Some(token), Some(exchange)) => {
+            let exchange = exchange.clone();
+            State::Exchanging {
+                fut: Box::pin(async move { exchange.exchange(&SubjectToken::new(token)).await }),
+                allow: Some(allow),
+                rejector: inner.rejector.clone(),
+            }
+        }
+        (v, _, _) => State::Done(Some(v)),
+    }
+}
+
+fn with_phantom(
+    rejector: &BearerRejector,
+    mut allow: Allow,
+    r: Result<AccessToken, TokenError>,
+) -> Verdict {
+    let value = r.map_err(|e| e.to_string()).and_then(|t| {
+        HeaderValue::from_str(&format!("Bearer {}", t.secret())).map_err(|e| e.to_string())
+    });
+    match value {
+        Ok(v) => {
+            allow.remove.retain(|n| n != AUTHORIZATION);
+            allow.headers.push((AUTHORIZATION, v));
+            Verdict::Allow(allow)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, outcome = "phantom_unavailable", "token exchange for the upstream failed");
+            Verdict::Deny(Deny::build(rejector, DenyReason::PhantomUnavailable))
+        }
     }
 }
 
@@ -315,6 +377,9 @@ pub enum DenyReason {
     /// The gateway sent no original method or URI at all (its configuration is
     /// wrong): 500.
     MissingOriginal,
+    /// The token is valid, but the phantom token for the upstream could not be had
+    /// (the exchange failed): 503 with `Retry-After`.
+    PhantomUnavailable,
 }
 
 impl DenyReason {
@@ -332,6 +397,7 @@ impl DenyReason {
             DenyReason::NoRoute => "no_route",
             DenyReason::Ambiguous => "ambiguous_original_request",
             DenyReason::MissingOriginal => "missing_original_request",
+            DenyReason::PhantomUnavailable => "phantom_unavailable",
         }
     }
 }
@@ -346,11 +412,15 @@ pub struct Deny {
 
 impl Deny {
     fn new(inner: &Inner, reason: DenyReason) -> Self {
+        Self::build(&inner.rejector, reason)
+    }
+
+    fn build(rejector: &BearerRejector, reason: DenyReason) -> Self {
         let mut headers = Vec::new();
         let status = match &reason {
             DenyReason::Token(e) => {
                 let wire = e.wire();
-                if let Some(ch) = inner.rejector.challenge(e)
+                if let Some(ch) = rejector.challenge(e)
                     && let Ok(v) = HeaderValue::from_str(&ch)
                 {
                     headers.push((WWW_AUTHENTICATE, v));
@@ -371,6 +441,10 @@ impl Deny {
                     "the gateway sent neither X-Forwarded-Method/X-Forwarded-Uri nor X-Original-Method/X-Original-URI: fix its configuration"
                 );
                 StatusCode::INTERNAL_SERVER_ERROR
+            }
+            DenyReason::PhantomUnavailable => {
+                headers.push((RETRY_AFTER, HeaderValue::from_static("5")));
+                StatusCode::SERVICE_UNAVAILABLE
             }
         };
         Deny {
@@ -405,12 +479,21 @@ pub struct Check {
     state: State,
 }
 
+type ExchangeFuture = Pin<Box<dyn Future<Output = Result<AccessToken, TokenError>> + Send>>;
+
 enum State {
     Done(Option<Verdict>),
     Waiting {
         fut: AuthenticateFuture<()>,
         inner: Arc<Inner>,
         rule: usize,
+        phantom: Option<String>,
+    },
+    /// Phantom tokens only (boxed: the exchange is a network call anyway).
+    Exchanging {
+        fut: ExchangeFuture,
+        allow: Option<Allow>,
+        rejector: BearerRejector,
     },
 }
 
@@ -419,6 +502,7 @@ impl fmt::Debug for Check {
         f.write_str(match self.state {
             State::Done(_) => "Check::Done",
             State::Waiting { .. } => "Check::Waiting",
+            State::Exchanging { .. } => "Check::Exchanging",
         })
     }
 }
@@ -436,15 +520,35 @@ impl Future for Check {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Verdict> {
         // every state is Unpin
-        match &mut self.get_mut().state {
-            State::Done(v) => match v.take() {
-                Some(v) => Poll::Ready(v),
-                None => panic!("Check polled after completion"),
-            },
-            State::Waiting { fut, inner, rule } => match Pin::new(fut).poll(cx) {
-                Poll::Ready(r) => Poll::Ready(finish(inner, *rule, r)),
-                Poll::Pending => Poll::Pending,
-            },
+        let state = &mut self.get_mut().state;
+        loop {
+            let next = match state {
+                State::Done(v) => match v.take() {
+                    Some(v) => return Poll::Ready(v),
+                    None => panic!("Check polled after completion"),
+                },
+                State::Waiting {
+                    fut,
+                    inner,
+                    rule,
+                    phantom,
+                } => match Pin::new(fut).poll(cx) {
+                    Poll::Ready(r) => after_auth(inner, *rule, r, phantom.take()),
+                    Poll::Pending => return Poll::Pending,
+                },
+                State::Exchanging {
+                    fut,
+                    allow,
+                    rejector,
+                } => match fut.as_mut().poll(cx) {
+                    Poll::Ready(r) => match allow.take() {
+                        Some(a) => State::Done(Some(with_phantom(rejector, a, r))),
+                        None => panic!("Check polled after completion"),
+                    },
+                    Poll::Pending => return Poll::Pending,
+                },
+            };
+            *state = next;
         }
     }
 }

@@ -15,6 +15,13 @@
 //! scopes = "X-Auth-Scopes"
 //! issuer = "X-Auth-Issuer"
 //!
+//! [authz.phantom]                       # optional: opaque tokens → a JWT for the upstream
+//! token_endpoint = "https://idp.example.com/token"   # RFC 8693 token exchange
+//! client_id = "gateway"                 # this checkpoint's client
+//! client_secret_env = "GATEWAY_SECRET"  # or client_secret_file = "/run/secrets/gateway"
+//! audience = "orders"                   # the upstream's audience
+//! scope = "orders:read"                 # optional: narrow the scopes
+//!
 //! [[route]]
 //! prefix = "/orders"                    # longest prefix wins (segment-wise)
 //! methods = ["GET"]                     # optional: every method
@@ -49,6 +56,8 @@ use tollgate_core::scope::{Scope, ScopePolicy};
 use tollgate_tower::config::{CacheSettings, IntrospectionConfig, IssuerSettings, Secret};
 use tollgate_tower::{BuildError, GateConfig, Tollgate};
 
+use tollgate_client::{ClientAuth, TokenEndpoint, TokenExchange};
+
 use crate::check::Checkpoint;
 use crate::forward::{Convention, ForwardAuth};
 use crate::identity::IdentityHeaders;
@@ -68,6 +77,48 @@ pub struct AuthzConfig {
     pub convention: Convention,
     /// Whether the upstream keeps the client's `Authorization` header.
     pub forward_token: bool,
+    /// Phantom tokens (`[authz.phantom]`).
+    pub phantom: Option<PhantomSettings>,
+}
+
+/// `[authz.phantom]`: opaque tokens are exchanged (RFC 8693) for a JWT addressed to the
+/// upstream; see [`Checkpoint::phantom`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PhantomSettings {
+    /// The token endpoint.
+    pub token_endpoint: String,
+    /// This checkpoint's client id (`client_secret_basic`).
+    pub client_id: String,
+    /// Its secret (from `client_secret_env` or `client_secret_file`; never printed).
+    pub client_secret: Secret,
+    /// The upstream's audience.
+    pub audience: String,
+    /// The scopes to ask for (space-separated), if narrower than the subject token's.
+    pub scope: Option<String>,
+}
+
+impl PhantomSettings {
+    /// The live exchange (its own cache).
+    ///
+    /// # Errors
+    ///
+    /// A bad token endpoint URL or exchange setting, naming `authz.phantom`.
+    pub fn exchange(&self) -> Result<TokenExchange, BuildError> {
+        let named =
+            |e: tollgate_client::ConfigError| BuildError::field("authz.phantom", e.to_string());
+        let endpoint = TokenEndpoint::new(&self.token_endpoint)
+            .map_err(named)?
+            .client_auth(ClientAuth::client_secret_basic(
+                &self.client_id,
+                self.client_secret.expose(),
+            ));
+        let mut b = TokenExchange::builder(endpoint).audience(&self.audience);
+        if let Some(s) = &self.scope {
+            b = b.scope(s);
+        }
+        b.build().map_err(named)
+    }
 }
 
 #[derive(Deserialize)]
@@ -128,6 +179,8 @@ struct AuthzDto {
     forward_token: bool,
     #[serde(default)]
     headers: HeadersDto,
+    #[serde(default)]
+    phantom: Option<PhantomDto>,
 }
 
 impl Default for AuthzDto {
@@ -136,8 +189,23 @@ impl Default for AuthzDto {
             convention: ConventionDto::Auto,
             forward_token: true,
             headers: HeadersDto::default(),
+            phantom: None,
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhantomDto {
+    token_endpoint: String,
+    client_id: String,
+    #[serde(default)]
+    client_secret_env: Option<String>,
+    #[serde(default)]
+    client_secret_file: Option<std::path::PathBuf>,
+    audience: String,
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 fn yes() -> bool {
@@ -211,12 +279,13 @@ impl AuthzConfig {
             path: path.to_owned(),
             problem: e.to_string().trim_end().to_owned(),
         })?;
-        let mut config = Self::from_dto(dto)?;
+        let mut config = Self::from_dto(dto, env)?;
         resolve_secrets(&mut config.gate, env)?;
         Ok(config)
     }
 
-    /// Parses TOML text (secret references are not resolved: use [`Self::from_file`]).
+    /// Parses TOML text (secret references are resolved from the process environment
+    /// only for `[authz.phantom]`; use [`Self::from_file`] for the rest).
     ///
     /// # Errors
     ///
@@ -224,10 +293,10 @@ impl AuthzConfig {
     pub fn from_toml(text: &str) -> Result<Self, BuildError> {
         let dto = toml::from_str::<FileDto>(text)
             .map_err(|e| BuildError::field("configuration", e.to_string().trim_end().to_owned()))?;
-        Self::from_dto(dto)
+        Self::from_dto(dto, &|k: &str| std::env::var(k).ok())
     }
 
-    fn from_dto(dto: FileDto) -> Result<Self, BuildError> {
+    fn from_dto(dto: FileDto, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, BuildError> {
         let parts = GateParts {
             realm: &dto.realm,
             issuer: &dto.issuers,
@@ -282,23 +351,56 @@ impl AuthzConfig {
                 ConventionDto::Original => Convention::Original,
             },
             forward_token: dto.authz.forward_token,
+            phantom: match dto.authz.phantom {
+                None => None,
+                Some(p) => Some(PhantomSettings {
+                    client_secret: resolve_secret(
+                        "authz.phantom",
+                        p.client_secret_env.as_deref(),
+                        p.client_secret_file.as_deref(),
+                        env,
+                    )?
+                    .ok_or_else(|| {
+                        BuildError::field(
+                            "authz.phantom",
+                            "needs client_secret_env or client_secret_file",
+                        )
+                    })?,
+                    token_endpoint: p.token_endpoint,
+                    client_id: p.client_id,
+                    audience: p.audience,
+                    scope: p.scope,
+                }),
+            },
         })
     }
 
     /// The checkpoint these settings describe, over `gate` (built from [`Self::gate`]).
-    pub fn checkpoint<X>(&self, gate: &Tollgate<X>) -> Checkpoint {
-        Checkpoint::from_parts(
+    ///
+    /// # Errors
+    ///
+    /// A bad `[authz.phantom]` setting.
+    pub fn checkpoint<X>(&self, gate: &Tollgate<X>) -> Result<Checkpoint, BuildError> {
+        let c = Checkpoint::from_parts(
             gate.authenticator().clone(),
             gate.bearer_rejector().clone(),
             self.routes.clone(),
         )
         .identity_headers(self.identity.clone())
-        .forward_token(self.forward_token)
+        .forward_token(self.forward_token);
+        Ok(match &self.phantom {
+            Some(p) => c.phantom(p.exchange()?),
+            None => c,
+        })
     }
 
     /// The forward-auth HTTP service these settings describe.
-    pub fn forward_auth<B, X>(&self, gate: &Tollgate<X>) -> ForwardAuth<B> {
-        ForwardAuth::new(self.checkpoint(gate)).convention(self.convention)
+    ///
+    /// # Errors
+    ///
+    /// A bad `[authz.phantom]` setting.
+    pub fn forward_auth<B, X>(&self, gate: &Tollgate<X>) -> Result<ForwardAuth<B>, BuildError> {
+        Ok(ForwardAuth::new(self.checkpoint(gate)?).convention(self.convention))
     }
 }
 
@@ -391,6 +493,43 @@ fn route(i: usize, r: RouteDto) -> Result<Route, BuildError> {
 
 /// The same rules as `GateConfig::from_file`: `client_secret_env` names a variable,
 /// `client_secret_file` a file (trailing newline ignored); exclusive; never printed.
+fn resolve_secret(
+    table: &str,
+    var: Option<&str>,
+    file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Secret>, BuildError> {
+    match (var, file) {
+        (Some(_), Some(_)) => Err(BuildError::field(
+            format!("{table}.client_secret_env and {table}.client_secret_file"),
+            "are exclusive",
+        )),
+        (Some(var), None) => Ok(Some(Secret::new(
+            env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
+                BuildError::field(
+                    format!("{table}.client_secret_env"),
+                    format!("names {var}, which is not set"),
+                )
+            })?,
+        ))),
+        (None, Some(path)) => {
+            let field = format!("{table}.client_secret_file");
+            let s = std::fs::read_to_string(path).map_err(|e| {
+                BuildError::field(&field, format!("cannot read {}: {e}", path.display()))
+            })?;
+            let s = s.trim_end_matches(['\r', '\n']);
+            if s.is_empty() {
+                return Err(BuildError::field(
+                    &field,
+                    format!("{} is empty", path.display()),
+                ));
+            }
+            Ok(Some(Secret::new(s)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 fn resolve_secrets(
     gate: &mut GateConfig,
     env: &dyn Fn(&str) -> Option<String>,
@@ -398,39 +537,12 @@ fn resolve_secrets(
     let Some(intro) = gate.introspection.as_mut() else {
         return Ok(());
     };
-    intro.client_secret = match (&intro.client_secret_env, &intro.client_secret_file) {
-        (Some(_), Some(_)) => {
-            return Err(BuildError::field(
-                "introspection.client_secret_env and introspection.client_secret_file",
-                "are exclusive",
-            ));
-        }
-        (Some(var), None) => Some(Secret::new(env(var).filter(|v| !v.is_empty()).ok_or_else(
-            || {
-                BuildError::field(
-                    "introspection.client_secret_env",
-                    format!("names {var}, which is not set"),
-                )
-            },
-        )?)),
-        (None, Some(path)) => {
-            let s = std::fs::read_to_string(path).map_err(|e| {
-                BuildError::field(
-                    "introspection.client_secret_file",
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?;
-            let s = s.trim_end_matches(['\r', '\n']);
-            if s.is_empty() {
-                return Err(BuildError::field(
-                    "introspection.client_secret_file",
-                    format!("{} is empty", path.display()),
-                ));
-            }
-            Some(Secret::new(s))
-        }
-        (None, None) => None,
-    };
+    intro.client_secret = resolve_secret(
+        "introspection",
+        intro.client_secret_env.as_deref(),
+        intro.client_secret_file.as_deref(),
+        env,
+    )?;
     Ok(())
 }
 

@@ -200,6 +200,7 @@ pub fn response(verdict: Verdict) -> CheckResponse {
                 DenyReason::Token(e) => e.wire().grpc.as_i32(),
                 DenyReason::NoRoute | DenyReason::Ambiguous => 7,
                 DenyReason::MissingOriginal => 13,
+                DenyReason::PhantomUnavailable => 14,
             };
             CheckResponse {
                 status: Some(Status {

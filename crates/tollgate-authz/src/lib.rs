@@ -70,7 +70,7 @@ pub mod routes;
 
 pub use check::{Allow, Check, Checkpoint, Deny, DenyReason, OriginalRequest, Verdict};
 pub use claims_layer::{ForwardClaims, ForwardClaimsLayer};
-pub use config::AuthzConfig;
+pub use config::{AuthzConfig, PhantomSettings};
 pub use ext_authz::ExtAuthz;
 pub use forward::{Convention, ForwardAuth, ForwardFuture};
 pub use identity::IdentityHeaders;

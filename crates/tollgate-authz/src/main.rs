@@ -57,10 +57,20 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let grpc = tonic::service::Routes::new(ExtAuthz::new(config.checkpoint(&gate)).into_server());
+    let (checkpoint, forward) = match (
+        config.checkpoint(&gate),
+        config.forward_auth::<axum::body::Body, ()>(&gate),
+    ) {
+        (Ok(c), Ok(f)) => (c, f),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("tollgate-authz: configuration error: {}", e.report());
+            return ExitCode::from(2);
+        }
+    };
+    let grpc = tonic::service::Routes::new(ExtAuthz::new(checkpoint).into_server());
     let app = grpc
         .into_axum_router()
-        .route_service("/authz", config.forward_auth::<axum::body::Body, ()>(&gate))
+        .route_service("/authz", forward)
         .fallback(not_found);
     let listener = match tokio::net::TcpListener::bind(&bind).await {
         Ok(l) => l,

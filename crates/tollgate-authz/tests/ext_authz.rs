@@ -236,7 +236,7 @@ async fn forward_token_false_removes_authorization() {
     );
     let config = tollgate_authz::AuthzConfig::from_toml(&text).unwrap();
     let gate = config.gate.builder::<()>().build().await.unwrap();
-    let authz = tollgate_authz::ExtAuthz::new(config.checkpoint(&gate));
+    let authz = tollgate_authz::ExtAuthz::new(config.checkpoint(&gate).unwrap());
     let token = idp
         .client_credentials_token("demo-reader", &[], Some("orders"))
         .await

@@ -204,6 +204,23 @@ impl Reply {
 /// Sends one request over a new connection, exactly as written (any target, any
 /// headers, repeated ones too).
 pub async fn send(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
+    if method == "POST" {
+        let mut h = headers.to_vec();
+        h.push(("Content-Type", "application/json"));
+        send_body(addr, method, target, &h, b"{}").await
+    } else {
+        send_body(addr, method, target, headers, b"").await
+    }
+}
+
+/// As [`send`], with a body (`Content-Length` added when it is not empty).
+pub async fn send_body(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut req = format!(
         "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n",
@@ -212,12 +229,13 @@ pub async fn send(addr: SocketAddr, method: &str, target: &str, headers: &[(&str
     for (n, v) in headers {
         req.push_str(&format!("{n}: {v}\r\n"));
     }
-    if method == "POST" {
-        req.push_str("Content-Length: 2\r\nContent-Type: application/json\r\n\r\n{}");
-    } else {
-        req.push_str("\r\n");
+    if !body.is_empty() {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
-    s.write_all(req.as_bytes()).await.unwrap();
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    s.write_all(&bytes).await.unwrap();
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut raw))
         .await

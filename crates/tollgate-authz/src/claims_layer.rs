@@ -182,3 +182,61 @@ where
         self.inner.call(req)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+    use tower::{ServiceExt, service_fn};
+
+    type Seen = Vec<(String, String)>;
+
+    /// The headers a request arrives with, sorted.
+    fn seen(req: Request<()>) -> std::future::Ready<Result<Seen, Infallible>> {
+        let mut v: Seen = req
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("?").to_owned()))
+            .collect();
+        v.sort();
+        std::future::ready(Ok(v))
+    }
+
+    #[tokio::test]
+    async fn strips_without_claims_and_sets_from_claims() {
+        let layer = ForwardClaimsLayer::<()>::with_headers(
+            IdentityHeaders::default().subject(Some("x-user")).unwrap(),
+        );
+        let svc = layer.layer(service_fn(seen));
+        // no verified claims: every identity header removed, others kept
+        let req = Request::builder()
+            .header("x-user", "admin")
+            .header("x-auth-scopes", "admin")
+            .header("accept", "*/*")
+            .body(())
+            .unwrap();
+        let got = svc.clone().oneshot(req).await.unwrap();
+        assert_eq!(got, [("accept".to_owned(), "*/*".to_owned())]);
+        // verified claims: set from them, the client's value replaced
+        let claims: Claims = Claims::from_json(
+            br#"{"iss":"https://idp","sub":"alice","client_id":"web","scope":"a b"}"#,
+        )
+        .unwrap();
+        let mut req = Request::builder()
+            .header("x-user", "admin")
+            .body(())
+            .unwrap();
+        req.extensions_mut().insert(Arc::new(claims));
+        let got = svc.oneshot(req).await.unwrap();
+        let want: Vec<(String, String)> = [
+            ("x-auth-client-id", "web"),
+            ("x-auth-issuer", "https://idp"),
+            ("x-auth-scopes", "a b"),
+            ("x-user", "alice"),
+        ]
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+        assert_eq!(got, want);
+    }
+}

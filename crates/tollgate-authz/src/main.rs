@@ -13,7 +13,7 @@
 
 use std::process::ExitCode;
 
-use tollgate_authz::{AuthzConfig, ExtAuthz};
+use tollgate_authz::{AuthzConfig, ExtAuthz, ForwardAuth};
 
 /// Unknown gRPC methods: `UNIMPLEMENTED`; anything else: 404.
 async fn not_found(req: axum::extract::Request) -> axum::response::Response {
@@ -57,16 +57,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (checkpoint, forward) = match (
-        config.checkpoint(&gate),
-        config.forward_auth::<axum::body::Body, ()>(&gate),
-    ) {
-        (Ok(c), Ok(f)) => (c, f),
-        (Err(e), _) | (_, Err(e)) => {
+    // one checkpoint (one phantom-token cache) for both endpoints
+    let checkpoint = match config.checkpoint(&gate) {
+        Ok(c) => c,
+        Err(e) => {
             eprintln!("tollgate-authz: configuration error: {}", e.report());
             return ExitCode::from(2);
         }
     };
+    let forward =
+        ForwardAuth::<axum::body::Body>::new(checkpoint.clone()).convention(config.convention);
     let grpc = tonic::service::Routes::new(ExtAuthz::new(checkpoint).into_server());
     let app = grpc
         .into_axum_router()

@@ -1,7 +1,8 @@
 //! Phantom tokens (RFC 8693 flavour): an opaque token comes in, the checkpoint
 //! introspects it (cached), exchanges it for a JWT addressed to the upstream (cached)
 //! and hands that JWT over in its allowed answer; the upstream verifies the JWT with
-//! the IdP's keys. N requests cost one introspection call and one exchange.
+//! the IdP's keys. N requests cost one introspection call and one exchange. Also
+//! through NGINX with the README's lines (skipped loudly without nginx unless CI).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -11,9 +12,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use axum::body::Bytes;
-use http::HeaderMap;
-use support::{ROUTES, TempDir, send_body};
+use support::{
+    Authz, ROUTES, TempDir, counting_introspection, echo_upstream, gateway, nginx_with, send,
+};
 use tollgate_authz::{AuthzConfig, ForwardAuth};
 use tollgate_core::authenticate::Authenticate;
 use tollgate_core::introspect::looks_like_jwt;
@@ -21,33 +22,6 @@ use tollgate_testkit::DevIdp;
 use tollgate_testkit::idp::Client;
 use tollgate_tower::Tollgate;
 use tower::ServiceExt;
-
-/// A pass-through to the IdP's `/introspect` that counts the calls.
-async fn counting_introspection(idp: SocketAddr, calls: Arc<AtomicUsize>) -> SocketAddr {
-    let handler = move |headers: HeaderMap, body: Bytes| {
-        let calls = calls.clone();
-        async move {
-            calls.fetch_add(1, Ordering::SeqCst);
-            let pass: Vec<(&str, &str)> = ["authorization", "content-type", "accept"]
-                .into_iter()
-                .filter_map(|n| headers.get(n).and_then(|v| v.to_str().ok()).map(|v| (n, v)))
-                .collect();
-            let r = send_body(idp, "POST", "/introspect", &pass, &body).await;
-            let mut res = http::Response::new(axum::body::Body::from(r.body.clone()));
-            *res.status_mut() = http::StatusCode::from_u16(r.status).unwrap();
-            if let Some(ct) = r.header("content-type") {
-                res.headers_mut()
-                    .insert("content-type", ct.parse().unwrap());
-            }
-            res
-        }
-    };
-    let app = axum::Router::new().route("/introspect", axum::routing::post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
 
 fn ask(token: &str) -> http::Request<String> {
     http::Request::get("/authz")
@@ -58,13 +32,9 @@ fn ask(token: &str) -> http::Request<String> {
         .unwrap()
 }
 
-async fn forward_auth(idp: &DevIdp, introspect: SocketAddr, audience: &str) -> ForwardAuth<String> {
-    let dir = TempDir::new("phantom");
-    let file = dir.0.join("authz.toml");
-    std::fs::write(
-        &file,
-        format!(
-            r#"realm = "orders"
+fn phantom_config(idp: &DevIdp, introspect: SocketAddr, audience: &str) -> String {
+    format!(
+        r#"realm = "orders"
 [[issuer]]
 issuer = "{issuer}"
 audiences = ["orders"]
@@ -83,12 +53,16 @@ client_secret_env = "GATEWAY_SECRET"
 audience = "{audience}"
 scope = "orders:read"
 {ROUTES}"#,
-            issuer = idp.issuer(),
-            jwks = idp.jwks_uri(),
-            token = idp.token_endpoint(),
-        ),
+        issuer = idp.issuer(),
+        jwks = idp.jwks_uri(),
+        token = idp.token_endpoint(),
     )
-    .unwrap();
+}
+
+async fn forward_auth(idp: &DevIdp, introspect: SocketAddr, audience: &str) -> ForwardAuth<String> {
+    let dir = TempDir::new("phantom");
+    let file = dir.0.join("authz.toml");
+    std::fs::write(&file, phantom_config(idp, introspect, audience)).unwrap();
     let env = |k: &str| match k {
         "TOLLGATE_CONFIG" => Some(file.display().to_string()),
         "GATEWAY_SECRET" => Some("gateway-secret".to_owned()),
@@ -99,9 +73,9 @@ scope = "orders:read"
     config.forward_auth(&gate).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn opaque_in_jwt_out_one_introspection_for_n_requests() {
-    let idp = DevIdp::builder()
+/// The dev IdP with a `gateway` client that may exchange tokens for `orders`.
+async fn gateway_idp() -> DevIdp {
+    DevIdp::builder()
         .client(
             Client::new("gateway", "gateway-secret")
                 .scopes(["orders:read"])
@@ -110,7 +84,12 @@ async fn opaque_in_jwt_out_one_introspection_for_n_requests() {
         )
         .start()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opaque_in_jwt_out_one_introspection_for_n_requests() {
+    let idp = gateway_idp().await;
     let calls = Arc::new(AtomicUsize::new(0));
     let introspect = counting_introspection(idp.addr(), calls.clone()).await;
     let fwd = forward_auth(&idp, introspect, "orders").await;
@@ -178,16 +157,7 @@ async fn opaque_in_jwt_out_one_introspection_for_n_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_exchange_is_503_never_the_opaque_token() {
     // the gateway may not exchange for "billing": the IdP answers invalid_target
-    let idp = DevIdp::builder()
-        .client(
-            Client::new("gateway", "gateway-secret")
-                .scopes(["orders:read"])
-                .audiences(["gateway"])
-                .may_exchange_for(["orders"]),
-        )
-        .start()
-        .await
-        .unwrap();
+    let idp = gateway_idp().await;
     let calls = Arc::new(AtomicUsize::new(0));
     let introspect = counting_introspection(idp.addr(), calls).await;
     let fwd = forward_auth(&idp, introspect, "billing").await;
@@ -201,4 +171,102 @@ async fn a_failed_exchange_is_503_never_the_opaque_token() {
     assert!(res.headers().get("retry-after").is_some());
     assert!(res.headers().get("authorization").is_none());
     assert!(res.headers().get("x-auth-subject").is_none());
+}
+
+/// The README's NGINX lines for phantom tokens (http-level map, then two lines in
+/// `location /`).
+const NGINX_MAP: &str = r#"map $tg_authorization $tg_upstream_authorization {
+    ""      $http_authorization;
+    default $tg_authorization;
+}"#;
+const NGINX_LINES: [&str; 2] = [
+    "auth_request_set $tg_authorization $upstream_http_authorization;",
+    "proxy_set_header Authorization $tg_upstream_authorization;",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phantom_through_nginx() {
+    let Some(bin) = gateway("nginx") else { return };
+    let readme = include_str!("../../../README.md");
+    for l in NGINX_MAP.lines().chain(NGINX_LINES) {
+        assert!(readme.contains(l), "README lacks {l:?}");
+    }
+    let idp = gateway_idp().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let introspect = counting_introspection(idp.addr(), calls.clone()).await;
+    let authz = Authz::start_with_env(
+        &phantom_config(&idp, introspect, "orders"),
+        &[("GATEWAY_SECRET", "gateway-secret")],
+    )
+    .await;
+    let app = echo_upstream().await;
+    let anchor = "        proxy_set_header X-Auth-Issuer    $tg_issuer;\n";
+    let base = include_str!("gateways/nginx-server.conf");
+    assert!(base.contains(anchor));
+    let template = base.replace(
+        anchor,
+        &format!(
+            "{anchor}        {}\n        {}\n",
+            NGINX_LINES[0], NGINX_LINES[1]
+        ),
+    );
+    let gw = nginx_with(&bin, &[(app, authz.addr)], &template, NGINX_MAP).await;
+    let upstream = Tollgate::<()>::builder()
+        .issuer(idp.issuer())
+        .audience("orders")
+        .jwks_uri(idp.jwks_uri())
+        .build()
+        .await
+        .unwrap();
+
+    let opaque = idp
+        .client_credentials_token("demo-opaque", &["orders:read"], Some("orders"))
+        .await
+        .unwrap()
+        .access_token;
+    let bearer = format!("Bearer {opaque}");
+    let n = 5;
+    let mut jwts = HashSet::new();
+    for _ in 0..n {
+        let r = send(gw.addr, "GET", "/orders", &[("Authorization", &bearer)]).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let got = r.upstream_header("authorization");
+        assert_eq!(got.len(), 1, "{got:?}");
+        let jwt = got[0].strip_prefix("Bearer ").unwrap().to_owned();
+        assert!(looks_like_jwt(&jwt), "the upstream got {jwt:?}");
+        let claims = Authenticate::<()>::authenticate(upstream.authenticator(), &jwt)
+            .await
+            .unwrap();
+        assert_eq!(claims.sub.as_deref(), Some("demo-opaque"));
+        assert_eq!(r.upstream_header("x-auth-subject"), ["demo-opaque"]);
+        jwts.insert(jwt);
+    }
+    assert_eq!(jwts.len(), 1);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one introspection call for {n} requests"
+    );
+    eprintln!(
+        "phantom through NGINX: {n} requests, opaque in, JWT at the upstream (verified), 1 introspection call"
+    );
+
+    // a JWT passes through NGINX unchanged
+    let jwt_in = idp
+        .client_credentials_token("demo-reader", &["orders:read"], Some("orders"))
+        .await
+        .unwrap()
+        .access_token;
+    let r = send(
+        gw.addr,
+        "GET",
+        "/orders",
+        &[("Authorization", &format!("Bearer {jwt_in}"))],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.upstream_header("authorization"),
+        [format!("Bearer {jwt_in}")]
+    );
 }

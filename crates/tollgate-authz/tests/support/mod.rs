@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::Request;
@@ -65,10 +67,16 @@ pub struct Authz {
 impl Authz {
     /// Starts the binary with `config` (a TOML text) as its file.
     pub async fn start(config: &str) -> Authz {
+        Self::start_with_env(config, &[]).await
+    }
+
+    /// As [`Self::start`], with more environment variables (secrets).
+    pub async fn start_with_env(config: &str, env: &[(&str, &str)]) -> Authz {
         let dir = TempDir::new("config");
         let file = dir.0.join("authz.toml");
         std::fs::write(&file, config).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate-authz"))
+            .envs(env.iter().copied())
             .env("TOLLGATE_CONFIG", &file)
             .env("BIND", "127.0.0.1:0")
             .stdout(Stdio::piped())
@@ -150,6 +158,33 @@ pub async fn echo_upstream() -> SocketAddr {
         .to_string()
     }
     let app = axum::Router::new().fallback(echo);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// A pass-through to the IdP's `/introspect` that counts the calls.
+pub async fn counting_introspection(idp: SocketAddr, calls: Arc<AtomicUsize>) -> SocketAddr {
+    let handler = move |headers: http::HeaderMap, body: axum::body::Bytes| {
+        let calls = calls.clone();
+        async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let pass: Vec<(&str, &str)> = ["authorization", "content-type", "accept"]
+                .into_iter()
+                .filter_map(|n| headers.get(n).and_then(|v| v.to_str().ok()).map(|v| (n, v)))
+                .collect();
+            let r = send_body(idp, "POST", "/introspect", &pass, &body).await;
+            let mut res = http::Response::new(axum::body::Body::from(r.body.clone()));
+            *res.status_mut() = http::StatusCode::from_u16(r.status).unwrap();
+            if let Some(ct) = r.header("content-type") {
+                res.headers_mut()
+                    .insert("content-type", ct.parse().unwrap());
+            }
+            res
+        }
+    };
+    let app = axum::Router::new().route("/introspect", axum::routing::post(handler));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -353,9 +388,24 @@ impl Gateway {
 
 /// NGINX with one server block per `(app, tollgate)` pair, in the foreground.
 pub async fn nginx(bin: &Path, servers: &[(SocketAddr, SocketAddr)]) -> Gateway {
+    nginx_with(
+        bin,
+        servers,
+        include_str!("../gateways/nginx-server.conf"),
+        "",
+    )
+    .await
+}
+
+/// NGINX from another server template, with `http_extra` at the `http {}` level.
+pub async fn nginx_with(
+    bin: &Path,
+    servers: &[(SocketAddr, SocketAddr)],
+    template: &str,
+    http_extra: &str,
+) -> Gateway {
     let dir = TempDir::new("nginx");
     let d = dir.0.display().to_string();
-    let template = include_str!("../gateways/nginx-server.conf");
     let mut blocks = String::new();
     let mut ports = Vec::new();
     for (i, (app, tollgate)) in servers.iter().enumerate() {
@@ -373,7 +423,7 @@ pub async fn nginx(bin: &Path, servers: &[(SocketAddr, SocketAddr)]) -> Gateway 
         "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
          events {{ worker_connections 256; }}\n\
          http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
-         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n{blocks}\n}}\n"
+         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n{http_extra}\n{blocks}\n}}\n"
     );
     let file = dir.0.join("nginx.conf");
     std::fs::write(&file, conf).unwrap();

@@ -9,7 +9,8 @@
 //! - allowed: `status` OK and an `OkHttpResponse` whose `headers` set the identity
 //!   headers (`OVERWRITE_IF_EXISTS_OR_ADD`) and whose `headers_to_remove` drops the
 //!   identity headers this answer does not set (so a client's copy never reaches the
-//!   upstream) and, with `forward_token = false`, `authorization`;
+//!   upstream) and, with `forward_token = false`, `authorization` (with phantom
+//!   tokens, `authorization` is set to the JWT instead);
 //! - refused: `status` UNAUTHENTICATED / PERMISSION_DENIED / UNAVAILABLE (from the wire
 //!   table) and a `DeniedHttpResponse` with the HTTP status (400 / 401 / 403 / 503) and
 //!   `WWW-Authenticate` / `Retry-After` for the client.

@@ -12,7 +12,8 @@
 //! of both are present, or one header is repeated, the request is refused (403): a
 //! client may have added one of them, and the gateway only overwrites its own.
 //!
-//! Answers: 200 with the identity headers; or the refusal (400 / 401 / 403 / 503 with
+//! Answers: 200 with the identity headers (and, with phantom tokens, `Authorization`
+//! carrying the JWT for the upstream); or the refusal (400 / 401 / 403 / 503 with
 //! `WWW-Authenticate`, and `Retry-After` on 503) for the gateway to hand to the client;
 //! 500 when the gateway sent no original request at all.
 //!

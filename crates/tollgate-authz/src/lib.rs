@@ -18,6 +18,9 @@
 //!   (`TOLLGATE_CONFIG`) plus `[[route]]` rules and identity header names.
 //! - [`ForwardClaimsLayer`] (module [`claims_layer`]): for your own Rust proxy, a tower
 //!   layer that strips inbound identity headers and sets them from verified claims.
+//! - Phantom tokens ([`Checkpoint::phantom`], `[authz.phantom]`): an opaque token is
+//!   exchanged (RFC 8693) for a JWT addressed to the upstream, handed over in the
+//!   allowed answer as `Authorization`.
 //!
 //! The `tollgate-authz` binary serves both endpoints on one port (`/authz` over
 //! HTTP/1.1 and HTTP/2, `Check` over gRPC); see the README's "Behind a gateway".

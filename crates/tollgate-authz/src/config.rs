@@ -53,7 +53,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use tollgate_core::scope::{Scope, ScopePolicy};
-use tollgate_tower::config::{CacheSettings, IntrospectionConfig, IssuerSettings, Secret};
+use tollgate_tower::config::{
+    CacheSettings, IntrospectionConfig, IssuerSettings, Secret, resolve_secret,
+};
 use tollgate_tower::{BuildError, GateConfig, Tollgate};
 
 use tollgate_client::{ClientAuth, TokenEndpoint, TokenExchange};
@@ -280,7 +282,7 @@ impl AuthzConfig {
             problem: e.to_string().trim_end().to_owned(),
         })?;
         let mut config = Self::from_dto(dto, env)?;
-        resolve_secrets(&mut config.gate, env)?;
+        config.gate.resolve_secrets(env)?;
         Ok(config)
     }
 
@@ -489,61 +491,6 @@ fn route(i: usize, r: RouteDto) -> Result<Route, BuildError> {
         ),
     };
     Ok(Route::new(r.prefix, access).with_methods(methods))
-}
-
-/// The same rules as `GateConfig::from_file`: `client_secret_env` names a variable,
-/// `client_secret_file` a file (trailing newline ignored); exclusive; never printed.
-fn resolve_secret(
-    table: &str,
-    var: Option<&str>,
-    file: Option<&Path>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<Secret>, BuildError> {
-    match (var, file) {
-        (Some(_), Some(_)) => Err(BuildError::field(
-            format!("{table}.client_secret_env and {table}.client_secret_file"),
-            "are exclusive",
-        )),
-        (Some(var), None) => Ok(Some(Secret::new(
-            env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
-                BuildError::field(
-                    format!("{table}.client_secret_env"),
-                    format!("names {var}, which is not set"),
-                )
-            })?,
-        ))),
-        (None, Some(path)) => {
-            let field = format!("{table}.client_secret_file");
-            let s = std::fs::read_to_string(path).map_err(|e| {
-                BuildError::field(&field, format!("cannot read {}: {e}", path.display()))
-            })?;
-            let s = s.trim_end_matches(['\r', '\n']);
-            if s.is_empty() {
-                return Err(BuildError::field(
-                    &field,
-                    format!("{} is empty", path.display()),
-                ));
-            }
-            Ok(Some(Secret::new(s)))
-        }
-        (None, None) => Ok(None),
-    }
-}
-
-fn resolve_secrets(
-    gate: &mut GateConfig,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), BuildError> {
-    let Some(intro) = gate.introspection.as_mut() else {
-        return Ok(());
-    };
-    intro.client_secret = resolve_secret(
-        "introspection",
-        intro.client_secret_env.as_deref(),
-        intro.client_secret_file.as_deref(),
-        env,
-    )?;
-    Ok(())
 }
 
 #[cfg(test)]

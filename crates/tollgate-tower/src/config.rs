@@ -463,28 +463,27 @@ impl GateConfig {
         Ok(())
     }
 
-    fn resolve_secrets(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), BuildError> {
+    /// Resolves `introspection.client_secret_env` / `client_secret_file` into
+    /// `introspection.client_secret` through `env` (what [`Self::from_file`] does; for
+    /// configurations embedded in your own file).
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Field`] naming the field (both set, the variable unset, the file
+    /// unreadable or empty); never the secret.
+    pub fn resolve_secrets(
+        &mut self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), BuildError> {
         let Some(intro) = &mut self.introspection else {
             return Ok(());
         };
-        intro.client_secret = match (&intro.client_secret_env, &intro.client_secret_file) {
-            (Some(_), Some(_)) => {
-                return Err(BuildError::field(
-                    "introspection.client_secret_env and introspection.client_secret_file",
-                    "are exclusive",
-                ));
-            }
-            (Some(var), None) => Some(Secret(env(var).filter(|v| !v.is_empty()).ok_or_else(
-                || {
-                    BuildError::field(
-                        "introspection.client_secret_env",
-                        format!("names {var}, which is not set"),
-                    )
-                },
-            )?)),
-            (None, Some(path)) => Some(read_secret_file("introspection.client_secret_file", path)?),
-            (None, None) => None,
-        };
+        intro.client_secret = resolve_secret(
+            "introspection",
+            intro.client_secret_env.as_deref(),
+            intro.client_secret_file.as_deref(),
+            env,
+        )?;
         Ok(())
     }
 
@@ -575,6 +574,40 @@ impl IssuerSettings {
             Some(u) => cfg.jwks_uri(u),
             None => cfg.discover(),
         })
+    }
+}
+
+/// A secret named by `<table>.client_secret_env` (an environment variable, read through
+/// `env`) or `<table>.client_secret_file` (a file; trailing newline ignored): exclusive,
+/// never printed. `None` when neither is set.
+///
+/// # Errors
+///
+/// [`BuildError::Field`] naming the field (both set, the variable unset or empty, the
+/// file unreadable or empty).
+pub fn resolve_secret(
+    table: &str,
+    var: Option<&str>,
+    file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Secret>, BuildError> {
+    match (var, file) {
+        (Some(_), Some(_)) => Err(BuildError::field(
+            format!("{table}.client_secret_env and {table}.client_secret_file"),
+            "are exclusive",
+        )),
+        (Some(var), None) => Ok(Some(Secret(
+            env(var).filter(|v| !v.is_empty()).ok_or_else(|| {
+                BuildError::field(
+                    format!("{table}.client_secret_env"),
+                    format!("names {var}, which is not set"),
+                )
+            })?,
+        ))),
+        (None, Some(path)) => {
+            read_secret_file(&format!("{table}.client_secret_file"), path).map(Some)
+        }
+        (None, None) => Ok(None),
     }
 }
 

@@ -56,6 +56,7 @@
 //! # });
 //! ```
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod gate;
@@ -63,6 +64,7 @@ pub mod reject;
 pub mod scope;
 pub mod scopes;
 
+pub use audit::PeerAddr;
 pub use auth::{Auth, AuthLayer, Mode, ResponseFuture};
 pub use config::GateConfig;
 pub use gate::{BuildError, Tollgate, TollgateBuilder};

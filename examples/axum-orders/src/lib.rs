@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use tollgate_axum::core::introspect::IntrospectorBuilder;
 use tollgate_axum::scopes::all;
-use tollgate_axum::{BuildError, GateConfig, Tollgate, TollgateBuilder, VerifiedClaims};
+use tollgate_axum::{BuildError, GateConfig, PeerAddr, Tollgate, TollgateBuilder, VerifiedClaims};
 
 /// The router, protected by `gate`.
 pub fn router(gate: &Tollgate) -> Router {
@@ -34,6 +34,20 @@ pub fn router(gate: &Tollgate) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .merge(protected)
+        .layer(axum::middleware::map_request(peer_addr))
+}
+
+/// Hands the peer address (recorded when served with
+/// `into_make_service_with_connect_info::<SocketAddr>()`) to tollgate's audit events.
+async fn peer_addr(mut req: axum::extract::Request) -> axum::extract::Request {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| PeerAddr(c.0));
+    if let Some(peer) = peer {
+        req.extensions_mut().insert(peer);
+    }
+    req
 }
 
 async fn me(claims: VerifiedClaims) -> Json<Value> {

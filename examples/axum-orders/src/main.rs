@@ -65,6 +65,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(e) = axum::serve(listener, app).await {
         eprintln!("axum-orders: server error: {e}");
         return ExitCode::from(1);

@@ -339,9 +339,6 @@ async fn refresh_once(
         Ok(_) => {
             info.last_success = Some(SystemTime::now());
             info.last_error = None;
-            entry
-                .metrics
-                .keys(entry.keys.load().as_deref().map_or(0, KeySet::len));
         }
         Err(e) => {
             entry.counters.failures.fetch_add(1, Relaxed);
@@ -441,6 +438,7 @@ async fn fetch_and_apply(
                 tracing::debug!(target: TARGET, issuer = &*entry.issuer, url = %uri,
                     keys = keys.len(), "JWKS fetched, same kids");
             }
+            entry.metrics.keys(keys.len());
             entry.keys.store(Some(Arc::new(keys)));
             entry.metrics.fetch(crate::metrics::FetchResult::Ok);
             st.validators = validators;

@@ -247,7 +247,10 @@ where
                     crate::audit::peer_addr(req.extensions()),
                     claims.map(|c| &**c),
                 );
-                let mut response = self.config.rejector.reject(&e);
+                let mut response =
+                    self.config
+                        .rejector
+                        .reject_request(&e, req.method(), req.uri().path());
                 response.extensions_mut().insert(crate::audit::Counted);
                 ScopeFuture {
                     state: ScopeState::Reject {

@@ -47,12 +47,16 @@ async fn start(jwks_url: &str, env: &[(&str, &str)]) -> Running {
     cmd.env_remove("TOLLGATE_CONFIG")
         .env_remove("TOLLGATE_LOG_FORMAT")
         .env_remove("TOLLGATE_ADMIN_BIND")
+        .env_remove("TOLLGATE_RESOURCE")
+        .env_remove("TOLLGATE_AUDIENCE")
         .env("TOLLGATE_ISSUER", DEFAULT_ISSUER)
-        .env("TOLLGATE_AUDIENCE", DEFAULT_AUDIENCE)
         .env("TOLLGATE_JWKS_URI", jwks_url)
         .env("BIND", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if !env.iter().any(|(k, _)| *k == "TOLLGATE_RESOURCE") {
+        cmd.env("TOLLGATE_AUDIENCE", DEFAULT_AUDIENCE);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -352,4 +356,94 @@ async fn json_log_lines_carry_the_audit_fields_and_no_token_values() {
             .starts_with("127.0.0.1:")
     );
     secrets_absent(&lines, &[read, expired]);
+}
+
+fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
+    answer
+        .split("\r\n\r\n")
+        .next()?
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+}
+
+/// RFC 9728 with `TOLLGATE_RESOURCE`: the metadata document, `resource_metadata` and
+/// the route's `scope` in challenges, and the resource as the audience.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_resource_metadata_and_challenges() {
+    const RESOURCE: &str = "https://orders.example.com";
+    const METADATA: &str = "https://orders.example.com/.well-known/oauth-protected-resource";
+    let t = Tokens {
+        key: TestKey::p256("ops-prm"),
+    };
+    let (jwks_url, _jwks) = jwks_with(&t.key).await;
+    // no TOLLGATE_AUDIENCE: the resource is the audience
+    let mut run = start(&jwks_url, &[("TOLLGATE_RESOURCE", RESOURCE)]).await;
+    let addr = run.addr.clone();
+
+    let (status, answer) = call(&addr, "GET", "/.well-known/oauth-protected-resource", None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(header(&answer, "content-type"), Some("application/json"));
+    let doc: serde_json::Value =
+        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({
+            "resource": RESOURCE,
+            "authorization_servers": [DEFAULT_ISSUER],
+            "scopes_supported": ["orders:read", "orders:write"],
+            "bearer_methods_supported": ["header"],
+        })
+    );
+    // the path-aware form is for resources with a path: not this one
+    let (status, _) = call(&addr, "GET", "/.well-known/oauth-protected-resource/orders", None).await;
+    assert_eq!(status, 404);
+
+    // 401 without a token: the metadata URL and the route's scope
+    let (status, answer) = call(&addr, "GET", "/orders", None).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        header(&answer, "www-authenticate"),
+        Some(
+            format!(
+                "Bearer realm=\"orders\", scope=\"orders:read\", resource_metadata=\"{METADATA}\""
+            )
+            .as_str()
+        )
+    );
+    // a token minted for another resource (aud tollgate-tests): refused, same pointers
+    let other = t.read();
+    let (status, answer) = call(&addr, "GET", "/orders", Some(&other)).await;
+    assert_eq!(status, 401);
+    let challenge = header(&answer, "www-authenticate").unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(challenge.contains("scope=\"orders:read\""), "{challenge}");
+    assert!(
+        challenge.contains(&format!("resource_metadata=\"{METADATA}\"")),
+        "{challenge}"
+    );
+    // a token for this resource: accepted; without orders:write a POST is 403
+    let mine = t
+        .base(&t.key)
+        .audience(RESOURCE)
+        .scope("orders:read")
+        .sign();
+    assert_eq!(call(&addr, "GET", "/orders", Some(&mine)).await.0, 200);
+    let (status, answer) = call(&addr, "POST", "/orders", Some(&mine)).await;
+    assert_eq!(status, 403);
+    let challenge = header(&answer, "www-authenticate").unwrap();
+    assert!(
+        challenge.contains("error=\"insufficient_scope\"")
+            && challenge.contains("scope=\"orders:write\"")
+            && challenge.contains(&format!("resource_metadata=\"{METADATA}\"")),
+        "{challenge}"
+    );
+    // /me has no scope policy: its 401 names the metadata only
+    let (_, answer) = call(&addr, "GET", "/me", None).await;
+    let challenge = header(&answer, "www-authenticate").unwrap();
+    assert!(!challenge.contains("scope="), "{challenge}");
+    assert!(challenge.contains("resource_metadata="), "{challenge}");
+    run.child.kill().unwrap();
 }

@@ -260,5 +260,7 @@ pub(crate) fn reject<A, R: Rejector<B>, B, ReqBody>(
         crate::audit::peer_addr(req.extensions()),
         None,
     );
-    shared.rejector.reject(e)
+    shared
+        .rejector
+        .reject_request(e, req.method(), req.uri().path())
 }

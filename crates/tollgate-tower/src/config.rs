@@ -624,6 +624,31 @@ fn list(v: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// `TOLLGATE_RESOURCE` (or `resource`) makes the audience optional: the resource
+    /// identifier is then the audience.
+    #[test]
+    fn resource_defaults_the_audience() {
+        let env = |k: &str| match k {
+            "TOLLGATE_ISSUER" => Some("https://idp.example".to_owned()),
+            "TOLLGATE_RESOURCE" => Some("https://orders.example.com".to_owned()),
+            _ => None,
+        };
+        let c = GateConfig::from_lookup(env).unwrap();
+        assert_eq!(c.resource.as_deref(), Some("https://orders.example.com"));
+        assert!(c.issuers[0].audiences.is_empty());
+        let c = GateConfig::from_toml(
+            "resource = \"https://orders.example.com\"\n[[issuer]]\nissuer = \"https://i\"\naudiences = []\n",
+        )
+        .unwrap();
+        assert_eq!(c.resource.as_deref(), Some("https://orders.example.com"));
+        // without a resource, no audience is still refused
+        let e = GateConfig::from_lookup(|k| {
+            (k == "TOLLGATE_ISSUER").then(|| "https://idp.example".to_owned())
+        })
+        .unwrap_err();
+        assert_eq!(e.to_string(), "TOLLGATE_AUDIENCE is required");
+    }
+
     /// Every documented field, as in the module docs.
     const FULL: &str = r#"
 realm = "orders"

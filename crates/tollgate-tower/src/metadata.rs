@@ -349,6 +349,7 @@ impl<ReqBody, B: From<String>> tower_service::Service<Request<ReqBody>> for Meta
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tower_layer::Layer;
 
     #[test]
     fn urls_per_rfc_9728_section_3_1() {
@@ -378,6 +379,92 @@ mod tests {
         ] {
             assert!(u(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A resource with a path: the document is served at the path-aware URL only, and
+    /// lists the scopes of every policy handed out, whenever it was handed out.
+    #[tokio::test]
+    async fn path_aware_form_and_late_policies() {
+        use tollgate_core::KeySet;
+        use tollgate_core::scope::Scope;
+        use tollgate_testkit::{DEFAULT_ISSUER, TestKey};
+        use tower::ServiceExt;
+
+        let key = TestKey::ed25519("k1");
+        let gate = crate::Tollgate::<()>::builder()
+            .issuer(DEFAULT_ISSUER)
+            .resource("https://api.example.com/mcp")
+            .resource_name("Orders MCP")
+            .keys(KeySet::from_keys([key.public_key()]))
+            .build()
+            .await
+            .unwrap();
+        let r = gate.protected_resource().unwrap();
+        assert_eq!(r.well_known_path(), "/.well-known/oauth-protected-resource/mcp");
+        assert_eq!(
+            r.metadata_url(),
+            "https://api.example.com/.well-known/oauth-protected-resource/mcp"
+        );
+        let get = |path: &str| {
+            let svc = gate.metadata_service::<String>();
+            let req = Request::get(path).body(String::new()).unwrap();
+            async move { svc.oneshot(req).await.unwrap() }
+        };
+        assert_eq!(get(WELL_KNOWN).await.status(), 404);
+        let _ = gate.require(ScopePolicy::any_of([
+            Scope::from_static("b"),
+            Scope::from_static("a"),
+        ]));
+        gate.record_policy(
+            "/inventory.v1.Inventory/GetItem",
+            &ScopePolicy::all_of([Scope::from_static("c")]),
+        );
+        let res = get("/.well-known/oauth-protected-resource/mcp").await;
+        assert_eq!(res.status(), 200);
+        let doc: serde_json::Value = serde_json::from_str(res.body()).unwrap();
+        assert_eq!(
+            doc,
+            serde_json::json!({
+                "resource": "https://api.example.com/mcp",
+                "authorization_servers": [DEFAULT_ISSUER],
+                "scopes_supported": ["a", "b", "c"],
+                "bearer_methods_supported": ["header"],
+                "resource_name": "Orders MCP",
+            })
+        );
+        // the resource is the audience
+        let rejected = key.token().sign();
+        let accepted = key.token().audience("https://api.example.com/mcp").sign();
+        let svc = gate.layer().layer(tower::service_fn(|_req: Request<String>| async {
+            Ok::<_, Infallible>(Response::new(String::new()))
+        }));
+        let call = |token: String| {
+            let req = Request::get("/x")
+                .header("authorization", format!("Bearer {token}"))
+                .body(String::new())
+                .unwrap();
+            svc.clone().oneshot(req)
+        };
+        assert_eq!(call(accepted).await.unwrap().status(), 200);
+        let res = call(rejected).await.unwrap();
+        assert_eq!(res.status(), 401);
+        assert!(
+            res.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .ends_with("resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource/mcp\""),
+        );
+        // POST at the document: 405; no resource: 404 everywhere
+        let res = gate
+            .metadata_service::<String>()
+            .oneshot(
+                Request::post("/.well-known/oauth-protected-resource/mcp")
+                    .body(String::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405);
     }
 
     #[test]

@@ -39,6 +39,9 @@
 //! assert_eq!(metrics::REQUESTS_TOTAL, "tollgate_requests_total");
 //! ```
 
+// key refresh and introspection live behind `remote`: their recorders idle without it
+#![cfg_attr(not(feature = "remote"), allow(dead_code))]
+
 pub use crate::error::{Outcome, Reason};
 
 /// Decisions: `tollgate_requests_total{outcome, reason}`.
@@ -198,7 +201,10 @@ mod imp {
                 refreshes: metrics::counter!(super::UNKNOWN_KID_REFRESHES_TOTAL, &[label()]),
                 suppressed: metrics::counter!(super::UNKNOWN_KID_SUPPRESSED_TOTAL, &[label()]),
                 fetches: ["ok", "not_modified", "error"].map(|r| {
-                    metrics::counter!(super::JWKS_FETCHES_TOTAL, &[label(), ("result", r.to_owned())])
+                    metrics::counter!(
+                        super::JWKS_FETCHES_TOTAL,
+                        &[label(), ("result", r.to_owned())]
+                    )
                 }),
                 last_refresh: metrics::gauge!(super::JWKS_LAST_REFRESH, &[label()]),
                 keys: metrics::gauge!(super::JWKS_KEYS, &[label()]),

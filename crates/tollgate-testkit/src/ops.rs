@@ -222,6 +222,8 @@ mod tests {
         );
         let set = |k: &str| (k == "RUST_LOG").then(|| "debug".to_owned());
         assert_eq!(logging_settings(set).unwrap().0, "debug");
-        assert!(init_logging_with(|k| (k == "RUST_LOG").then(|| "tollgate=loud".to_owned())).is_err());
+        assert!(
+            init_logging_with(|k| (k == "RUST_LOG").then(|| "tollgate=loud".to_owned())).is_err()
+        );
     }
 }

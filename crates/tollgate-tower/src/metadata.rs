@@ -204,9 +204,7 @@ pub fn metadata_url(resource: &str) -> Result<(String, String), BuildError> {
     if resource.contains('#') {
         return Err(bad("must not have a fragment"));
     }
-    let uri: Uri = resource
-        .parse()
-        .map_err(|_| bad("is not a valid URL"))?;
+    let uri: Uri = resource.parse().map_err(|_| bad("is not a valid URL"))?;
     let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
         return Err(bad("must be an absolute URL"));
     };
@@ -400,7 +398,10 @@ mod tests {
             .await
             .unwrap();
         let r = gate.protected_resource().unwrap();
-        assert_eq!(r.well_known_path(), "/.well-known/oauth-protected-resource/mcp");
+        assert_eq!(
+            r.well_known_path(),
+            "/.well-known/oauth-protected-resource/mcp"
+        );
         assert_eq!(
             r.metadata_url(),
             "https://api.example.com/.well-known/oauth-protected-resource/mcp"
@@ -435,9 +436,11 @@ mod tests {
         // the resource is the audience
         let rejected = key.token().sign();
         let accepted = key.token().audience("https://api.example.com/mcp").sign();
-        let svc = gate.layer().layer(tower::service_fn(|_req: Request<String>| async {
-            Ok::<_, Infallible>(Response::new(String::new()))
-        }));
+        let svc = gate
+            .layer()
+            .layer(tower::service_fn(|_req: Request<String>| async {
+                Ok::<_, Infallible>(Response::new(String::new()))
+            }));
         let call = |token: String| {
             let req = Request::get("/x")
                 .header("authorization", format!("Bearer {token}"))
@@ -477,7 +480,10 @@ mod tests {
         p.record_route(None, "/all", &read);
         p.record_route(None, "/open", &ScopePolicy::authenticated());
         assert_eq!(p.route_scope(&Method::GET, "/orders").as_deref(), Some("r"));
-        assert_eq!(p.route_scope(&Method::POST, "/orders").as_deref(), Some("w"));
+        assert_eq!(
+            p.route_scope(&Method::POST, "/orders").as_deref(),
+            Some("w")
+        );
         assert_eq!(p.route_scope(&Method::PUT, "/orders"), None);
         assert_eq!(p.route_scope(&Method::PUT, "/all").as_deref(), Some("r"));
         assert_eq!(p.route_scope(&Method::GET, "/open"), None);

@@ -172,7 +172,11 @@ where
 }
 
 impl BearerRejector {
-    fn respond<B: From<String>>(&self, error: &AuthError, route_scope: Option<&str>) -> Response<B> {
+    fn respond<B: From<String>>(
+        &self,
+        error: &AuthError,
+        route_scope: Option<&str>,
+    ) -> Response<B> {
         let wire = error.wire();
         let status = StatusCode::from_u16(wire.status).unwrap_or(StatusCode::UNAUTHORIZED);
         let body = if self.problem_json {

@@ -203,7 +203,10 @@ async fn metrics_move_by_exactly_the_requests_of_each_kind() {
     let (jwks_url, jwks) = jwks_with(&t.key).await;
     let run = start(
         &jwks_url,
-        &[("TOLLGATE_ADMIN_BIND", "127.0.0.1:0"), ("RUST_LOG", "debug")],
+        &[
+            ("TOLLGATE_ADMIN_BIND", "127.0.0.1:0"),
+            ("RUST_LOG", "debug"),
+        ],
     )
     .await;
     let (addr, admin) = (run.addr.clone(), run.admin.clone().unwrap());
@@ -266,12 +269,18 @@ async fn metrics_move_by_exactly_the_requests_of_each_kind() {
         (decisions("refused", "unknown_key"), 1.0),
         (decisions("unavailable", "keys_unavailable"), 0.0),
         (decisions("allowed", "anonymous"), 0.0),
-        (format!("tollgate_jwks_fetches_total{{{iss},result=\"ok\"}}"), 1.0),
+        (
+            format!("tollgate_jwks_fetches_total{{{iss},result=\"ok\"}}"),
+            1.0,
+        ),
         (
             format!("tollgate_jwks_fetches_total{{{iss},result=\"error\"}}"),
             0.0,
         ),
-        (format!("tollgate_unknown_kid_refreshes_total{{{iss}}}"), 1.0),
+        (
+            format!("tollgate_unknown_kid_refreshes_total{{{iss}}}"),
+            1.0,
+        ),
         (
             format!("tollgate_unknown_kid_refreshes_suppressed_total{{{iss}}}"),
             1.0,
@@ -287,7 +296,10 @@ async fn metrics_move_by_exactly_the_requests_of_each_kind() {
         .map(|(k, _)| delta(&before, &after, k))
         .sum();
     assert_eq!(total, 15.0);
-    assert_eq!(after.get(&format!("tollgate_jwks_keys{{{iss}}}")), Some(&2.0));
+    assert_eq!(
+        after.get(&format!("tollgate_jwks_keys{{{iss}}}")),
+        Some(&2.0)
+    );
     // the same read token: verified, admitted, then served from the cache
     assert!(delta(&before, &after, "tollgate_token_cache_hits_total") >= 3.0);
 
@@ -340,7 +352,10 @@ async fn json_log_lines_carry_the_audit_fields_and_no_token_values() {
     assert_eq!(expired_event["status"], 401);
     assert_eq!(expired_event["path"], "/orders");
     assert_eq!(expired_event["level"], "DEBUG");
-    assert!(expired_event.get("issuer").is_none(), "unverified: no issuer");
+    assert!(
+        expired_event.get("issuer").is_none(),
+        "unverified: no issuer"
+    );
     let scope = audit
         .iter()
         .find(|e| e["reason"] == "insufficient_scope")
@@ -359,14 +374,10 @@ async fn json_log_lines_carry_the_audit_fields_and_no_token_values() {
 }
 
 fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
-    answer
-        .split("\r\n\r\n")
-        .next()?
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case(name).then(|| v.trim())
-        })
+    answer.split("\r\n\r\n").next()?.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
 }
 
 /// RFC 9728 with `TOLLGATE_RESOURCE`: the metadata document, `resource_metadata` and
@@ -398,7 +409,13 @@ async fn protected_resource_metadata_and_challenges() {
         })
     );
     // the path-aware form is for resources with a path: not this one
-    let (status, _) = call(&addr, "GET", "/.well-known/oauth-protected-resource/orders", None).await;
+    let (status, _) = call(
+        &addr,
+        "GET",
+        "/.well-known/oauth-protected-resource/orders",
+        None,
+    )
+    .await;
     assert_eq!(status, 404);
 
     // 401 without a token: the metadata URL and the route's scope

@@ -22,11 +22,12 @@
 //! The token, `sub` and `jti` are never logged. A refused token's claims are not
 //! trusted, so `issuer` and `client_id` appear only once the token was verified.
 //!
-//! With `tracing-subscriber`'s JSON formatter (`.json().flatten_event(true)`), a
-//! refusal looks like:
+//! With `tracing-subscriber`'s JSON formatter (`.json().flatten_event(true)`), a scope
+//! refusal looks like (the `span` is the authenticated request's, which names the
+//! issuer and client, never the subject):
 //!
 //! ```json
-//! {"timestamp":"2026-11-30T22:10:03.512Z","level":"DEBUG","target":"tollgate::audit","message":"request refused","outcome":"refused","reason":"insufficient_scope","status":403,"path":"/orders","method":"POST","detail":"scope policy not met (requires orders:write)","issuer":"http://127.0.0.1:9000","client_id":"demo-reader","remote_addr":"127.0.0.1:53412"}
+//! {"timestamp":"2026-11-30T21:34:30.102559Z","level":"DEBUG","message":"request refused","outcome":"refused","reason":"insufficient_scope","status":403,"path":"/orders","method":"POST","detail":"scope policy not met (requires orders:write)","issuer":"http://127.0.0.1:34891","client_id":"demo-reader","remote_addr":"127.0.0.1:55064","target":"tollgate::audit","span":{"client_id":"demo-reader","iss":"http://127.0.0.1:34891","outcome":"authenticated","name":"tollgate"},"spans":[{"client_id":"demo-reader","iss":"http://127.0.0.1:34891","outcome":"authenticated","name":"tollgate"}]}
 //! ```
 //!
 //! Each decision is also counted in `tollgate_requests_total{outcome, reason}` (see

@@ -128,7 +128,7 @@ impl<X> Tollgate<X> {
         let policies = Arc::new(Policies::default());
         Tollgate {
             auth: auth.into(),
-            rejector: BearerRejector::default().with_routes(policies.clone()),
+            rejector: BearerRejector::default(),
             mode: Mode::Required,
             policies,
             resource: None,
@@ -145,11 +145,10 @@ impl<X> Tollgate<X> {
     /// With a [resource](TollgateBuilder::resource) configured, its metadata URL is kept
     /// unless `rejector` names one.
     pub fn rejector(mut self, rejector: BearerRejector) -> Self {
-        let rejector = match (&self.resource, rejector.resource_metadata_url()) {
-            (Some(r), None) => rejector.resource_metadata(r.metadata_url()),
-            _ => rejector,
+        self.rejector = match &self.resource {
+            Some(r) => with_resource(rejector, r, &self.policies),
+            None => rejector,
         };
-        self.rejector = rejector.with_routes(self.policies.clone());
         self
     }
 
@@ -174,8 +173,9 @@ impl<X> Tollgate<X> {
     }
 
     /// [`Self::require`] for the route `method` `path` (the path as requested, e.g.
-    /// `/orders`): a 401 on that route then names the policy's scope in its challenge
-    /// (`scope="orders:read"`, as MCP clients expect).
+    /// `/orders`): with a [resource](TollgateBuilder::resource) configured, a 401 on that
+    /// route then names the policy's scope in its challenge (`scope="orders:read"`, as
+    /// MCP clients expect).
     pub fn require_route(
         &self,
         method: &http::Method,
@@ -587,13 +587,13 @@ where
                 )?))
             }
         };
-        let rejector = match (&resource, self.rejector.resource_metadata_url()) {
-            (Some(r), None) => self.rejector.clone().resource_metadata(r.metadata_url()),
-            _ => self.rejector.clone(),
+        let rejector = match &resource {
+            Some(r) => with_resource(self.rejector.clone(), r, &policies),
+            None => self.rejector.clone(),
         };
         Ok(Tollgate {
             auth,
-            rejector: rejector.with_routes(policies.clone()),
+            rejector,
             mode: self.mode,
             policies,
             resource,
@@ -734,6 +734,20 @@ where
         };
         self.finish(combine(jwt, introspector, self.routing)?)
     }
+}
+
+/// With a protected resource: the metadata URL in every challenge (unless the rejector
+/// names one) and the route's scope in 401 challenges (RFC 9728 / MCP).
+fn with_resource(
+    rejector: BearerRejector,
+    resource: &ProtectedResource,
+    policies: &Arc<Policies>,
+) -> BearerRejector {
+    let rejector = match rejector.resource_metadata_url() {
+        Some(_) => rejector,
+        None => rejector.resource_metadata(resource.metadata_url()),
+    };
+    rejector.with_routes(policies.clone())
 }
 
 struct Plan {

@@ -14,7 +14,8 @@
 //!   `resource` is exactly the identifier the URL was built from (§3.3);
 //! - every 400/401/403 challenge carries `resource_metadata="<that URL>"`;
 //! - a 401 on a route whose policy the gate knows carries `scope="..."` too (the routes
-//!   registered with [`Tollgate::require_route`](crate::Tollgate::require_route));
+//!   registered with [`Tollgate::require_route`](crate::Tollgate::require_route)); without
+//!   a resource, 401 challenges stay as RFC 6750 has them (no `scope`);
 //! - unless audiences were set, the audience is the resource identifier (RFC 8707):
 //!   tokens minted for another resource are refused.
 //!

@@ -9,7 +9,7 @@
 //!
 //! | field | always | value |
 //! |---|---|---|
-//! | `outcome` | yes | `refused`, `unavailable` or `error` ([`Outcome`](tollgate_core::error::Outcome)) |
+//! | `outcome` | yes | `refused`, `unavailable` or `error` ([`Outcome`]) |
 //! | `reason` | yes | the bounded [`Reason`](tollgate_core::error::Reason) label, e.g. `expired`, `wrong_audience`, `insufficient_scope` |
 //! | `status` | yes | the HTTP status answered (gRPC answers map from it) |
 //! | `path` | yes | the request path: the route, or the gRPC method (`/pkg.Service/Method`) |

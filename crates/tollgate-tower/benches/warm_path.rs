@@ -23,6 +23,14 @@ fn bench(c: &mut Criterion) {
         b.iter(|| protected(common::request(&header)))
     });
     g.bench_function("bare", |b| b.iter(|| bare(common::request(&header))));
+    // what the warm path records per request: the decision and the cache hit (two
+    // counter increments through the registered handles)
+    g.bench_function("recording", |b| {
+        b.iter(|| {
+            tollgate_tower::audit::record_allowed();
+            tollgate_tower::audit::record_allowed();
+        });
+    });
     g.finish();
 }
 

@@ -60,9 +60,9 @@ use tollgate_core::{AuthError, Claims};
 /// The `tracing` target of audit events.
 pub const TARGET: &str = "tollgate::audit";
 
-/// The peer's address, as a request extension: insert it (e.g. from axum's
-/// `ConnectInfo<SocketAddr>`) before the tollgate layers and audit events carry
-/// `remote_addr`.
+/// The peer's address, as a request extension: insert it before the tollgate layers
+/// (from axum's `ConnectInfo<SocketAddr>`, or in a tonic interceptor from
+/// `Request::remote_addr()`: see the examples) and audit events carry `remote_addr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 

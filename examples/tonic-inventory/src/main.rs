@@ -11,6 +11,15 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_inventory::{Config, Guard, routes};
 
+/// Hands the connection's peer address to tollgate's audit events.
+#[allow(clippy::unnecessary_wraps)] // the interceptor signature
+fn peer_addr(mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    if let Some(addr) = req.remote_addr() {
+        req.extensions_mut().insert(tollgate_tonic::PeerAddr(addr));
+    }
+    Ok(req)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     if let Err(e) = tollgate_testkit::ops::init_logging() {
@@ -83,6 +92,8 @@ async fn main() -> ExitCode {
         }
     }
     if let Err(e) = Server::builder()
+        // the peer address for tollgate's audit events (`remote_addr`)
+        .layer(tonic::service::InterceptorLayer::new(peer_addr))
         .add_routes(routes)
         .serve_with_incoming(incoming)
         .await

@@ -243,6 +243,7 @@ label() {
         axum-bare) echo "bare axum 0.8 (no auth)";;
         tollgate-cached) echo "tollgate (cache on, default)";;
         tollgate-uncached) echo "tollgate (cache off)";;
+        tollgate-metrics) echo "tollgate (cache on, Prometheus recorder installed)";;
         jwt-authorizer) echo "jwt-authorizer 0.15 (axum 0.7)";;
         toors-awslc) echo "tower-oauth2-resource-server 0.12.5 (aws-lc-rs)";;
         toors-rustcrypto) echo "tower-oauth2-resource-server 0.12.5 (default: rust-crypto)";;

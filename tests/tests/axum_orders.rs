@@ -194,11 +194,11 @@ fn configuration_errors_are_clear() {
             .to_string(),
         "TOLLGATE_AUDIENCE is required"
     );
-    // (every variable of wave 1 set; TOLLGATE_CONFIG, which wins over them, and
-    // TOLLGATE_PRESET came later and stay unset here)
+    // (every variable of wave 1 set; TOLLGATE_CONFIG, which wins over them,
+    // TOLLGATE_PRESET and TOLLGATE_RESOURCE came later and stay unset here)
     let bad_alg = |k: &str| match k {
         "TOLLGATE_ALGORITHMS" => Some("RS256,none".to_owned()),
-        "TOLLGATE_CONFIG" | "TOLLGATE_PRESET" => None,
+        "TOLLGATE_CONFIG" | "TOLLGATE_PRESET" | "TOLLGATE_RESOURCE" => None,
         _ => Some("x".to_owned()),
     };
     assert!(

@@ -205,12 +205,18 @@ impl TokenCache {
         now: i64,
         key_current: impl FnOnce(usize, Option<&str>, &[u8; 32]) -> bool,
     ) -> Option<Arc<Claims<X>>> {
-        let e = self.inner.get(token)?;
+        let Some(e) = self.inner.get(token) else {
+            crate::metrics::token_cache_lookup(false);
+            return None;
+        };
         if now >= e.exp || !key_current(e.issuer, e.kid.as_deref(), &e.fingerprint) {
             self.inner.remove(token);
+            crate::metrics::token_cache_lookup(false);
             return None;
         }
-        e.claims.clone().downcast::<Claims<X>>().ok()
+        let hit = e.claims.clone().downcast::<Claims<X>>().ok();
+        crate::metrics::token_cache_lookup(hit.is_some());
+        hit
     }
 
     /// Remembers a successful verification (tokens without `exp` are not cached).
@@ -235,6 +241,7 @@ impl TokenCache {
             fingerprint: *key.fingerprint(),
         };
         self.inner.insert(token.into(), Arc::new(entry));
+        crate::metrics::token_cache_entries(self.inner.len());
     }
 
     /// Number of entries.

@@ -779,6 +779,272 @@ pub enum BuildError {
     },
 }
 
+// ---- decision reasons (issue 17): one bounded label per error, for logs, audit
+// events and metric labels. Kept at the end of the file, additive.
+
+/// What became of a request: the `outcome` label of `tollgate_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The token was accepted (and its scope policy, where one applies, met).
+    Allowed,
+    /// The request was refused (400, 401, 403): the caller's fault.
+    Refused,
+    /// The server could not decide (503): keys or introspection unreachable.
+    Unavailable,
+    /// The server is misconfigured (500).
+    Error,
+}
+
+impl Outcome {
+    /// The label value: `allowed`, `refused`, `unavailable` or `error`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Refused => "refused",
+            Outcome::Unavailable => "unavailable",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a request was refused (or could not be decided), as a bounded label: the
+/// `reason` of log lines, audit events and `tollgate_requests_total{outcome, reason}`.
+/// [`AuthError::reason`] is the one place that maps every error to one of these; the
+/// label never carries a value from the token.
+///
+/// ```
+/// use tollgate_core::error::{AuthError, ClaimsError, Outcome, Reason, RequestError};
+///
+/// let e = AuthError::from(ClaimsError::Expired { exp: 1, now: 2 });
+/// assert_eq!((e.reason(), e.reason().as_str()), (Reason::Expired, "expired"));
+/// assert_eq!(e.reason().outcome(), Outcome::Refused);
+/// assert_eq!(AuthError::from(RequestError::Missing).reason().as_str(), "missing_token");
+/// assert_eq!(Reason::ALL.len(), Reason::COUNT);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// No bearer token (or another scheme).
+    MissingToken,
+    /// Two `Authorization` headers, or a broken `Bearer` header.
+    InvalidRequest,
+    /// Not a well-formed compact JWS (segments, base64, JSON, JWE, nested).
+    Malformed,
+    /// Longer than the configured cap.
+    TooLarge,
+    /// `alg` is `none`, unknown, or not allowed by the configuration.
+    AlgorithmNotAllowed,
+    /// A `crit`/`b64` header, or a `typ` the profile does not allow.
+    BadHeader,
+    /// The signature does not verify (or has the wrong length).
+    BadSignature,
+    /// No key with the token's `kid` (or none usable for its `alg`).
+    UnknownKey,
+    /// `exp` is past.
+    Expired,
+    /// `nbf` or `iat` is in the future.
+    NotYetValid,
+    /// Older than the configured maximum age.
+    TooOld,
+    /// `iss` is not a configured issuer.
+    WrongIssuer,
+    /// No `aud` value is one of ours.
+    WrongAudience,
+    /// A required claim is missing or has the wrong type or value.
+    InvalidClaims,
+    /// The delegation (`act`) policy refused the token.
+    ActorNotAllowed,
+    /// The token's scopes do not meet the route's or method's policy.
+    InsufficientScope,
+    /// Introspection answered `active: false`.
+    Inactive,
+    /// The issuer has no keys yet (its key source has never answered).
+    KeysUnavailable,
+    /// The introspection endpoint failed or timed out.
+    IntrospectionUnavailable,
+    /// A synchronous check would have to wait for a refresh or an introspection call.
+    WouldWait,
+    /// The layers are stacked wrongly (500).
+    Misconfigured,
+}
+
+impl Reason {
+    /// How many reasons there are (for tables indexed by `reason as usize`).
+    pub const COUNT: usize = 21;
+
+    /// Every reason, in declaration order (`ALL[r as usize] == r`).
+    pub const ALL: [Reason; Reason::COUNT] = [
+        Reason::MissingToken,
+        Reason::InvalidRequest,
+        Reason::Malformed,
+        Reason::TooLarge,
+        Reason::AlgorithmNotAllowed,
+        Reason::BadHeader,
+        Reason::BadSignature,
+        Reason::UnknownKey,
+        Reason::Expired,
+        Reason::NotYetValid,
+        Reason::TooOld,
+        Reason::WrongIssuer,
+        Reason::WrongAudience,
+        Reason::InvalidClaims,
+        Reason::ActorNotAllowed,
+        Reason::InsufficientScope,
+        Reason::Inactive,
+        Reason::KeysUnavailable,
+        Reason::IntrospectionUnavailable,
+        Reason::WouldWait,
+        Reason::Misconfigured,
+    ];
+
+    /// The label value (`snake_case`, fixed).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::MissingToken => "missing_token",
+            Reason::InvalidRequest => "invalid_request",
+            Reason::Malformed => "malformed",
+            Reason::TooLarge => "too_large",
+            Reason::AlgorithmNotAllowed => "algorithm_not_allowed",
+            Reason::BadHeader => "bad_header",
+            Reason::BadSignature => "bad_signature",
+            Reason::UnknownKey => "unknown_key",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::TooOld => "too_old",
+            Reason::WrongIssuer => "wrong_issuer",
+            Reason::WrongAudience => "wrong_audience",
+            Reason::InvalidClaims => "invalid_claims",
+            Reason::ActorNotAllowed => "actor_not_allowed",
+            Reason::InsufficientScope => "insufficient_scope",
+            Reason::Inactive => "inactive",
+            Reason::KeysUnavailable => "keys_unavailable",
+            Reason::IntrospectionUnavailable => "introspection_unavailable",
+            Reason::WouldWait => "would_wait",
+            Reason::Misconfigured => "misconfigured",
+        }
+    }
+
+    /// The outcome this reason belongs to (never [`Outcome::Allowed`]).
+    #[must_use]
+    pub const fn outcome(self) -> Outcome {
+        match self {
+            Reason::KeysUnavailable | Reason::IntrospectionUnavailable | Reason::WouldWait => {
+                Outcome::Unavailable
+            }
+            Reason::Misconfigured => Outcome::Error,
+            _ => Outcome::Refused,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl AuthError {
+    /// The bounded [`Reason`] of this error: the one mapping for logs, audit events and
+    /// metric labels.
+    #[must_use]
+    pub fn reason(&self) -> Reason {
+        match self {
+            AuthError::Request(RequestError::Missing) => Reason::MissingToken,
+            AuthError::Request(_) => Reason::InvalidRequest,
+            AuthError::Format(FormatError::TooLong { .. }) => Reason::TooLarge,
+            AuthError::Format(_) => Reason::Malformed,
+            AuthError::Header(
+                HeaderError::AlgNone
+                | HeaderError::UnsupportedAlgorithm
+                | HeaderError::AlgorithmNotAllowed(_),
+            ) => Reason::AlgorithmNotAllowed,
+            AuthError::Header(_) => Reason::BadHeader,
+            AuthError::Signature(_) => Reason::BadSignature,
+            AuthError::Key(_) => Reason::UnknownKey,
+            AuthError::Claims(c) => match c {
+                ClaimsError::Expired { .. } => Reason::Expired,
+                ClaimsError::NotYetValid { .. } | ClaimsError::IssuedInFuture { .. } => {
+                    Reason::NotYetValid
+                }
+                ClaimsError::TooOld { .. } => Reason::TooOld,
+                ClaimsError::IssuerNotAllowed => Reason::WrongIssuer,
+                ClaimsError::AudienceMismatch => Reason::WrongAudience,
+                ClaimsError::ActorNotAllowed => Reason::ActorNotAllowed,
+                // missing, wrong type, bad scope syntax, custom claims (and variants
+                // added later) are claim-content problems
+                _ => Reason::InvalidClaims,
+            },
+            AuthError::InsufficientScope { .. } => Reason::InsufficientScope,
+            AuthError::Inactive => Reason::Inactive,
+            AuthError::Unavailable(UnavailableError::NoKeys { .. }) => Reason::KeysUnavailable,
+            AuthError::Unavailable(UnavailableError::Introspection { .. }) => {
+                Reason::IntrospectionUnavailable
+            }
+            AuthError::Unavailable(UnavailableError::WouldWait { .. }) => Reason::WouldWait,
+            AuthError::Misconfigured => Reason::Misconfigured,
+        }
+    }
+}
+
+#[cfg(test)]
+mod reason_tests {
+    use super::*;
+
+    #[test]
+    fn all_is_indexed_by_discriminant_and_labels_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            assert!(seen.insert(r.as_str()), "{r:?}");
+            assert!(
+                r.as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_')
+            );
+        }
+    }
+
+    /// The outcome follows the wire status: 5xx unavailable/error, else refused.
+    #[test]
+    fn outcome_follows_the_wire_table() {
+        let errors = [
+            AuthError::from(RequestError::Missing),
+            AuthError::from(RequestError::Malformed),
+            AuthError::from(FormatError::Jwe),
+            AuthError::from(HeaderError::AlgNone),
+            AuthError::from(SignatureError::Invalid),
+            AuthError::from(KeyError::UnknownKid),
+            AuthError::from(ClaimsError::Expired { exp: 1, now: 2 }),
+            AuthError::from(ClaimsError::AudienceMismatch),
+            AuthError::Inactive,
+            AuthError::InsufficientScope {
+                required: "a".into(),
+            },
+            AuthError::from(UnavailableError::NoKeys {
+                retry_after: Duration::from_secs(1),
+            }),
+            AuthError::Misconfigured,
+        ];
+        for e in errors {
+            let expected = match e.wire().status {
+                503 => Outcome::Unavailable,
+                500 => Outcome::Error,
+                _ => Outcome::Refused,
+            };
+            assert_eq!(e.reason().outcome(), expected, "{e:?}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,6 +56,7 @@ pub mod error;
 pub mod introspect;
 mod json;
 pub mod keys;
+pub mod metrics;
 #[cfg(feature = "remote")]
 pub mod oauth;
 pub mod preset;

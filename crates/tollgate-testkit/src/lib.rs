@@ -40,6 +40,8 @@ pub use token::TokenBuilder;
 
 #[cfg(feature = "idp")]
 pub mod idp;
+#[cfg(feature = "ops")]
+pub mod ops;
 #[cfg(feature = "idp")]
 pub use idp::DevIdp;
 

@@ -17,6 +17,7 @@ use tollgate_tower::Tollgate;
 use crate::interceptor::GrpcInterceptor;
 use crate::layer::GrpcAuthLayer;
 use crate::methods::MethodScopes;
+use crate::reject::GrpcRejector;
 
 /// The gRPC side of a [`Tollgate`]: implemented for every gate.
 pub trait GrpcGate<X> {
@@ -33,7 +34,17 @@ where
     X: serde::de::DeserializeOwned + Send + Sync + 'static,
 {
     fn grpc_layer(&self, methods: MethodScopes) -> GrpcAuthLayer<X, Authenticator> {
-        GrpcAuthLayer::with_claims(self.authenticator().clone(), methods)
+        // the method policies join the RFC 9728 scopes_supported
+        for (path, policy) in methods.methods() {
+            self.record_policy(path, policy);
+        }
+        let layer = GrpcAuthLayer::with_claims(self.authenticator().clone(), methods);
+        if self.protected_resource().is_some() {
+            // with a resource configured, refusals carry `resource_metadata` too
+            layer.rejector(GrpcRejector::new().challenge(self.bearer_rejector().clone()))
+        } else {
+            layer
+        }
     }
 
     fn grpc_interceptor(&self, policy: ScopePolicy) -> GrpcInterceptor<X, Authenticator> {

@@ -185,13 +185,22 @@ where
 {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         match self.check(&mut request) {
-            Ok(()) => Ok(request),
+            Ok(()) => {
+                tollgate_tower::audit::record_allowed();
+                Ok(request)
+            }
             Err(e) => {
-                if e.wire().grpc == tollgate_core::error::GrpcCode::Unavailable {
-                    tracing::warn!(reason = %e, outcome = "unavailable", "bearer token not checked");
-                } else {
-                    tracing::debug!(reason = %e, outcome = "rejected", "bearer token refused");
-                }
+                // an interceptor sees metadata only: no method path to name
+                let claims = request
+                    .extensions()
+                    .get::<std::sync::Arc<tollgate_core::Claims<X>>>();
+                tollgate_tower::audit::refusal(
+                    &e,
+                    &http::Method::POST,
+                    "(grpc interceptor)",
+                    request.remote_addr(),
+                    claims.map(|c| &**c),
+                );
                 Err(self.shared.rejector.status(&e))
             }
         }

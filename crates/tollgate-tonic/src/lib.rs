@@ -106,5 +106,6 @@ pub use reject::{GrpcRejector, RETRY_PUSHBACK, WWW_AUTHENTICATE};
 pub use tollgate_core as core;
 pub use tollgate_core::scope::{Scope, ScopePolicy, ScopeSet};
 pub use tollgate_core::{AuthError, Claims, KeySet};
+pub use tollgate_tower::audit::{self, PeerAddr};
 pub use tollgate_tower::scopes;
 pub use tollgate_tower::{BearerRejector, BuildError, GateConfig, Tollgate, TollgateBuilder};

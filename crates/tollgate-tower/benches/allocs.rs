@@ -27,6 +27,7 @@ fn count_blocks(mut f: impl FnMut()) -> f64 {
 
 fn main() {
     let _profiler = dhat::Profiler::builder().testing().build();
+    let recorder = common::install_recorder_if_asked();
     let (mut protected, mut bare, header) = common::setup();
     let with = count_blocks(|| {
         black_box(protected(common::request(&header)));
@@ -35,7 +36,12 @@ fn main() {
         black_box(bare(common::request(&header)));
     });
     println!(
-        "allocations per request: {with} (bare handler: {without}; tollgate adds {})",
-        with - without
+        "allocations per request: {with} (bare handler: {without}; tollgate adds {}){}",
+        with - without,
+        if recorder.is_some() {
+            ", metrics recorded"
+        } else {
+            ""
+        }
     );
 }

@@ -6,10 +6,11 @@
 //!
 //! ```toml
 //! realm = "orders"                      # challenge realm (optional)
+//! resource = "https://orders.example.com"   # RFC 9728 resource identifier (optional)
 //!
 //! [[issuer]]                            # one or more
 //! issuer = "https://idp.example.com/realms/acme"   # exact `iss`
-//! audiences = ["orders-api"]            # any-of (required)
+//! audiences = ["orders-api"]            # any-of (required; may be [] with `resource`: then the resource)
 //! preset = "keycloak"                   # rfc9068 (default) | jwt | keycloak | entra | auth0 | okta | cognito
 //! jwks_uri = "https://idp.example.com/realms/acme/protocol/openid-connect/certs"   # absent: discovery
 //! algorithms = ["RS256"]                # absent: every asymmetric algorithm
@@ -37,7 +38,8 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `TOLLGATE_ISSUER` | the exact `iss` (required) |
-//! | `TOLLGATE_AUDIENCE` | accepted audiences, comma-separated (required) |
+//! | `TOLLGATE_AUDIENCE` | accepted audiences, comma-separated (required unless `TOLLGATE_RESOURCE` is set) |
+//! | `TOLLGATE_RESOURCE` | the RFC 9728 resource identifier (e.g. `https://orders.example.com`): metadata document, `resource_metadata` in challenges, and the default audience (see [`crate::metadata`]) |
 //! | `TOLLGATE_PRESET` | `rfc9068` (default), `jwt`, `keycloak`, `entra`, `auth0`, `okta`, `cognito` |
 //! | `TOLLGATE_JWKS_URI` | JWKS URL; unset → the issuer's discovery metadata |
 //! | `TOLLGATE_ALGORITHMS` | algorithm allow-list, comma-separated (default: all asymmetric) |
@@ -98,6 +100,10 @@ pub struct GateConfig {
     /// The challenge realm (default `api`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realm: Option<String>,
+    /// The RFC 9728 protected resource identifier (see [`crate::metadata`]); the
+    /// audience of issuers that list none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
     /// The trusted issuers (`[[issuer]]`), at least one. The token's `iss` picks one.
     #[serde(rename = "issuer")]
     pub issuers: Vec<IssuerSettings>,
@@ -302,7 +308,13 @@ impl GateConfig {
         }
         let required = |k: &str| optional(k).ok_or_else(|| BuildError::field(k, "is required"));
         let issuer = required("TOLLGATE_ISSUER")?;
-        let audiences = list(&required("TOLLGATE_AUDIENCE")?);
+        let resource = optional("TOLLGATE_RESOURCE").map(|r| r.trim().to_owned());
+        let audiences = match (optional("TOLLGATE_AUDIENCE"), &resource) {
+            (Some(a), _) => list(&a),
+            // RFC 8707: the resource identifier is the audience
+            (None, Some(_)) => Vec::new(),
+            (None, None) => return Err(BuildError::field("TOLLGATE_AUDIENCE", "is required")),
+        };
         let preset = match optional("TOLLGATE_PRESET") {
             None => Preset::default(),
             Some(p) => p
@@ -374,6 +386,7 @@ impl GateConfig {
         };
         Ok(GateConfig {
             realm: None,
+            resource,
             issuers: vec![IssuerSettings {
                 issuer,
                 audiences,
@@ -442,7 +455,7 @@ impl GateConfig {
             ));
         }
         for (i, iss) in self.issuers.iter().enumerate() {
-            if iss.audiences.is_empty() {
+            if iss.audiences.is_empty() && self.resource.is_none() {
                 return Err(BuildError::field(
                     format!("issuer[{i}].audiences"),
                     "needs at least one audience",
@@ -530,7 +543,7 @@ impl GateConfig {
             };
         }
         for more in self.issuers.iter().skip(1) {
-            b = match more.issuer_config() {
+            b = match more.issuer_config(self.resource.as_deref()) {
                 Ok(c) => b.also_issuer(c),
                 // kept, typed, and returned by build()
                 Err(e) => b.fail(e),
@@ -538,6 +551,9 @@ impl GateConfig {
         }
         if let Some(realm) = &self.realm {
             b = b.realm(realm);
+        }
+        if let Some(resource) = &self.resource {
+            b = b.resource(resource);
         }
         if self.cache.max_entries == 0 {
             b = b.without_cache();
@@ -552,13 +568,19 @@ impl GateConfig {
 }
 
 impl IssuerSettings {
-    /// This issuer as a core [`IssuerConfig`].
-    fn issuer_config(&self) -> Result<IssuerConfig, BuildError> {
+    /// This issuer as a core [`IssuerConfig`] (`resource`: the audience when the
+    /// issuer lists none).
+    fn issuer_config(&self, resource: Option<&str>) -> Result<IssuerConfig, BuildError> {
         let mut v = Validation::builder()
             .issuer(&self.issuer)
             .preset(self.preset);
         for a in &self.audiences {
             v = v.audience(a);
+        }
+        if self.audiences.is_empty()
+            && let Some(r) = resource
+        {
+            v = v.audience(r);
         }
         if let Some(algs) = &self.algorithms {
             v = v.algorithms(algs.iter().copied());
@@ -634,6 +656,31 @@ fn list(v: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `TOLLGATE_RESOURCE` (or `resource`) makes the audience optional: the resource
+    /// identifier is then the audience.
+    #[test]
+    fn resource_defaults_the_audience() {
+        let env = |k: &str| match k {
+            "TOLLGATE_ISSUER" => Some("https://idp.example".to_owned()),
+            "TOLLGATE_RESOURCE" => Some("https://orders.example.com".to_owned()),
+            _ => None,
+        };
+        let c = GateConfig::from_lookup(env).unwrap();
+        assert_eq!(c.resource.as_deref(), Some("https://orders.example.com"));
+        assert!(c.issuers[0].audiences.is_empty());
+        let c = GateConfig::from_toml(
+            "resource = \"https://orders.example.com\"\n[[issuer]]\nissuer = \"https://i\"\naudiences = []\n",
+        )
+        .unwrap();
+        assert_eq!(c.resource.as_deref(), Some("https://orders.example.com"));
+        // without a resource, no audience is still refused
+        let e = GateConfig::from_lookup(|k| {
+            (k == "TOLLGATE_ISSUER").then(|| "https://idp.example".to_owned())
+        })
+        .unwrap_err();
+        assert_eq!(e.to_string(), "TOLLGATE_AUDIENCE is required");
+    }
 
     /// Every documented field, as in the module docs.
     const FULL: &str = r#"

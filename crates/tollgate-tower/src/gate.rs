@@ -72,6 +72,7 @@ use tollgate_core::scope::ScopePolicy;
 use tollgate_core::validation::{TokenProfile, Validation, ValidationBuilder};
 
 use crate::auth::{AuthLayer, Mode};
+use crate::metadata::{MetadataService, Policies, ProtectedResource};
 use crate::reject::BearerRejector;
 use crate::scope::RequireScopeLayer;
 
@@ -84,6 +85,9 @@ pub struct Tollgate<X = ()> {
     auth: Authenticator,
     rejector: BearerRejector,
     mode: Mode,
+    /// The policies handed out (shared by clones): `scopes_supported`, 401 scope hints.
+    policies: Arc<Policies>,
+    resource: Option<Arc<ProtectedResource>>,
     _claims: PhantomData<fn() -> X>,
 }
 
@@ -93,6 +97,8 @@ impl<X> Clone for Tollgate<X> {
             auth: self.auth.clone(),
             rejector: self.rejector.clone(),
             mode: self.mode,
+            policies: self.policies.clone(),
+            resource: self.resource.clone(),
             _claims: PhantomData,
         }
     }
@@ -104,7 +110,8 @@ impl<X> fmt::Debug for Tollgate<X> {
             .field("auth", &self.auth)
             .field("rejector", &self.rejector)
             .field("mode", &self.mode)
-            .finish()
+            .field("resource", &self.resource)
+            .finish_non_exhaustive()
     }
 }
 
@@ -118,10 +125,13 @@ impl<X> Tollgate<X> {
     /// A gate over an authenticator you assembled yourself (e.g. a multi-issuer
     /// [`Issuers`] registry, or [`StaticKeys`]).
     pub fn new(auth: impl Into<Authenticator>) -> Self {
+        let policies = Arc::new(Policies::default());
         Tollgate {
             auth: auth.into(),
             rejector: BearerRejector::default(),
             mode: Mode::Required,
+            policies,
+            resource: None,
             _claims: PhantomData,
         }
     }
@@ -132,8 +142,13 @@ impl<X> Tollgate<X> {
     }
 
     /// Uses this challenge configuration (realm, RFC 9728 metadata URL, problem bodies).
+    /// With a [resource](TollgateBuilder::resource) configured, its metadata URL is kept
+    /// unless `rejector` names one.
     pub fn rejector(mut self, rejector: BearerRejector) -> Self {
-        self.rejector = rejector;
+        self.rejector = match &self.resource {
+            Some(r) => with_resource(rejector, r, &self.policies),
+            None => rejector,
+        };
         self
     }
 
@@ -151,8 +166,44 @@ impl<X> Tollgate<X> {
     }
 
     /// A per-route scope check (403 `insufficient_scope`); stack it inside [`Self::layer`].
+    /// Its scopes join the RFC 9728 `scopes_supported`.
     pub fn require(&self, policy: ScopePolicy) -> RequireScopeLayer<X> {
+        self.policies.record(&policy);
         RequireScopeLayer::with_rejector(policy, self.rejector.clone())
+    }
+
+    /// [`Self::require`] for the route `method` `path` (the path as requested, e.g.
+    /// `/orders`): with a [resource](TollgateBuilder::resource) configured, a 401 on that
+    /// route then names the policy's scope in its challenge (`scope="orders:read"`, as
+    /// MCP clients expect).
+    pub fn require_route(
+        &self,
+        method: &http::Method,
+        path: &str,
+        policy: ScopePolicy,
+    ) -> RequireScopeLayer<X> {
+        self.policies.record_route(Some(method), path, &policy);
+        RequireScopeLayer::with_rejector(policy, self.rejector.clone())
+    }
+
+    /// Tells the gate about a policy it did not hand out itself (e.g. `tollgate-tonic`'s
+    /// per-method map: `path` is the gRPC method path): its scopes join
+    /// `scopes_supported`, and a 401 on `path` names its scope.
+    pub fn record_policy(&self, path: &str, policy: &ScopePolicy) {
+        self.policies.record_route(None, path, policy);
+    }
+
+    /// The RFC 9728 protected resource, when [configured](TollgateBuilder::resource).
+    #[must_use]
+    pub fn protected_resource(&self) -> Option<&ProtectedResource> {
+        self.resource.as_deref()
+    }
+
+    /// A service answering the RFC 9728 metadata document at its well-known path (see
+    /// [`crate::metadata`]); 404 everywhere when no resource is configured. Mount it
+    /// at [`ProtectedResource::well_known_path`], outside the authentication layer.
+    pub fn metadata_service<B: From<String>>(&self) -> MetadataService<B> {
+        MetadataService::new(self.resource.clone())
     }
 
     /// The authenticator (key sets, caches, introspector).
@@ -280,6 +331,9 @@ pub struct TollgateBuilder<X = ()> {
     routing: Routing,
     rejector: BearerRejector,
     mode: Mode,
+    resource: Option<String>,
+    resource_name: Option<String>,
+    has_audience: bool,
     error: Option<BuildError>,
     _claims: PhantomData<fn() -> X>,
 }
@@ -298,6 +352,9 @@ impl<X> Default for TollgateBuilder<X> {
             routing: Routing::default(),
             rejector: BearerRejector::default(),
             mode: Mode::Required,
+            resource: None,
+            resource_name: None,
+            has_audience: false,
             error: None,
             _claims: PhantomData,
         }
@@ -318,6 +375,9 @@ impl<X> Clone for TollgateBuilder<X> {
             routing: self.routing,
             rejector: self.rejector.clone(),
             mode: self.mode,
+            resource: self.resource.clone(),
+            resource_name: self.resource_name.clone(),
+            has_audience: self.has_audience,
             error: self.error.clone(),
             _claims: PhantomData,
         }
@@ -333,6 +393,7 @@ impl<X> fmt::Debug for TollgateBuilder<X> {
             .field("routing", &self.routing)
             .field("rejector", &self.rejector)
             .field("mode", &self.mode)
+            .field("resource", &self.resource)
             .finish_non_exhaustive()
     }
 }
@@ -352,6 +413,24 @@ where
     /// An accepted audience (call again for more; any-of).
     pub fn audience(mut self, aud: impl AsRef<str>) -> Self {
         self.validation = self.validation.audience(aud);
+        self.has_audience = true;
+        self
+    }
+
+    /// The RFC 9728 protected resource identifier (an `https` URL; `http` for loopback
+    /// hosts), e.g. `https://orders.example.com`: the gate serves its metadata document
+    /// ([`Tollgate::metadata_service`]), every 401/403 challenge carries
+    /// `resource_metadata`, and, unless [audiences](Self::audience) are set, the
+    /// audience is this identifier (RFC 8707): tokens for other resources are refused.
+    /// See [`crate::metadata`].
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    /// A human-readable `resource_name` for the metadata document.
+    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
+        self.resource_name = Some(name.into());
         self
     }
 
@@ -489,13 +568,38 @@ where
         self
     }
 
-    fn finish(&self, auth: Authenticator) -> Tollgate<X> {
-        Tollgate {
+    fn finish(&self, auth: Authenticator) -> Result<Tollgate<X>, BuildError> {
+        let policies = Arc::new(Policies::default());
+        let resource = match &self.resource {
+            None => None,
+            Some(r) => {
+                let issuers = self
+                    .issuer
+                    .iter()
+                    .map(String::as_str)
+                    .chain(self.more_issuers.iter().filter_map(IssuerConfig::issuer))
+                    .map(str::to_owned)
+                    .collect();
+                Some(Arc::new(ProtectedResource::new(
+                    r,
+                    self.resource_name.clone(),
+                    issuers,
+                    policies.clone(),
+                )?))
+            }
+        };
+        let rejector = match &resource {
+            Some(r) => with_resource(self.rejector.clone(), r, &policies),
+            None => self.rejector.clone(),
+        };
+        Ok(Tollgate {
             auth,
-            rejector: self.rejector.clone(),
+            rejector,
             mode: self.mode,
+            policies,
+            resource,
             _claims: PhantomData,
-        }
+        })
     }
 
     /// Records a configuration error met while filling the builder (the first one
@@ -510,7 +614,12 @@ where
         if let Some(e) = &self.error {
             return Err(e.clone());
         }
-        let validation = self.validation.clone().build().map_err(BuildError::Core)?;
+        let validation = match &self.resource {
+            // RFC 8707: the resource identifier is the audience unless told otherwise
+            Some(r) if !self.has_audience => self.validation.clone().audience(r),
+            _ => self.validation.clone(),
+        };
+        let validation = validation.build().map_err(BuildError::Core)?;
         let jwt = match &self.keys {
             KeySource::None if self.more_issuers.is_empty() => {
                 if self.introspection.is_none() {
@@ -599,7 +708,7 @@ where
                 b.build().await.map_err(BuildError::Core)?,
             )),
         };
-        Ok(self.finish(combine(jwt, introspector, self.routing)?))
+        self.finish(combine(jwt, introspector, self.routing)?)
     }
 
     /// Builds without waiting: requests get 503 until the first key set arrives.
@@ -624,8 +733,22 @@ where
                 b.build_lazy().map_err(BuildError::Core)?,
             )),
         };
-        Ok(self.finish(combine(jwt, introspector, self.routing)?))
+        self.finish(combine(jwt, introspector, self.routing)?)
     }
+}
+
+/// With a protected resource: the metadata URL in every challenge (unless the rejector
+/// names one) and the route's scope in 401 challenges (RFC 9728 / MCP).
+fn with_resource(
+    rejector: BearerRejector,
+    resource: &ProtectedResource,
+    policies: &Arc<Policies>,
+) -> BearerRejector {
+    let rejector = match rejector.resource_metadata_url() {
+        Some(_) => rejector,
+        None => rejector.resource_metadata(resource.metadata_url()),
+    };
+    rejector.with_routes(policies.clone())
 }
 
 struct Plan {

@@ -56,16 +56,20 @@
 //! # });
 //! ```
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod gate;
+pub mod metadata;
 pub mod reject;
 pub mod scope;
 pub mod scopes;
 
+pub use audit::PeerAddr;
 pub use auth::{Auth, AuthLayer, Mode, ResponseFuture};
 pub use config::GateConfig;
 pub use gate::{BuildError, Tollgate, TollgateBuilder};
+pub use metadata::{MetadataService, ProtectedResource, ResourceMetadata};
 pub use reject::{BearerRejector, Rejector};
 pub use scope::{
     RequireScope, RequireScopeLayer, ScopeCheck, ScopeFuture, ScopeLayer, SelectPolicy,

@@ -1,8 +1,12 @@
 //! Rejection responses: the [`Rejector`] trait and the RFC 6750 [`BearerRejector`].
 
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use std::sync::Arc;
+
 use http::{HeaderValue, Response, StatusCode};
 use tollgate_core::AuthError;
+
+use crate::metadata::Policies;
 
 /// Builds the response for a refused request.
 ///
@@ -10,6 +14,14 @@ use tollgate_core::AuthError;
 pub trait Rejector<B>: Send + Sync + 'static {
     /// The response for `error` (whose [`AuthError::wire`] gives status and codes).
     fn reject(&self, error: &AuthError) -> Response<B>;
+
+    /// The response for `error` on a request to `method` `path` (the layers call this
+    /// one; a rejector may use the route, e.g. to name its scope in a 401 challenge).
+    /// Defaults to [`Self::reject`].
+    fn reject_request(&self, error: &AuthError, method: &http::Method, path: &str) -> Response<B> {
+        let _ = (method, path);
+        self.reject(error)
+    }
 }
 
 /// The RFC 6750 rejector: status from the error table, a `WWW-Authenticate: Bearer`
@@ -34,6 +46,8 @@ pub struct BearerRejector {
     realm: String,
     resource_metadata: Option<String>,
     problem_json: bool,
+    /// Route policies known to the gate: a 401 names the route's scope.
+    routes: Option<Arc<Policies>>,
 }
 
 impl Default for BearerRejector {
@@ -74,7 +88,20 @@ impl BearerRejector {
             realm: realm.into(),
             resource_metadata: None,
             problem_json: false,
+            routes: None,
         }
+    }
+
+    /// Names the route's scope in 401 challenges for the routes `routes` knows.
+    pub(crate) fn with_routes(mut self, routes: Arc<Policies>) -> Self {
+        self.routes = Some(routes);
+        self
+    }
+
+    /// The RFC 9728 metadata URL, if set.
+    #[must_use]
+    pub fn resource_metadata_url(&self) -> Option<&str> {
+        self.resource_metadata.as_deref()
     }
 
     /// Adds the RFC 9728 `resource_metadata` parameter (the URL of this resource's
@@ -95,6 +122,12 @@ impl BearerRejector {
     /// (503 and 500).
     #[must_use]
     pub fn challenge(&self, error: &AuthError) -> Option<String> {
+        self.challenge_with(error, None)
+    }
+
+    /// [`Self::challenge`], naming `route_scope` (the scope of the route's policy) in a
+    /// 401 challenge.
+    fn challenge_with(&self, error: &AuthError, route_scope: Option<&str>) -> Option<String> {
         let wire = error.wire();
         if wire.status != 401 && wire.status != 400 && wire.status != 403 {
             return None;
@@ -109,6 +142,10 @@ impl BearerRejector {
             && !required.is_empty()
         {
             param(&mut out, "scope", required);
+        } else if wire.status == 401
+            && let Some(scope) = route_scope
+        {
+            param(&mut out, "scope", scope);
         }
         if let Some(url) = &self.resource_metadata {
             param(&mut out, "resource_metadata", url);
@@ -122,6 +159,24 @@ where
     B: From<String>,
 {
     fn reject(&self, error: &AuthError) -> Response<B> {
+        self.respond(error, None)
+    }
+
+    fn reject_request(&self, error: &AuthError, method: &http::Method, path: &str) -> Response<B> {
+        let scope = match &self.routes {
+            Some(routes) if error.wire().status == 401 => routes.route_scope(method, path),
+            _ => None,
+        };
+        self.respond(error, scope.as_deref())
+    }
+}
+
+impl BearerRejector {
+    fn respond<B: From<String>>(
+        &self,
+        error: &AuthError,
+        route_scope: Option<&str>,
+    ) -> Response<B> {
         let wire = error.wire();
         let status = StatusCode::from_u16(wire.status).unwrap_or(StatusCode::UNAUTHORIZED);
         let body = if self.problem_json {
@@ -133,7 +188,7 @@ where
         let mut res = Response::new(B::from(body));
         *res.status_mut() = status;
         let headers = res.headers_mut();
-        if let Some(ch) = self.challenge(error)
+        if let Some(ch) = self.challenge_with(error, route_scope)
             && let Ok(v) = HeaderValue::from_str(&ch)
         {
             headers.insert(WWW_AUTHENTICATE, v);

@@ -171,12 +171,6 @@ pub fn check_scopes<X: Send + Sync + 'static>(
     if policy.is_satisfied_by(&claims.scopes) {
         Ok(())
     } else {
-        tracing::debug!(
-            client_id = claims.client(),
-            required = ?policy,
-            outcome = "insufficient_scope",
-            "scope policy not met"
-        );
         Err(AuthError::InsufficientScope {
             required: policy.challenge_scope(),
         })
@@ -244,11 +238,26 @@ where
                     fut: self.inner.call(req),
                 },
             },
-            Err(e) => ScopeFuture {
-                state: ScopeState::Reject {
-                    response: Some(self.config.rejector.reject(&e)),
-                },
-            },
+            Err(e) => {
+                let claims = req.extensions().get::<Arc<Claims<X>>>();
+                crate::audit::refusal(
+                    &e,
+                    req.method(),
+                    req.uri().path(),
+                    crate::audit::peer_addr(req.extensions()),
+                    claims.map(|c| &**c),
+                );
+                let mut response =
+                    self.config
+                        .rejector
+                        .reject_request(&e, req.method(), req.uri().path());
+                response.extensions_mut().insert(crate::audit::Counted);
+                ScopeFuture {
+                    state: ScopeState::Reject {
+                        response: Some(response),
+                    },
+                }
+            }
         }
     }
 }

@@ -6,34 +6,59 @@
 //! | `GET /me` | any valid token → `{"sub", "client_id", "scopes"}` |
 //! | `GET /orders` | `orders:read` |
 //! | `POST /orders` | `orders:write` → 201 |
+//! | `GET /.well-known/oauth-protected-resource[/<path>]` | nothing: the RFC 9728 metadata, when `TOLLGATE_RESOURCE` is set |
 //! | anything else | 404 |
+//!
+//! With `TOLLGATE_RESOURCE` (e.g. `https://orders.example.com`) the service is an RFC
+//! 9728 protected resource: the audience defaults to that URL, every 401/403 names
+//! the metadata URL (`resource_metadata`), and a 401 on `/orders` names the route's
+//! scope.
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tollgate_axum::core::introspect::IntrospectorBuilder;
 use tollgate_axum::scopes::all;
-use tollgate_axum::{BuildError, GateConfig, Tollgate, TollgateBuilder, VerifiedClaims};
+use tollgate_axum::{BuildError, GateConfig, PeerAddr, Tollgate, TollgateBuilder, VerifiedClaims};
 
 /// The router, protected by `gate`.
 pub fn router(gate: &Tollgate) -> Router {
+    let read = gate.require_route(&Method::GET, "/orders", all(["orders:read"]));
+    let write = gate.require_route(&Method::POST, "/orders", all(["orders:write"]));
     let protected = Router::new()
         .route("/me", get(me))
         .route(
             "/orders",
             get(list_orders)
-                .route_layer(gate.require(all(["orders:read"])))
-                .merge(
-                    axum::routing::post(create_order)
-                        .route_layer(gate.require(all(["orders:write"]))),
-                ),
+                .route_layer(read)
+                .merge(axum::routing::post(create_order).route_layer(write)),
         )
         // route_layer: only matched routes are authenticated, so unknown paths are 404
         .route_layer(gate.layer());
-    Router::new()
-        .route("/health", get(|| async { "ok" }))
+    let mut public = Router::new().route("/health", get(|| async { "ok" }));
+    if let Some(resource) = gate.protected_resource() {
+        public = public.route_service(
+            resource.well_known_path(),
+            gate.metadata_service::<String>(),
+        );
+    }
+    public
         .merge(protected)
+        .layer(axum::middleware::map_request(peer_addr))
+}
+
+/// Hands the peer address (recorded when served with
+/// `into_make_service_with_connect_info::<SocketAddr>()`) to tollgate's audit events.
+async fn peer_addr(mut req: axum::extract::Request) -> axum::extract::Request {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| PeerAddr(c.0));
+    if let Some(peer) = peer {
+        req.extensions_mut().insert(peer);
+    }
+    req
 }
 
 async fn me(claims: VerifiedClaims) -> Json<Value> {

@@ -4,6 +4,8 @@
 //! for opaque tokens `TOLLGATE_INTROSPECTION_URI`, `TOLLGATE_CLIENT_ID`,
 //! `TOLLGATE_CLIENT_SECRET` or `TOLLGATE_CLIENT_SECRET_FILE`,
 //! `TOLLGATE_INTROSPECTION_CACHE_SECS`), plus `BIND`. See `tollgate_tower::config`.
+//! Operations (`tollgate_testkit::ops`): `RUST_LOG` (default `info`),
+//! `TOLLGATE_LOG_FORMAT=json`, `TOLLGATE_ADMIN_BIND` (serves `/metrics`; off when unset).
 //! Exit status 2: bad configuration (the message names the field); 1: cannot start.
 
 use std::process::ExitCode;
@@ -12,10 +14,24 @@ use axum_orders::{Config, router};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if let Err(e) = tollgate_testkit::ops::init_logging() {
+        eprintln!("axum-orders: configuration error: {e}");
+        return ExitCode::from(2);
+    }
     let config = match Config::from_lookup(|k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("axum-orders: configuration error: {}", e.report());
+            return ExitCode::from(2);
+        }
+    };
+    // the recorder first: the gate registers its counters with the recorder it finds
+    let admin = match tollgate_testkit::ops::admin_from_env(|k| std::env::var(k).ok(), &config.bind)
+        .await
+    {
+        Ok(admin) => admin.map(|(addr, _)| addr),
+        Err(e) => {
+            eprintln!("axum-orders: configuration error: {e}");
             return ExitCode::from(2);
         }
     };
@@ -38,12 +54,18 @@ async fn main() -> ExitCode {
         }
     };
     match listener.local_addr() {
-        Ok(addr) => println!("listening on http://{addr}"),
+        Ok(addr) => {
+            println!("listening on http://{addr}");
+            if let Some(admin) = admin {
+                println!("admin listening on http://{admin}/metrics");
+            }
+        }
         Err(e) => {
             eprintln!("axum-orders: {e}");
             return ExitCode::from(1);
         }
     }
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(e) = axum::serve(listener, app).await {
         eprintln!("axum-orders: server error: {e}");
         return ExitCode::from(1);

@@ -127,6 +127,7 @@ impl Tour {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let orders = format!("http://{}", listener.local_addr()?);
         let app = axum_orders::router(&gate);
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await });
 
         // tonic-inventory, the same way
@@ -566,6 +567,22 @@ impl Tour {
     }
 }
 
+/// A few lines of the Prometheus scrape: the decisions that happened, and the keys.
+fn print_metrics(scrape: &str) {
+    println!(
+        "\nMetrics (what /metrics on TOLLGATE_ADMIN_BIND serves; decisions of both services):"
+    );
+    for line in scrape.lines() {
+        let shown = (line.starts_with("tollgate_requests_total")
+            || line.starts_with("tollgate_jwks_keys")
+            || line.starts_with("tollgate_token_cache_hits_total"))
+            && !line.ends_with(" 0");
+        if shown {
+            println!("  {line}");
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut serve = false;
@@ -582,6 +599,23 @@ async fn main() -> ExitCode {
             }
         }
     }
+    if let Err(e) = tollgate_testkit::ops::init_logging() {
+        eprintln!("quickstart: {e}");
+        return ExitCode::from(2);
+    }
+    // metrics: the recorder before the services; /metrics on TOLLGATE_ADMIN_BIND if set
+    let admin = tollgate_testkit::ops::admin_from_env(|k| std::env::var(k).ok(), "");
+    let metrics = match admin.await {
+        Ok(Some((addr, handle))) => {
+            println!("admin listening on http://{addr}/metrics");
+            Some(handle)
+        }
+        Ok(None) => tollgate_testkit::ops::install_metrics().ok(),
+        Err(e) => {
+            eprintln!("quickstart: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut tour = match Tour::start().await {
         Ok(t) => t,
         Err(e) => {
@@ -608,6 +642,9 @@ async fn main() -> ExitCode {
         tour.rows.len(),
         if all { "" } else { " (XX: unexpected)" }
     );
+    if let Some(handle) = metrics {
+        print_metrics(&handle.render());
+    }
     if serve && let Err(e) = tour.serve().await {
         eprintln!("quickstart: {e}");
         return ExitCode::FAILURE;

@@ -35,6 +35,9 @@ fn quickstart_exits_zero_with_every_call_as_expected() {
         "PERMISSION_DENIED",
         "UNAUTHENTICATED",
         "400 invalid_scope",
+        // a few lines of the metrics scrape
+        "tollgate_requests_total{outcome=\"refused\",reason=\"insufficient_scope\"} 2",
+        "tollgate_requests_total{outcome=\"allowed\",reason=\"ok\"}",
     ] {
         assert!(stdout.contains(needle), "{needle} missing:\n{stdout}");
     }

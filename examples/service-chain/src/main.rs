@@ -76,6 +76,10 @@ async fn run() -> Result<bool, Error> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if let Err(e) = tollgate_testkit::ops::init_logging() {
+        eprintln!("service-chain: {e}");
+        return ExitCode::from(2);
+    }
     match run().await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,

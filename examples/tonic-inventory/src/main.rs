@@ -1,6 +1,8 @@
 //! `tonic-inventory`: the inventory gRPC service, configured like axum-orders (a TOML
 //! file named by `TOLLGATE_CONFIG`, or the `TOLLGATE_*` variables; see
 //! `tollgate_tower::config`), plus `BIND` (default `127.0.0.1:50051`).
+//! Operations (`tollgate_testkit::ops`): `RUST_LOG` (default `info`),
+//! `TOLLGATE_LOG_FORMAT=json`, `TOLLGATE_ADMIN_BIND` (serves `/metrics`; off when unset).
 //! Exit status 2: bad configuration (the message names the field); 1: cannot start.
 
 use std::process::ExitCode;
@@ -9,12 +11,35 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_inventory::{Config, Guard, routes};
 
+/// Hands the connection's peer address to tollgate's audit events.
+#[allow(clippy::unnecessary_wraps)] // the interceptor signature
+fn peer_addr(mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    if let Some(addr) = req.remote_addr() {
+        req.extensions_mut().insert(tollgate_tonic::PeerAddr(addr));
+    }
+    Ok(req)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    if let Err(e) = tollgate_testkit::ops::init_logging() {
+        eprintln!("tonic-inventory: configuration error: {e}");
+        return ExitCode::from(2);
+    }
     let config = match Config::from_lookup(|k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("tonic-inventory: configuration error: {}", e.report());
+            return ExitCode::from(2);
+        }
+    };
+    // the recorder first: the gate registers its counters with the recorder it finds
+    let admin = match tollgate_testkit::ops::admin_from_env(|k| std::env::var(k).ok(), &config.bind)
+        .await
+    {
+        Ok(admin) => admin.map(|(addr, _)| addr),
+        Err(e) => {
+            eprintln!("tonic-inventory: configuration error: {e}");
             return ExitCode::from(2);
         }
     };
@@ -55,13 +80,20 @@ async fn main() -> ExitCode {
         }
     };
     match incoming.local_addr() {
-        Ok(addr) => println!("listening on {addr}"),
+        Ok(addr) => {
+            println!("listening on {addr}");
+            if let Some(admin) = admin {
+                println!("admin listening on http://{admin}/metrics");
+            }
+        }
         Err(e) => {
             eprintln!("tonic-inventory: {e}");
             return ExitCode::from(1);
         }
     }
     if let Err(e) = Server::builder()
+        // the peer address for tollgate's audit events (`remote_addr`)
+        .layer(tonic::service::InterceptorLayer::new(peer_addr))
         .add_routes(routes)
         .serve_with_incoming(incoming)
         .await

@@ -68,3 +68,81 @@ async fn binary_serves_and_refuses() {
     assert_eq!(err.code(), Code::Unauthenticated);
     drop(child);
 }
+
+/// With `RUST_LOG=debug` and `TOLLGATE_LOG_FORMAT=json`, each refusal is one
+/// `tollgate::audit` JSON line naming the gRPC method, the reason and the peer, and
+/// never the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_events_name_the_method_and_the_peer() {
+    let key = TestKey::p256("audit-key");
+    let (jwks_url, _jwks) = serve_jwks(TestKey::jwks([&key])).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tonic-inventory"))
+        .env("TOLLGATE_ISSUER", DEFAULT_ISSUER)
+        .env("TOLLGATE_AUDIENCE", DEFAULT_AUDIENCE)
+        .env("TOLLGATE_JWKS_URI", &jwks_url)
+        .env("BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "debug")
+        .env("TOLLGATE_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    let mut child = Kill(child);
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = InventoryClient::new(channel);
+    let expired = key.token().scope("inventory:read").expires_in(-3600).sign();
+    let mut req = tonic::Request::new(GetItemRequest {
+        id: "widget".into(),
+    });
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {expired}").parse().unwrap(),
+    );
+    assert_eq!(
+        client.get_item(req).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let lines = reader.join().unwrap();
+    let audit: Vec<serde_json::Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["target"] == "tollgate::audit")
+        .collect();
+    assert_eq!(audit.len(), 1, "{lines:#?}");
+    let e = &audit[0];
+    assert_eq!(e["reason"], "expired");
+    assert_eq!(e["path"], "/inventory.v1.Inventory/GetItem");
+    assert!(
+        e["remote_addr"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{e}"
+    );
+    for l in &lines {
+        assert!(!l.contains(expired.split('.').nth(1).unwrap()), "{l}");
+    }
+}

@@ -18,7 +18,7 @@ async fn main() {
         .build()
         .await
         .expect("issuers build");
-    let gate = tollgate_axum::Tollgate::new(issuers);
+    let gate = tollgate_axum::Tollgate::<()>::new(issuers);
     let app = bench_axum08::hello_router().layer(gate.layer());
     bench_axum08::serve(cfg.port, app).await;
 }

@@ -411,8 +411,24 @@ impl Inner {
         })
     }
 
-    /// One introspection call and the reading of its answer.
+    /// One introspection call and the reading of its answer, counted and timed.
     async fn call<X: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        token: &str,
+    ) -> Result<Claims<X>, AuthError> {
+        let started = std::time::Instant::now();
+        let result = self.call_inner(token).await;
+        let label = match &result {
+            Ok(_) => 0,
+            Err(AuthError::Inactive) => 1,
+            Err(AuthError::Unavailable(_)) => 3,
+            Err(_) => 2,
+        };
+        crate::metrics::introspection_call(label, started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn call_inner<X: DeserializeOwned + Send + Sync + 'static>(
         &self,
         token: &str,
     ) -> Result<Claims<X>, AuthError> {
@@ -573,11 +589,15 @@ where
             .into()));
         }
         if let Some(hit) = inner.cache.get::<X>(token) {
+            crate::metrics::introspection_cache_hit();
             return IntrospectFuture::ready(hit);
         }
         let token: Arc<str> = Arc::from(token);
         let rx = match inner.cache.join_or_start::<X>(&token) {
-            Joined::Cached(hit) => return IntrospectFuture::ready(hit),
+            Joined::Cached(hit) => {
+                crate::metrics::introspection_cache_hit();
+                return IntrospectFuture::ready(hit);
+            }
             Joined::Wait(rx) => rx,
             Joined::Start { id, tx, rx } => {
                 inner

@@ -156,6 +156,12 @@ impl IssuerConfig {
         }
     }
 
+    /// The issuer this entry is keyed by (`None` when its policy names none).
+    #[must_use]
+    pub fn issuer(&self) -> Option<&str> {
+        self.validation.issuers().next()
+    }
+
     /// The issuer this entry names (`<none>` when its policy names none).
     fn issuer_name(&self) -> String {
         self.validation.issuers().next().unwrap_or("<none>").into()

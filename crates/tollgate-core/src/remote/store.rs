@@ -97,6 +97,7 @@ pub(crate) struct Entry {
     attempts: watch::Sender<u64>,
     retry_after_secs: AtomicU64,
     counters: Counters,
+    metrics: crate::metrics::IssuerMetrics,
     info: Mutex<Info>,
 }
 
@@ -139,6 +140,7 @@ impl Entry {
             ..Info::default()
         };
         Entry {
+            metrics: crate::metrics::IssuerMetrics::new(&issuer),
             issuer,
             validation,
             keys: ArcSwapOption::empty(),
@@ -175,6 +177,7 @@ impl Entry {
             .is_some_and(|l| now.duration_since(l) < self.cfg.cooldown)
         {
             let n = self.counters.suppressed.fetch_add(1, Relaxed) + 1;
+            self.metrics.unknown_kid_refresh(true);
             // one line per power of two: a forged-kid flood must not flood the logs
             if n.is_power_of_two() {
                 tracing::debug!(target: TARGET, issuer = &*self.issuer, suppressed = n,
@@ -186,6 +189,7 @@ impl Entry {
         d.ticket += 1;
         d.pending = Some(d.ticket);
         self.counters.unknown_kid_refreshes.fetch_add(1, Relaxed);
+        self.metrics.unknown_kid_refresh(false);
         tracing::info!(target: TARGET, issuer = &*self.issuer, "unknown kid: refreshing keys");
         self.wake.notify_one();
         Some((d.ticket, self.served.subscribe()))
@@ -338,6 +342,7 @@ async fn refresh_once(
         }
         Err(e) => {
             entry.counters.failures.fetch_add(1, Relaxed);
+            entry.metrics.fetch(crate::metrics::FetchResult::Error);
             let stale_for = st.last_success.map(|t| t.elapsed());
             tracing::warn!(target: TARGET, issuer = &*entry.issuer, error = %e,
                 has_keys = entry.keys.load().is_some(),
@@ -349,6 +354,7 @@ async fn refresh_once(
                     max_staleness_secs = entry.cfg.max_staleness.as_secs(),
                     "key set older than the maximum staleness: dropped, requests get 503");
                 entry.keys.store(None);
+                entry.metrics.keys(0);
                 st.validators = Validators::default();
             }
             info.last_error = Some(e.clone());
@@ -393,6 +399,9 @@ async fn fetch_and_apply(
     match fetch::fetch_jwks(client, &uri, &st.validators, &entry.cfg).await? {
         JwksOutcome::NotModified { ttl } => {
             entry.counters.not_modified.fetch_add(1, Relaxed);
+            entry
+                .metrics
+                .fetch(crate::metrics::FetchResult::NotModified);
             st.last_success = Some(Instant::now());
             tracing::debug!(target: TARGET, issuer = &*entry.issuer, url = %uri,
                 "JWKS not modified (304)");
@@ -429,7 +438,9 @@ async fn fetch_and_apply(
                 tracing::debug!(target: TARGET, issuer = &*entry.issuer, url = %uri,
                     keys = keys.len(), "JWKS fetched, same kids");
             }
+            entry.metrics.keys(keys.len());
             entry.keys.store(Some(Arc::new(keys)));
+            entry.metrics.fetch(crate::metrics::FetchResult::Ok);
             st.validators = validators;
             st.last_success = Some(Instant::now());
             Ok(ttl)

@@ -109,6 +109,10 @@ fn config(args: &Args) -> Result<IdpConfig, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if let Err(e) = tollgate_testkit::ops::init_logging() {
+        eprintln!("tollgate-dev-idp: {e}");
+        return ExitCode::from(2);
+    }
     let args = match parse_args() {
         Ok(Some(a)) => a,
         Ok(None) => {

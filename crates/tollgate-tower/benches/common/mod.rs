@@ -26,6 +26,17 @@ async fn handler(_req: Request<()>) -> Result<Response<String>, Infallible> {
     Ok(Response::new(String::new()))
 }
 
+/// With `TOLLGATE_BENCH_RECORDER` set: installs a Prometheus recorder (what the
+/// examples' admin listener renders), so that the warm path records for real.
+pub(crate) fn install_recorder_if_asked() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    std::env::var_os("TOLLGATE_BENCH_RECORDER")?;
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).unwrap();
+    eprintln!("metrics: Prometheus recorder installed");
+    Some(handle)
+}
+
 /// A request with `Authorization: <header>`.
 pub(crate) fn request(header: &HeaderValue) -> Request<()> {
     let mut r = Request::new(());

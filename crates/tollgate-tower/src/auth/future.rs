@@ -12,6 +12,7 @@ use tollgate_core::authenticate::Authenticate;
 use tower_service::Service;
 
 use super::{Shared, reject, span_for};
+use crate::audit::Counted;
 use crate::reject::Rejector;
 
 pin_project! {
@@ -34,7 +35,9 @@ pin_project! {
         A: Authenticate<X>,
     {
         Reject { response: Option<S::Response> },
-        Inner { #[pin] fut: tracing::instrument::Instrumented<S::Future> },
+        // `count`: count the decision as allowed when the inner service answers (unless
+        // a scope check refused and counted it already).
+        Inner { #[pin] fut: tracing::instrument::Instrumented<S::Future>, count: bool },
         // Only when the authenticator must wait (e.g. key refresh on an unknown kid).
         Waiting {
             auth: A::Future,
@@ -49,10 +52,11 @@ where
     S: Service<Request<ReqBody>>,
     A: Authenticate<X>,
 {
-    pub(super) fn inner(fut: S::Future, span: tracing::Span) -> Self {
+    pub(super) fn inner(fut: S::Future, span: tracing::Span, count: bool) -> Self {
         ResponseFuture {
             state: State::Inner {
                 fut: tracing::Instrument::instrument(fut, span),
+                count,
             },
         }
     }
@@ -88,7 +92,16 @@ where
         loop {
             let mut this = self.as_mut().project();
             let next = match this.state.as_mut().project() {
-                StateProj::Inner { fut } => return fut.poll(cx),
+                StateProj::Inner { fut, count } => {
+                    let result = ready!(fut.poll(cx));
+                    if *count
+                        && let Ok(res) = &result
+                        && res.extensions().get::<Counted>().is_none()
+                    {
+                        crate::audit::record_allowed();
+                    }
+                    return Poll::Ready(result);
+                }
                 StateProj::Reject { response } => {
                     return match response.take() {
                         Some(r) => Poll::Ready(Ok(r)),
@@ -110,10 +123,11 @@ where
                             req.extensions_mut().insert(claims);
                             State::Inner {
                                 fut: tracing::Instrument::instrument(inner.call(req), span),
+                                count: true,
                             }
                         }
                         Err(e) => State::Reject {
-                            response: Some(reject(shared, &e)),
+                            response: Some(reject(shared, &e, &req)),
                         },
                     }
                 }

@@ -211,9 +211,10 @@ where
         let token = match extract_bearer(req.headers()) {
             Ok(t) => t,
             Err(RequestError::Missing) if shared.mode == Mode::Optional => {
-                return ResponseFuture::inner(inner.call(req), tracing::Span::none());
+                tollgate_core::metrics::record_anonymous();
+                return ResponseFuture::inner(inner.call(req), tracing::Span::none(), false);
             }
-            Err(e) => return ResponseFuture::reject(reject(shared, &e.into())),
+            Err(e) => return ResponseFuture::reject(reject(shared, &e.into(), &req)),
         };
         let mut fut = shared.auth.authenticate(token);
         // Poll once inline: a known key answers at once, with no state kept.
@@ -221,9 +222,9 @@ where
             Poll::Ready(Ok(claims)) => {
                 let span = span_for(&claims);
                 req.extensions_mut().insert(claims);
-                ResponseFuture::inner(inner.call(req), span)
+                ResponseFuture::inner(inner.call(req), span, true)
             }
-            Poll::Ready(Err(e)) => ResponseFuture::reject(reject(shared, &e)),
+            Poll::Ready(Err(e)) => ResponseFuture::reject(reject(shared, &e, &req)),
             Poll::Pending => ResponseFuture {
                 state: State::Waiting {
                     auth: fut,
@@ -235,7 +236,8 @@ where
     }
 }
 
-/// One span per authenticated request (cheap when no subscriber listens).
+/// One span per authenticated request (cheap when no subscriber listens). It names the
+/// issuer and the client, never the subject, the token or its `jti`.
 pub(crate) fn span_for<X>(claims: &tollgate_core::Claims<X>) -> tracing::Span {
     tracing::info_span!(
         "tollgate",
@@ -245,12 +247,20 @@ pub(crate) fn span_for<X>(claims: &tollgate_core::Claims<X>) -> tracing::Span {
     )
 }
 
-pub(crate) fn reject<A, R: Rejector<B>, B>(shared: &Shared<A, R>, e: &AuthError) -> Response<B> {
-    let wire = e.wire();
-    if wire.status >= 500 {
-        tracing::warn!(status = wire.status, reason = %e, outcome = "unavailable", "bearer token not checked");
-    } else {
-        tracing::debug!(status = wire.status, reason = %e, outcome = "rejected", "bearer token refused");
-    }
-    shared.rejector.reject(e)
+/// Counts and audits the refusal (see [`crate::audit`]), then builds its response.
+pub(crate) fn reject<A, R: Rejector<B>, B, ReqBody>(
+    shared: &Shared<A, R>,
+    e: &AuthError,
+    req: &Request<ReqBody>,
+) -> Response<B> {
+    crate::audit::refusal::<()>(
+        e,
+        req.method(),
+        req.uri().path(),
+        crate::audit::peer_addr(req.extensions()),
+        None,
+    );
+    shared
+        .rejector
+        .reject_request(e, req.method(), req.uri().path())
 }

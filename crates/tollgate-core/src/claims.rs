@@ -262,6 +262,9 @@ pub struct Claims<X = ()> {
     /// from a JWT).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<String>,
+    /// The calling client, normalised per preset (see [`Claims::client`]).
+    #[serde(skip)]
+    pub(crate) client: Option<String>,
     /// The application's own claims.
     #[serde(flatten)]
     pub extra: X,
@@ -275,6 +278,7 @@ impl<X> fmt::Debug for Claims<X> {
             .field("iss", &self.iss)
             .field("sub", &self.sub)
             .field("client_id", &self.client_id)
+            .field("client", &self.client)
             .field("scopes", &self.scopes)
             .field("exp", &self.exp)
             .finish_non_exhaustive()
@@ -329,24 +333,32 @@ fn date(field: Option<DateField>, name: &'static str) -> Result<Option<NumericDa
 }
 
 impl RegisteredDto<'_> {
-    /// Parses and type-checks the registered claims into their final form.
-    pub(crate) fn into_claims<X>(self, extra: X) -> Result<Claims<X>, ClaimsError> {
+    /// Parses and type-checks the registered claims into their final form; `scope`
+    /// and `scp` count (and are type-checked) only when `use_scope` / `use_scp`. The
+    /// client is `client_id`, else `azp` (the verifier sets it per preset).
+    pub(crate) fn into_claims<X>(
+        self,
+        extra: X,
+        (use_scope, use_scp): (bool, bool),
+    ) -> Result<Claims<X>, ClaimsError> {
         let mut scopes = ScopeSet::new();
-        match self.scope {
+        match self.scope.filter(|_| use_scope) {
             None => {}
             Some(StrField::Str(s)) => scopes
                 .extend_delimited(&s)
                 .map_err(|_| ClaimsError::InvalidScope)?,
             Some(StrField::Invalid) => return Err(ClaimsError::InvalidType("scope")),
         }
-        if let Some(scp) = self.scp {
+        if let Some(scp) = self.scp.filter(|_| use_scp) {
             let more: ScopeSet =
                 serde_json::from_value(scp).map_err(|_| ClaimsError::InvalidScope)?;
             for s in more.iter() {
                 scopes.insert(s.clone());
             }
         }
+        let client = self.client_id.clone().or_else(|| self.azp.clone());
         Ok(Claims {
+            client,
             iss: self.iss.map(Cow::into_owned),
             sub: self.sub.map(Cow::into_owned),
             aud: self.aud.unwrap_or_default(),
@@ -393,11 +405,23 @@ impl<X: serde::de::DeserializeOwned + 'static> Claims<X> {
         let dto: RegisteredDto<'_> =
             serde_json::from_slice(json).map_err(|_| crate::error::FormatError::ClaimsJson)?;
         let extra: X = parse_extra(json)?;
-        Ok(dto.into_claims(extra)?)
+        Ok(dto.into_claims(extra, (true, true))?)
     }
 }
 
 impl<X> Claims<X> {
+    /// The calling client, normalised by the preset the token was verified with
+    /// (see [`crate::preset`]): `client_id` (rfc9068, cognito), `client_id` else `azp`
+    /// (jwt, and claims read with [`Claims::from_json`] or from introspection), `azp`
+    /// else `client_id` (keycloak, auth0), `azp` else `appid` (entra), `cid` (okta).
+    ///
+    /// The value is set once at verification and kept with the claims, so a cached
+    /// token answers without any work. `None` when the token names no client.
+    #[must_use]
+    pub fn client(&self) -> Option<&str> {
+        self.client.as_deref()
+    }
+
     /// The chain of actors (RFC 8693 `act`, outermost = current actor first), as their
     /// `sub` (or `client_id`) values. Empty when the token is not delegated.
     #[must_use]

@@ -236,6 +236,24 @@ pub enum ClaimsError {
     Custom,
     /// The delegation (`act`) policy refused the token.
     ActorNotAllowed,
+    /// The preset's token-kind check failed: the claim (Keycloak's payload `typ`,
+    /// Entra's `ver`, Cognito's `token_use`) is absent or does not name an access
+    /// token, e.g. a Keycloak ID or refresh token (see [`crate::preset`]).
+    NotAnAccessToken {
+        /// The preset whose check failed.
+        preset: crate::preset::Preset,
+        /// The claim checked.
+        claim: &'static str,
+    },
+    /// The token carries `aud` where the preset's access tokens have none (Cognito:
+    /// only its ID tokens carry `aud`).
+    UnexpectedAudience {
+        /// The preset.
+        preset: crate::preset::Preset,
+    },
+    /// The preset's audience rule is on the client (Cognito): `client_id` names none
+    /// of the configured audiences.
+    ClientNotAllowed,
 }
 
 /// Key selection refusals.
@@ -484,6 +502,15 @@ impl fmt::Display for ClaimsError {
             ClaimsError::InvalidScope => f.write_str("scope/scp holds an invalid scope-token"),
             ClaimsError::Custom => f.write_str("application claims did not deserialize"),
             ClaimsError::ActorNotAllowed => f.write_str("act claim refused by actor policy"),
+            ClaimsError::NotAnAccessToken { preset, claim } => {
+                write!(f, "claim {claim} does not mark a {preset} access token")
+            }
+            ClaimsError::UnexpectedAudience { preset } => {
+                write!(f, "aud is present, but {preset} access tokens carry none")
+            }
+            ClaimsError::ClientNotAllowed => {
+                f.write_str("client_id names none of our audiences (the preset's audience rule)")
+            }
         }
     }
 }

@@ -23,6 +23,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::scope::{Scope, ScopeSet};
+
 /// An identity-provider preset (see the [module docs](self)).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
@@ -145,6 +147,227 @@ impl PermissionSource {
     pub fn path(&self) -> &str {
         &self.claim
     }
+}
+
+/// The `typ` header values of the table (a non-string `typ` is never accepted).
+fn header_typ_allowed(preset: Preset, typ: Option<&str>) -> bool {
+    let at_jwt =
+        |t: &str| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt");
+    let jwt = |t: &str| t.eq_ignore_ascii_case("jwt");
+    match (preset, typ) {
+        (Preset::Rfc9068, Some(t)) => at_jwt(t),
+        (Preset::Jwt, None) => true,
+        (Preset::Jwt | Preset::Keycloak | Preset::Auth0, Some(t)) => jwt(t) || at_jwt(t),
+        (Preset::Entra, Some(t)) => jwt(t),
+        (Preset::Okta, None) => true,
+        (Preset::Okta, Some(t)) => jwt(t),
+        (Preset::Cognito, None) => true,
+        _ => false,
+    }
+}
+
+impl Preset {
+    /// True when the header `typ` (`None` = absent) is accepted by this preset.
+    pub(crate) fn typ_allowed(self, typ: Option<&str>) -> bool {
+        header_typ_allowed(self, typ)
+    }
+
+    /// Whether the typed `scope` and `scp` claims count as permissions.
+    pub(crate) const fn scope_claims(self) -> (bool, bool) {
+        match self {
+            Preset::Rfc9068 | Preset::Jwt | Preset::Okta => (true, true),
+            Preset::Keycloak | Preset::Auth0 | Preset::Cognito => (true, false),
+            Preset::Entra => (false, true),
+        }
+    }
+
+    /// The preset's own permission sources beyond `scope`/`scp`.
+    pub(crate) const fn sources(self) -> &'static [&'static str] {
+        match self {
+            Preset::Rfc9068 | Preset::Jwt | Preset::Okta => &[],
+            Preset::Keycloak => &["realm_access.roles", "resource_access.{audience}.roles"],
+            Preset::Entra => &["roles"],
+            Preset::Auth0 => &["permissions"],
+            Preset::Cognito => &["cognito:groups"],
+        }
+    }
+
+    /// True when verification needs the payload as JSON beyond the typed claims.
+    pub(crate) const fn needs_json(self) -> bool {
+        !matches!(self, Preset::Rfc9068 | Preset::Jwt)
+    }
+
+    /// The token-kind check: the claim that must hold the given value.
+    pub(crate) const fn kind_claim(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Preset::Keycloak => Some(("typ", "Bearer")),
+            Preset::Entra => Some(("ver", "2.0")),
+            Preset::Cognito => Some(("token_use", "access")),
+            _ => None,
+        }
+    }
+
+    /// The claim names tried, in order, for the calling client.
+    pub(crate) const fn client_claims(self) -> &'static [&'static str] {
+        match self {
+            Preset::Rfc9068 | Preset::Cognito => &["client_id"],
+            Preset::Jwt => &["client_id", "azp"],
+            Preset::Keycloak | Preset::Auth0 => &["azp", "client_id"],
+            Preset::Entra => &["azp", "appid"],
+            Preset::Okta => &["cid"],
+        }
+    }
+
+    /// Which preset a claim set looks like, from claim *names* and token-kind markers
+    /// only (for the diagnostic hint of a refusal; the payload is not verified).
+    pub(crate) fn guess(payload: &serde_json::Value) -> Option<Preset> {
+        let o = payload.as_object()?;
+        let has = |k: &str| o.contains_key(k);
+        let kc_typ = o
+            .get("typ")
+            .and_then(|t| t.as_str())
+            .is_some_and(|t| matches!(t, "Bearer" | "ID" | "Refresh"));
+        if has("realm_access") || kc_typ {
+            Some(Preset::Keycloak)
+        } else if has("ver") && has("tid") {
+            Some(Preset::Entra)
+        } else if has("token_use") {
+            Some(Preset::Cognito)
+        } else if has("cid") {
+            Some(Preset::Okta)
+        } else if has("permissions") && has("azp") {
+            Some(Preset::Auth0)
+        } else {
+            None
+        }
+    }
+
+    /// The provider's name for hints ("Keycloak").
+    pub(crate) const fn provider(self) -> &'static str {
+        match self {
+            Preset::Rfc9068 => "an RFC 9068 authorization server",
+            Preset::Jwt => "a generic JWT issuer",
+            Preset::Keycloak => "Keycloak",
+            Preset::Entra => "Microsoft Entra ID",
+            Preset::Auth0 => "Auth0",
+            Preset::Okta => "Okta",
+            Preset::Cognito => "Amazon Cognito",
+        }
+    }
+}
+
+/// Looks a claim up: the whole path as one member first (Auth0's namespaced claims
+/// such as `https://example.com/roles` hold dots), else segment by segment;
+/// `audience` replaces a `{audience}` segment (taken whole, dots included).
+fn lookup<'v>(
+    payload: &'v serde_json::Value,
+    path: &str,
+    audience: Option<&str>,
+) -> Option<&'v serde_json::Value> {
+    if audience.is_none()
+        && let Some(v) = payload.get(path)
+    {
+        return Some(v);
+    }
+    let mut cur = payload;
+    for seg in path.split('.') {
+        let key = match (seg, audience) {
+            ("{audience}", Some(a)) => a,
+            _ => seg,
+        };
+        cur = cur.as_object()?.get(key)?;
+    }
+    Some(cur)
+}
+
+/// Adds the values found at `path` (an array of strings or a space-delimited string)
+/// to `out`, each behind `prefix`. Returns how many values were skipped because they
+/// are not RFC 6749 scope-tokens once prefixed (or are not strings).
+fn collect(
+    payload: &serde_json::Value,
+    path: &str,
+    audience: Option<&str>,
+    prefix: Option<&str>,
+    out: &mut ScopeSet,
+) -> usize {
+    let mut skipped = 0;
+    let mut add = |v: &str, skipped: &mut usize| {
+        if v.is_empty() {
+            return;
+        }
+        let s = match prefix {
+            Some(p) => format!("{p}{v}"),
+            None => v.to_owned(),
+        };
+        match Scope::new(s) {
+            Ok(scope) => {
+                out.insert(scope);
+            }
+            Err(_) => *skipped += 1,
+        }
+    };
+    match lookup(payload, path, audience) {
+        Some(serde_json::Value::String(s)) => {
+            for v in s.split(' ') {
+                add(v, &mut skipped);
+            }
+        }
+        Some(serde_json::Value::Array(a)) => {
+            for v in a {
+                match v.as_str() {
+                    Some(s) => add(s, &mut skipped),
+                    None => skipped += 1,
+                }
+            }
+        }
+        Some(serde_json::Value::Null) | None => {}
+        Some(_) => skipped += 1,
+    }
+    skipped
+}
+
+impl PermissionSource {
+    /// Adds this source's permissions found in `payload` to `out`; one path per
+    /// configured audience when the path holds `{audience}`. Returns the number of
+    /// values skipped.
+    pub(crate) fn collect_into<'a>(
+        &self,
+        payload: &serde_json::Value,
+        audiences: impl Iterator<Item = &'a str>,
+        out: &mut ScopeSet,
+    ) -> usize {
+        collect_path(payload, &self.claim, self.prefix.as_deref(), audiences, out)
+    }
+}
+
+/// [`collect`] over one path template.
+pub(crate) fn collect_path<'a>(
+    payload: &serde_json::Value,
+    path: &str,
+    prefix: Option<&str>,
+    audiences: impl Iterator<Item = &'a str>,
+    out: &mut ScopeSet,
+) -> usize {
+    if path.split('.').any(|s| s == "{audience}") {
+        audiences
+            .map(|a| collect(payload, path, Some(a), prefix, out))
+            .sum()
+    } else {
+        collect(payload, path, None, prefix, out)
+    }
+}
+
+/// The calling client per the preset's client claims.
+pub(crate) fn client_of<X>(
+    preset: Preset,
+    claims: &crate::Claims<X>,
+    payload: Option<&serde_json::Value>,
+) -> Option<String> {
+    preset.client_claims().iter().find_map(|name| match *name {
+        "client_id" => claims.client_id.clone(),
+        "azp" => claims.azp.clone(),
+        other => payload?.get(other)?.as_str().map(str::to_owned),
+    })
 }
 
 #[cfg(test)]

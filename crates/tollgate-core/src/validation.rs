@@ -77,6 +77,7 @@ pub(crate) fn claims_json_error(e: NotUnique) -> FormatError {
     }
 }
 use crate::keys::{Key, KeySet};
+use crate::preset::Preset;
 
 /// Default cap on the token length, in bytes.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -106,7 +107,6 @@ pub struct Validation {
     algorithms: AlgorithmSet,
     leeway: i64,
     max_age: Option<i64>,
-    profile: TokenProfile,
     max_token_len: usize,
     actor: Option<ActorPolicy>,
     preset: crate::preset::Preset,
@@ -132,7 +132,6 @@ impl Default for ValidationBuilder {
                 algorithms: AlgorithmSet::default(),
                 leeway: 30,
                 max_age: None,
-                profile: TokenProfile::default(),
                 max_token_len: DEFAULT_MAX_TOKEN_LEN,
                 actor: None,
                 preset: crate::preset::Preset::Rfc9068,
@@ -185,9 +184,17 @@ impl ValidationBuilder {
         self
     }
 
-    /// The token profile (default [`TokenProfile::AccessToken`]).
+    /// The token profile, the older spelling of the two generic presets:
+    /// [`TokenProfile::AccessToken`] sets [`Preset::Rfc9068`](crate::preset::Preset)
+    /// (the default) and [`TokenProfile::Permissive`] sets
+    /// [`Preset::Jwt`](crate::preset::Preset). The preset is the one source of the
+    /// `typ` rule and the required claims, so the later of `profile` and
+    /// [`preset`](Self::preset) wins.
     pub fn profile(mut self, profile: TokenProfile) -> Self {
-        self.inner.profile = profile;
+        self.inner.preset = match profile {
+            TokenProfile::AccessToken => crate::preset::Preset::Rfc9068,
+            TokenProfile::Permissive => crate::preset::Preset::Jwt,
+        };
         self
     }
 
@@ -208,13 +215,44 @@ impl ValidationBuilder {
 
     /// The identity-provider preset (default [`Preset::Rfc9068`](crate::preset::Preset)):
     /// accepted `typ` values, token-kind check, audience rule, permission sources and
-    /// client claim of that provider's access tokens (see [`crate::preset`]).
+    /// client claim of that provider's access tokens (see [`crate::preset`]). It
+    /// replaces any earlier [`profile`](Self::profile): `Rfc9068` is
+    /// [`TokenProfile::AccessToken`], `Jwt` is [`TokenProfile::Permissive`]; the other
+    /// presets bring their own `typ` rule. Signature, issuer, expiry and algorithm
+    /// checks are the same under every preset.
+    ///
+    /// ```
+    /// use tollgate_core::{Validation, preset::Preset};
+    ///
+    /// let v = Validation::builder()
+    ///     .issuer("https://sso.example/realms/shop")
+    ///     .audience("orders-api")
+    ///     .preset(Preset::Keycloak)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(v.preset(), Preset::Keycloak);
+    /// ```
     pub fn preset(mut self, preset: crate::preset::Preset) -> Self {
         self.inner.preset = preset;
         self
     }
 
-    /// One more claim whose values become permissions (scopes), besides the preset's.
+    /// One more claim whose values become permissions (scopes), besides the preset's
+    /// (see [`PermissionSource`](crate::preset::PermissionSource)); may be called
+    /// several times. Values that are not RFC 6749 scope-tokens once prefixed are
+    /// skipped (their number, never their text, is logged at debug).
+    ///
+    /// ```
+    /// use tollgate_core::{Validation, preset::PermissionSource};
+    ///
+    /// let v = Validation::builder()
+    ///     .issuer("https://idp.example")
+    ///     .audience("api")
+    ///     .permission_source(PermissionSource::claim("groups").prefix("group:"))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(v.permission_sources().len(), 1);
+    /// ```
     pub fn permission_source(mut self, source: crate::preset::PermissionSource) -> Self {
         self.inner.permissions.push(source);
         self
@@ -302,10 +340,6 @@ pub(crate) fn now_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn is_at_jwt(typ: &str) -> bool {
-    typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
-}
-
 /// What [`Validation::verify_detailed`] returns: the claims and the key that verified them.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -328,12 +362,12 @@ fn split_capped(token: &str, max: usize) -> Result<Parts<'_>, FormatError> {
 }
 
 /// The strict header checks: duplicate members, `alg` (never `none`, must be allowed),
-/// `crit`/`b64`, nested `cty`, `typ` per profile (skipped when `profile` is `None`), and a
+/// `crit`/`b64`, nested `cty`, `typ` per preset (skipped when `preset` is `None`), and a
 /// string `kid`. Returns the algorithm and the kid.
 fn parse_header(
     header_json: &[u8],
     algorithms: AlgorithmSet,
-    profile: Option<TokenProfile>,
+    preset: Option<Preset>,
 ) -> Result<(Algorithm, Option<Cow<'_, str>>), AuthError> {
     check_unique_members(header_json).map_err(|e| match e {
         NotUnique::Duplicate => FormatError::DuplicateMember { in_header: true },
@@ -361,12 +395,11 @@ fn parse_header(
         Some(StrField::Str(c)) if !c.eq_ignore_ascii_case("jwt") => {}
         Some(_) => return Err(FormatError::Nested.into()),
     }
-    if let Some(profile) = profile {
-        let typ_ok = match (&header.typ, profile) {
-            (Some(StrField::Str(t)), _) if is_at_jwt(t) => true,
-            (None, TokenProfile::Permissive) => true,
-            (Some(StrField::Str(t)), TokenProfile::Permissive) => t.eq_ignore_ascii_case("jwt"),
-            _ => false,
+    if let Some(preset) = preset {
+        let typ_ok = match &header.typ {
+            None => preset.typ_allowed(None),
+            Some(StrField::Str(t)) => preset.typ_allowed(Some(t)),
+            Some(StrField::Invalid) => false,
         };
         if !typ_ok {
             return Err(HeaderError::WrongType.into());
@@ -509,9 +542,70 @@ impl Validation {
         now: i64,
         keys_for: impl FnOnce(Option<&str>) -> Option<&'k KeySet>,
     ) -> Result<Verified<X>, AuthError> {
+        let r = self.verify_inner(token, now, keys_for);
+        if let Err(e) = &r
+            && matches!(
+                e,
+                AuthError::Header(HeaderError::WrongType) | AuthError::Claims(_)
+            )
+            && tracing::enabled!(target: "tollgate::preset", tracing::Level::DEBUG)
+        {
+            self.log_refusal(token, e);
+        }
+        r
+    }
+
+    /// The debug line of a refusal that a preset decides (header `typ`, claims): the
+    /// preset, the failed check, and a hint when the (unverified) claim names look
+    /// like another preset's tokens. Only claim names and fixed words are logged.
+    #[cold]
+    fn log_refusal(&self, token: &str, e: &AuthError) {
+        let mut it = token.splitn(3, '.');
+        let header = it.next().and_then(|h| URL_SAFE_NO_PAD.decode(h).ok());
+        let payload = it.next().and_then(|p| URL_SAFE_NO_PAD.decode(p).ok());
+        let typ = header
+            .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok())
+            .map(|h| match h.get("typ") {
+                None => "absent",
+                Some(serde_json::Value::String(t)) if t.eq_ignore_ascii_case("jwt") => "JWT",
+                Some(serde_json::Value::String(t)) if t.eq_ignore_ascii_case("at+jwt") => "at+jwt",
+                Some(_) => "another value",
+            });
+        let looks_like = payload
+            .and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok())
+            .and_then(|p| Preset::guess(&p))
+            .filter(|p| *p != self.preset);
+        let hint = looks_like.map(|p| {
+            let what = match e {
+                AuthError::Header(_) => format!("typ {} refused", typ.unwrap_or("absent")),
+                _ => format!("{e}:"),
+            };
+            format!(
+                "{what} by preset {}; tokens from {} need preset {}",
+                self.preset,
+                p.provider(),
+                p
+            )
+        });
+        tracing::debug!(
+            target: "tollgate::preset",
+            preset = %self.preset,
+            check = %e,
+            typ = typ.unwrap_or("unreadable"),
+            hint = hint.as_deref(),
+            "token refused by the preset's rules"
+        );
+    }
+
+    fn verify_inner<'k, X: DeserializeOwned + 'static>(
+        &self,
+        token: &str,
+        now: i64,
+        keys_for: impl FnOnce(Option<&str>) -> Option<&'k KeySet>,
+    ) -> Result<Verified<X>, AuthError> {
         let parts = split_capped(token, self.max_token_len)?;
         let header_json = b64(parts.header, 0)?;
-        let (alg, kid) = parse_header(&header_json, self.algorithms, Some(self.profile))?;
+        let (alg, kid) = parse_header(&header_json, self.algorithms, Some(self.preset))?;
 
         // claims: parsed (not trusted) to read iss before any key work
         let payload = b64(parts.payload, 1)?;
@@ -544,9 +638,71 @@ impl Validation {
         now: i64,
     ) -> Result<Claims<X>, AuthError> {
         let extra: X = crate::claims::parse_extra(payload)?;
-        let claims = dto.into_claims(extra)?;
-        self.check_registered(&claims, now, Presence::Jwt)?;
+        let mut claims = dto.into_claims(extra, self.preset.scope_claims())?;
+        if self.preset.needs_json() || !self.permissions.is_empty() {
+            let json: serde_json::Value =
+                serde_json::from_slice(payload).map_err(|_| FormatError::ClaimsJson)?;
+            self.check_kind(&json)?;
+            self.check_registered(&claims, now, Presence::Jwt)?;
+            self.map_json(&mut claims, &json);
+        } else {
+            self.check_registered(&claims, now, Presence::Jwt)?;
+            claims.client = crate::preset::client_of(self.preset, &claims, None);
+        }
         Ok(claims)
+    }
+
+    /// The preset's token-kind check (Keycloak `typ`, Entra `ver`, Cognito `token_use`).
+    fn check_kind(&self, json: &serde_json::Value) -> Result<(), ClaimsError> {
+        match self.preset.kind_claim() {
+            Some((claim, want)) if json.get(claim).and_then(|v| v.as_str()) != Some(want) => {
+                Err(ClaimsError::NotAnAccessToken {
+                    preset: self.preset,
+                    claim,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Permissions from the preset's and the configured sources, and the client.
+    fn map_json<X>(&self, claims: &mut Claims<X>, json: &serde_json::Value) {
+        let mut skipped = 0;
+        for path in self.preset.sources() {
+            skipped +=
+                crate::preset::collect_path(json, path, None, self.audiences(), &mut claims.scopes);
+        }
+        for source in &self.permissions {
+            skipped += source.collect_into(json, self.audiences(), &mut claims.scopes);
+        }
+        if skipped > 0 {
+            tracing::debug!(
+                target: "tollgate::preset",
+                preset = %self.preset,
+                skipped,
+                "permission values that are not RFC 6749 scope-tokens were skipped"
+            );
+        }
+        claims.client = crate::preset::client_of(self.preset, claims, Some(json));
+    }
+
+    /// Permission mapping and client identity for claims read from an RFC 7662
+    /// introspection answer (the token-kind checks do not apply: those answers have
+    /// their own `token_type` check).
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    pub(crate) fn map_claims<X>(
+        &self,
+        claims: &mut Claims<X>,
+        body: &[u8],
+    ) -> Result<(), AuthError> {
+        if self.preset.needs_json() || !self.permissions.is_empty() {
+            let json: serde_json::Value =
+                serde_json::from_slice(body).map_err(|_| FormatError::ClaimsJson)?;
+            self.map_json(claims, &json);
+        } else {
+            claims.client = crate::preset::client_of(self.preset, claims, None);
+        }
+        Ok(())
     }
 
     /// True when `iss` is one of the configured issuers (or issuer checks are off).
@@ -607,7 +763,24 @@ impl Validation {
                 return Err(ClaimsError::TooOld { age }.into());
             }
         }
-        if !self.skip_audience {
+        if self.preset == Preset::Cognito {
+            // Cognito access tokens carry no `aud`; the app client is the audience.
+            // A token WITH `aud` is refused: only Cognito ID tokens carry one.
+            if !self.skip_audience {
+                if !claims.aud.is_empty() {
+                    return Err(ClaimsError::UnexpectedAudience {
+                        preset: self.preset,
+                    }
+                    .into());
+                }
+                match claims.client_id.as_deref() {
+                    Some(c) if self.audiences.iter().any(|a| **a == *c) => {}
+                    Some(_) => return Err(ClaimsError::ClientNotAllowed.into()),
+                    None if jwt => return Err(ClaimsError::Missing("client_id").into()),
+                    None => {}
+                }
+            }
+        } else if !self.skip_audience {
             if claims.aud.is_empty() {
                 if jwt {
                     return Err(ClaimsError::Missing("aud").into());
@@ -616,7 +789,7 @@ impl Validation {
                 return Err(ClaimsError::AudienceMismatch.into());
             }
         }
-        if jwt && self.profile == TokenProfile::AccessToken {
+        if jwt && self.preset == Preset::Rfc9068 {
             if claims.sub.is_none() {
                 return Err(ClaimsError::Missing("sub").into());
             }

@@ -74,8 +74,9 @@ pub(crate) fn read<X: DeserializeOwned + 'static>(
         return Err(ClaimsError::IssuerNotAllowed.into());
     }
     let extra: X = parse_extra(body)?;
-    let mut claims = dto.into_claims(extra)?;
+    let mut claims = dto.into_claims(extra, validation.preset().scope_claims())?;
     validation.check_registered(&claims, now, Presence::WhenPresent)?;
+    validation.map_claims(&mut claims, body)?;
     claims.username = username;
     claims.token_type = token_type;
     Ok(claims)

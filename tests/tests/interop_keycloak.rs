@@ -163,11 +163,21 @@ async fn start_orders(kc: &Kc) -> String {
     tollgate_tests::serve(axum_orders::router(&gate)).await
 }
 
-/// Statuses observed, printed at the end as the record of the run.
+/// Statuses observed, printed at the end as the record of the run, and the
+/// expectations on answer bodies that failed (reported together at the end, so that one
+/// wrong field does not hide the statuses of the cases after it).
 #[derive(Default)]
-struct Record(Vec<String>);
+struct Record(Vec<String>, Vec<String>);
 
 impl Record {
+    fn expect(&mut self, ok: bool, what: impl Into<String>) {
+        if !ok {
+            let what = what.into();
+            eprintln!("keycloak: EXPECTATION FAILED: {what}");
+            self.1.push(what);
+        }
+    }
+
     fn check(&mut self, what: &str, r: &Reply, status: u16, challenge: Option<&str>) {
         let line = format!(
             "{what}: {} {}",
@@ -200,10 +210,33 @@ async fn keycloak() {
     rfc9068_header(&kc, &base, &mut rec).await;
     rotation_under_load(&kc, &base).await;
     eprintln!(
-        "keycloak: {} cases against {} passed in {:.1} s",
+        "keycloak: {} cases against {} in {:.1} s; {} expectation(s) failed",
         rec.0.len(),
         kc.issuer,
-        t0.elapsed().as_secs_f64()
+        t0.elapsed().as_secs_f64(),
+        rec.1.len()
+    );
+    assert!(rec.1.is_empty(), "failed expectations: {:#?}", rec.1);
+}
+
+/// What a refused token and the realm's keys looked like (test realm, throw-away values).
+async fn diagnose(kc: &Kc, token: &str) {
+    let jwks = send(
+        Method::GET,
+        &format!("{}/protocol/openid-connect/certs", kc.issuer),
+        &[],
+        "",
+    )
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    eprintln!(
+        "keycloak: DIAGNOSIS now={now}\n header {}\n payload {}\n jwks {}",
+        header_of(token),
+        payload_of(token),
+        String::from_utf8_lossy(&jwks.body)
     );
 }
 
@@ -239,6 +272,9 @@ async fn roles_from_client_credentials(kc: &Kc, base: &str, rec: &mut Record) {
     );
 
     let r = call(base, Method::GET, "/me", &t).await;
+    if r.status != 200 {
+        diagnose(kc, &t).await;
+    }
     rec.check("reader GET /me", &r, 200, Some(""));
     let me = r.json();
     eprintln!("keycloak: reader /me = {me}");
@@ -403,10 +439,12 @@ async fn id_and_refresh_tokens_refused(kc: &Kc, base: &str, rec: &mut Record) {
     rec.check("alice access token GET /me", &r, 200, Some(""));
     let me = r.json();
     eprintln!("keycloak: alice /me = {me}");
-    assert_eq!(
-        me["client_id"],
-        kc.public_client.as_str(),
-        "azp for user tokens"
+    rec.expect(
+        me["client_id"] == kc.public_client.as_str(),
+        format!(
+            "alice /me client_id is the normalised client (azp {}; user tokens have no client_id claim), got {}",
+            kc.public_client, me["client_id"]
+        ),
     );
     rec.check(
         "alice access token GET /orders",

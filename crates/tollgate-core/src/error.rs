@@ -1098,6 +1098,39 @@ mod tests {
         );
     }
 
+    /// The preset refusals: 401 `invalid_token` with the default text, fixed Display
+    /// texts naming only the preset and the claim.
+    #[test]
+    fn preset_refusals_on_the_wire() {
+        use crate::preset::Preset;
+        let cases = [
+            (
+                ClaimsError::NotAnAccessToken {
+                    preset: Preset::Keycloak,
+                    claim: "typ",
+                },
+                "claim typ does not mark a keycloak access token",
+            ),
+            (
+                ClaimsError::UnexpectedAudience {
+                    preset: Preset::Cognito,
+                },
+                "aud is present, but cognito access tokens carry none",
+            ),
+            (
+                ClaimsError::ClientNotAllowed,
+                "client_id names none of our audiences (the preset's audience rule)",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+            let w = AuthError::from(e).wire();
+            assert_eq!((w.status, w.error), (401, Some(ErrorCode::InvalidToken)));
+            assert_eq!(w.description, INVALID_TOKEN_DEFAULT);
+            assert_eq!(w.grpc, GrpcCode::Unauthenticated);
+        }
+    }
+
     #[test]
     fn grpc_numbers() {
         assert_eq!(GrpcCode::Unauthenticated.as_i32(), 16);

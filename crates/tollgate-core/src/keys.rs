@@ -3,8 +3,12 @@
 //! A [`KeySet`] is immutable once built; rotation replaces the whole set (see the
 //! `remote` key sources). Parsing a JWKS is tolerant: usable keys are kept and each
 //! unusable one is skipped with a `tracing` warning naming its `kid` and the reason
-//! (unknown `kty`/`crv`, `use: enc`, private material, RSA modulus under 2048 bits,
-//! broken parameters, symmetric keys).
+//! (unknown `kty`/`crv`, private material, RSA modulus under 2048 bits, broken
+//! parameters, symmetric keys); keys for encryption (`use: enc`, `key_ops` without
+//! `verify`, as Keycloak's `RSA-OAEP` key) are skipped with a debug line only.
+//! Keys without `alg` (Entra ID) are usable with the allowed algorithms of their
+//! family; members tollgate does not use (`x5c`, `x5t`, `x5t#S256`, Entra's
+//! `issuer`) are ignored, never trusted.
 //!
 //! # Example
 //!
@@ -631,6 +635,12 @@ impl KeySet {
             let kid = dto.kid();
             match dto.into_key() {
                 Ok(k) => keys.insert(k),
+                // an encryption key beside the signing keys is normal (Keycloak
+                // publishes an RSA-OAEP `enc` key): not worth a warning per refresh
+                Err(reason @ KeyRejection::NotForSignatures) => {
+                    tracing::debug!(kid = kid.as_deref().unwrap_or("<none>"), %reason, "skipping JWK");
+                    skipped.push(SkippedKey { kid, reason });
+                }
                 Err(reason) => {
                     tracing::warn!(kid = kid.as_deref().unwrap_or("<none>"), %reason, "skipping JWK");
                     skipped.push(SkippedKey { kid, reason });

@@ -9,16 +9,96 @@
 //!
 //! | preset | header `typ` | token-kind check | audience | permissions | client |
 //! |---|---|---|---|---|---|
-//! | `rfc9068` (default) | `at+jwt` | RFC 9068 claims present | `aud` | `scope`, `scp` | `client_id` |
+//! | `rfc9068` (default) | `at+jwt` | RFC 9068 claims present (`sub`, `client_id`, `iat`, `jti`) | `aud` | `scope`, `scp` | `client_id` |
 //! | `jwt` | absent / `JWT` / RFC 9068 | — | `aud` | `scope`, `scp` | `client_id`, else `azp` |
-//! | `keycloak` | `JWT` or `at+jwt` | payload `typ` = `Bearer` | `aud` | `scope`; `realm_access.roles`; `resource_access.<audience>.roles` | `azp` (`client_id`) |
-//! | `entra` | `JWT` | `ver` = `2.0` | `aud` | `scp` (string), `roles` | `azp` (`appid`) |
-//! | `auth0` | `JWT` or `at+jwt` | — | `aud` | `scope`, `permissions` | `azp` |
+//! | `keycloak` | `JWT` or `at+jwt` | payload `typ` = `Bearer` | `aud` | `scope`; `realm_access.roles`; `resource_access.<audience>.roles` | `azp`, else `client_id` |
+//! | `entra` | `JWT` | `ver` = `2.0` | `aud` | `scp` (string), `roles` | `azp`, else `appid` |
+//! | `auth0` | `JWT` or `at+jwt` | — | `aud` | `scope`, `permissions` | `azp`, else `client_id` |
 //! | `okta` | absent or `JWT` | — | `aud` | `scp`, `scope` | `cid` |
-//! | `cognito` | absent | `token_use` = `access` | `client_id` = the audience | `scope`, `cognito:groups` | `client_id` |
+//! | `cognito` | absent | `token_use` = `access` | no `aud`; `client_id` = a configured audience | `scope`, `cognito:groups` | `client_id` |
 //!
-//! For other providers, [`PermissionSource`] maps any claim (dotted path; an array or
-//! a space-delimited string) to permissions, optionally with a prefix.
+//! Header `typ` values compare case-insensitively (`at+jwt` also as
+//! `application/at+jwt`); the token-kind values compare exactly. A claim not listed
+//! for a preset is not read as a permission (Keycloak's `scp`, Entra's `scope`).
+//!
+//! # Rules in detail
+//!
+//! - **Presets and [`TokenProfile`](crate::TokenProfile).** The preset is the one
+//!   source of the `typ` rule and the required claims. `TokenProfile::AccessToken` is
+//!   `rfc9068` (today's default, unchanged) and `TokenProfile::Permissive` is `jwt`;
+//!   [`ValidationBuilder::profile`](crate::validation::ValidationBuilder::profile) sets
+//!   that preset, so the later of `profile` and `preset` wins.
+//! - **Audience.** Every preset but `cognito` requires an `aud` naming a configured
+//!   audience (for `keycloak` that takes an audience mapper; for `entra` configure the
+//!   application id GUID, the App ID URI, or both). Cognito access tokens carry no
+//!   `aud`: their `client_id` must equal a configured audience (the app client id). A
+//!   token *with* `aud` is refused under `cognito`
+//!   ([`ClaimsError::UnexpectedAudience`](crate::error::ClaimsError)): only Cognito ID
+//!   tokens carry one.
+//! - **Permissions.** `scope` and `scp` are read as today: an invalid scope-token there
+//!   refuses the token. The other sources (the preset's and every
+//!   [`PermissionSource`]) are more forgiving, since roles and groups are not scopes: a
+//!   value that is not an RFC 6749 scope-token once prefixed (`Orders Admin`, a number)
+//!   is skipped; how many were skipped is logged at debug, the values never are. The
+//!   mapped values join [`Claims::scopes`](crate::Claims), so the scope policies
+//!   (`all`/`any`, per route, per gRPC method) work on them unchanged. Keycloak's realm
+//!   roles include the realm's defaults (`offline_access`, `uma_authorization`,
+//!   `default-roles-<realm>`); its client roles count only for the configured
+//!   audiences: roles held on any other client never count.
+//! - **Client.** [`Claims::client`](crate::Claims::client) gives the calling client
+//!   per the table; it is filled once at verification and cached with the claims.
+//! - **Cost.** `rfc9068` and `jwt` without extra sources verify exactly as before.
+//!   The other presets, and any [`PermissionSource`], parse the payload once more as
+//!   JSON on the cold path; a verified-token cache hit does no work at all.
+//! - **Diagnostics.** A refusal by the preset's rules (header `typ`, claims) logs at
+//!   debug, target `tollgate::preset`, the preset, the failed check and, when the claim
+//!   names look like another provider's, a hint: `typ JWT refused by preset rfc9068;
+//!   tokens from Keycloak need preset keycloak`. Only claim names and fixed words are
+//!   logged; the client's answer is the usual fixed 401 `invalid_token` text.
+//!
+//! # Example
+//!
+//! ```
+//! use tollgate_core::{KeySet, Validation, preset::Preset};
+//! use tollgate_core::error::{AuthError, ClaimsError};
+//! use tollgate_testkit::TestKey;
+//! use serde_json::json;
+//!
+//! let key = TestKey::rsa("kc-1");
+//! let keys = KeySet::from_jwks(&serde_json::to_vec(&TestKey::jwks([&key])).unwrap()).unwrap();
+//! let iss = "https://sso.example/realms/shop";
+//! let validation = Validation::builder()
+//!     .issuer(iss)
+//!     .audience("orders-api")
+//!     .preset(Preset::Keycloak)
+//!     .build()
+//!     .unwrap();
+//!
+//! // accepted: a Keycloak access token (header typ JWT, payload typ Bearer)
+//! let access = key.token().header("typ", "JWT").issuer(iss)
+//!     .audiences(&["orders-api", "account"])
+//!     .without("client_id")
+//!     .claim("typ", "Bearer").claim("azp", "orders-client").claim("scope", "email profile")
+//!     .claim("realm_access", json!({"roles": ["offline_access"]}))
+//!     .claim("resource_access", json!({
+//!         "orders-api": {"roles": ["orders:read"]},
+//!         "account": {"roles": ["view-profile"]},
+//!     }))
+//!     .sign();
+//! let claims = validation.verify::<()>(&access, &keys).unwrap();
+//! assert!(claims.scopes.contains("orders:read"));
+//! assert!(!claims.scopes.contains("view-profile")); // a role on another client
+//! assert_eq!(claims.client(), Some("orders-client"));
+//!
+//! // refused: the ID token of the same realm, same key, our client in `aud`
+//! let id_token = key.token().header("typ", "JWT").issuer(iss)
+//!     .audiences(&["orders-cli", "orders-api"])
+//!     .claim("typ", "ID").claim("azp", "orders-cli")
+//!     .sign();
+//! let err = validation.verify::<()>(&id_token, &keys).unwrap_err();
+//! assert!(matches!(err, AuthError::Claims(ClaimsError::NotAnAccessToken { .. })));
+//! assert_eq!(err.wire().status, 401);
+//! ```
 
 use std::fmt;
 use std::str::FromStr;
@@ -106,7 +186,10 @@ impl FromStr for Preset {
 /// `{audience}` stands for each configured audience (`resource_access.{audience}.roles`:
 /// roles held on any other client never count). The value may be an array of strings
 /// or a space-delimited string; each value, with the optional `prefix` in front, must be
-/// a valid RFC 6749 scope-token to count (others are skipped and logged at debug).
+/// a valid RFC 6749 scope-token to count (others are skipped; their number, never
+/// their text, is logged at debug). A path that is itself a top-level member name is
+/// taken whole, so namespaced claims with dots work (`https://example.com/roles`);
+/// an audience put in for `{audience}` is one segment, dots included.
 ///
 /// ```
 /// use tollgate_core::preset::PermissionSource;
@@ -384,5 +467,146 @@ mod tests {
         }
         let e = "okta2".parse::<Preset>().unwrap_err();
         assert!(e.to_string().contains("\"okta2\""));
+    }
+
+    fn mapped(
+        json: serde_json::Value,
+        source: &PermissionSource,
+        auds: &[&str],
+    ) -> (String, usize) {
+        let mut out = ScopeSet::new();
+        let skipped = source.collect_into(&json, auds.iter().copied(), &mut out);
+        (out.to_string(), skipped)
+    }
+
+    #[test]
+    fn mapping_paths_values_and_prefix() {
+        use serde_json::json;
+        let src = PermissionSource::claim;
+        // array, space-delimited string, nested path
+        assert_eq!(
+            mapped(json!({"g": ["a", "b"]}), &src("g"), &[]),
+            ("a b".into(), 0)
+        );
+        assert_eq!(
+            mapped(json!({"g": "a b"}), &src("g"), &[]),
+            ("a b".into(), 0)
+        );
+        assert_eq!(
+            mapped(json!({"x": {"y": {"z": ["r"]}}}), &src("x.y.z"), &[]),
+            ("r".into(), 0)
+        );
+        // prefix
+        assert_eq!(
+            mapped(
+                json!({"groups": ["admins"]}),
+                &src("groups").prefix("group:"),
+                &[]
+            ),
+            ("group:admins".into(), 0)
+        );
+        // namespaced claim whose name holds dots, taken whole
+        assert_eq!(
+            mapped(
+                json!({"https://example.com/roles": ["r1"]}),
+                &src("https://example.com/roles"),
+                &[]
+            ),
+            ("r1".into(), 0)
+        );
+        // invalid values skipped (space inside a role, quote, number, object), counted
+        assert_eq!(
+            mapped(
+                json!({"g": ["Orders Admin", "ok", "q\"", 5, {}]}),
+                &src("g"),
+                &[]
+            ),
+            ("ok".into(), 4)
+        );
+        // a prefix that makes every value invalid
+        assert_eq!(
+            mapped(json!({"g": ["a"]}), &src("g").prefix("bad prefix:"), &[]),
+            (String::new(), 1)
+        );
+        // absent, null and wrong types
+        assert_eq!(mapped(json!({}), &src("g"), &[]), (String::new(), 0));
+        assert_eq!(
+            mapped(json!({"g": null}), &src("g"), &[]),
+            (String::new(), 0)
+        );
+        assert_eq!(
+            mapped(json!({"g": true}), &src("g"), &[]),
+            (String::new(), 1)
+        );
+        assert_eq!(
+            mapped(json!({"g": "x"}), &src("g.h"), &[]),
+            (String::new(), 0)
+        );
+    }
+
+    #[test]
+    fn audience_placeholder_counts_configured_audiences_only() {
+        use serde_json::json;
+        let ra = json!({"resource_access": {
+            "orders-api": {"roles": ["orders:read"]},
+            "other-client": {"roles": ["orders:write"]},
+            "orders.v2": {"roles": ["v2:read"]},
+        }});
+        let src = PermissionSource::claim("resource_access.{audience}.roles");
+        assert_eq!(
+            mapped(ra.clone(), &src, &["orders-api"]),
+            ("orders:read".into(), 0)
+        );
+        // an audience with a dot is one segment
+        assert_eq!(
+            mapped(ra.clone(), &src, &["orders-api", "orders.v2"]),
+            ("orders:read v2:read".into(), 0)
+        );
+        assert_eq!(mapped(ra, &src, &["nobody"]), (String::new(), 0));
+    }
+
+    #[test]
+    fn typ_rules_per_preset() {
+        use Preset as P;
+        let cases: [(P, [bool; 5]); 7] = [
+            // absent, JWT, jwt, at+jwt, application/at+jwt
+            (P::Rfc9068, [false, false, false, true, true]),
+            (P::Jwt, [true, true, true, true, true]),
+            (P::Keycloak, [false, true, true, true, true]),
+            (P::Entra, [false, true, true, false, false]),
+            (P::Auth0, [false, true, true, true, true]),
+            (P::Okta, [true, true, true, false, false]),
+            (P::Cognito, [true, false, false, false, false]),
+        ];
+        for (p, want) in cases {
+            let got = [
+                None,
+                Some("JWT"),
+                Some("jwt"),
+                Some("at+jwt"),
+                Some("application/at+jwt"),
+            ]
+            .map(|t| p.typ_allowed(t));
+            assert_eq!(got, want, "{p}");
+            assert!(!p.typ_allowed(Some("dpop+jwt")), "{p}");
+            assert!(!p.typ_allowed(Some("logout+jwt")), "{p}");
+        }
+    }
+
+    #[test]
+    fn guesses_by_claim_shape() {
+        use serde_json::json;
+        let g = |v| Preset::guess(&v);
+        assert_eq!(g(json!({"typ": "Bearer"})), Some(Preset::Keycloak));
+        assert_eq!(g(json!({"realm_access": {}})), Some(Preset::Keycloak));
+        assert_eq!(g(json!({"ver": "2.0", "tid": "t"})), Some(Preset::Entra));
+        assert_eq!(g(json!({"token_use": "access"})), Some(Preset::Cognito));
+        assert_eq!(g(json!({"cid": "c"})), Some(Preset::Okta));
+        assert_eq!(
+            g(json!({"permissions": [], "azp": "a"})),
+            Some(Preset::Auth0)
+        );
+        assert_eq!(g(json!({"scope": "a", "client_id": "c"})), None);
+        assert_eq!(g(json!([1])), None);
     }
 }

@@ -8,8 +8,11 @@
 //! - `iss` required and byte-for-byte equal to a configured issuer; `aud` required and
 //!   naming at least one configured audience; `exp` required; `nbf`/`iat` checked when
 //!   present; leeway 30 s by default; optional maximum token age;
-//! - a token profile: [`TokenProfile::AccessToken`] (RFC 9068: `typ` `at+jwt`, plus
-//!   `sub`, `client_id`, `iat`, `jti`) by default, or [`TokenProfile::Permissive`];
+//! - an identity-provider [preset](crate::preset): RFC 9068 (`typ` `at+jwt`, plus
+//!   `sub`, `client_id`, `iat`, `jti`) by default, or the rules of generic JWTs,
+//!   Keycloak, Entra ID, Auth0, Okta or Cognito access tokens (`typ`, token kind,
+//!   audience rule, permissions, client); [`TokenProfile`] is the older spelling of
+//!   the two generic presets;
 //! - `crit` and `b64` refused (no JWS extension is understood); JWE (five segments)
 //!   and nested (`cty: JWT`) tokens refused; tokens over 8 KiB refused before decoding;
 //! - `jku`, `x5u`, `jwk`, `x5c` header parameters are never fetched nor used as keys:
@@ -108,7 +111,8 @@ pub struct Validation {
     leeway: i64,
     max_age: Option<i64>,
     max_token_len: usize,
-    actor: Option<ActorPolicy>,
+    // boxed: keeps `Validation` (and the authenticator enum holding it) small
+    actor: Option<Box<ActorPolicy>>,
     preset: crate::preset::Preset,
     permissions: Vec<crate::preset::PermissionSource>,
     pub(crate) skip_issuer: bool,
@@ -209,7 +213,7 @@ impl ValidationBuilder {
     /// [`ClaimsError::ActorNotAllowed`] (401 `invalid_token`). Default: no actor
     /// constraint.
     pub fn actor_policy(mut self, policy: ActorPolicy) -> Self {
-        self.inner.actor = Some(policy);
+        self.inner.actor = Some(Box::new(policy));
         self
     }
 
@@ -510,7 +514,7 @@ impl Validation {
     /// The actor policy, when one is set.
     #[must_use]
     pub fn actor_policy(&self) -> Option<&ActorPolicy> {
-        self.actor.as_ref()
+        self.actor.as_deref()
     }
 
     /// Verifies `token` against `keys` at the current time.

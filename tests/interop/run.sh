@@ -88,9 +88,14 @@ fi
 if [ "$keycloak" = 1 ]; then
     echo "== interop: Keycloak on loopback (TOLLGATE_KEYCLOAK=0 skips it)"
     kc_t0=$(date +%s)
+    kc_status=0
     tests/interop/keycloak/interop.sh \
-        cargo test -p tollgate-tests --test interop_keycloak -- --nocapture
+        cargo test -p tollgate-tests --test interop_keycloak -- --nocapture || kc_status=$?
     echo "== interop: Keycloak step took $(( $(date +%s) - kc_t0 )) s (fetch, start, provision, test, stop)"
+    if [ "$kc_status" != 0 ]; then
+        echo "== interop: Keycloak interop FAILED (exit $kc_status)"
+        exit "$kc_status"
+    fi
 else
     echo "######################################################################"
     echo "## SKIPPED: Keycloak interop (TOLLGATE_KEYCLOAK=0). The real-Keycloak ##"

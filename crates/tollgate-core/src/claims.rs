@@ -335,7 +335,7 @@ fn date(field: Option<DateField>, name: &'static str) -> Result<Option<NumericDa
 impl RegisteredDto<'_> {
     /// Parses and type-checks the registered claims into their final form; `scope`
     /// and `scp` count (and are type-checked) only when `use_scope` / `use_scp`. The
-    /// client is `client_id`, else `azp` (the verifier sets it per preset).
+    /// client is left unset: the callers set it per preset.
     pub(crate) fn into_claims<X>(
         self,
         extra: X,
@@ -356,9 +356,8 @@ impl RegisteredDto<'_> {
                 scopes.insert(s.clone());
             }
         }
-        let client = self.client_id.clone().or_else(|| self.azp.clone());
         Ok(Claims {
-            client,
+            client: None,
             iss: self.iss.map(Cow::into_owned),
             sub: self.sub.map(Cow::into_owned),
             aud: self.aud.unwrap_or_default(),
@@ -405,7 +404,9 @@ impl<X: serde::de::DeserializeOwned + 'static> Claims<X> {
         let dto: RegisteredDto<'_> =
             serde_json::from_slice(json).map_err(|_| crate::error::FormatError::ClaimsJson)?;
         let extra: X = parse_extra(json)?;
-        Ok(dto.into_claims(extra, (true, true))?)
+        let mut claims = dto.into_claims(extra, (true, true))?;
+        claims.client = crate::preset::client_of(crate::preset::Preset::Jwt, &claims, None);
+        Ok(claims)
     }
 }
 

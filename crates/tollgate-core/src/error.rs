@@ -673,6 +673,16 @@ pub enum BuildError {
     /// A configured issuer or audience of the validation policy is empty.
     #[error("an issuer or audience is the empty string")]
     EmptyValue,
+    /// A [`PermissionSource`](crate::preset::PermissionSource) cannot match anything:
+    /// its claim path is empty or has an empty segment, or its prefix holds characters
+    /// a scope-token cannot (space, `"`, `\`, controls).
+    #[error(
+        "permission source {claim:?}: empty claim path segment or a prefix with characters a scope cannot hold"
+    )]
+    PermissionSource {
+        /// The configured claim path.
+        claim: String,
+    },
 
     // ---- remote keys (`Issuers::builder()`)
     /// No [`IssuerConfig`](crate::remote::IssuerConfig) was added to the registry.

@@ -45,6 +45,10 @@
 //!   roles include the realm's defaults (`offline_access`, `uma_authorization`,
 //!   `default-roles-<realm>`); its client roles count only for the configured
 //!   audiences: roles held on any other client never count.
+//! - **Token kind.** Only `rfc9068`, `keycloak`, `entra` and `cognito` tell access
+//!   tokens from ID tokens. `jwt`, `auth0` and `okta` rely on the audience: their ID
+//!   tokens name the *client* as `aud`, never the API. With a provider that can put
+//!   your API into ID tokens (Keycloak's audience mapper), use its preset, not `jwt`.
 //! - **Client.** [`Claims::client`](crate::Claims::client) gives the calling client
 //!   per the table; it is filled once at verification and cached with the claims.
 //! - **Cost.** `rfc9068` and `jwt` without extra sources verify exactly as before.
@@ -229,6 +233,19 @@ impl PermissionSource {
     #[must_use]
     pub fn path(&self) -> &str {
         &self.claim
+    }
+
+    /// False when it can never yield a permission: an empty path or path segment
+    /// (checked when the path is not one member name either way, so `a..b` is
+    /// refused), or a prefix with bytes no scope-token holds. Checked by
+    /// [`ValidationBuilder::build`](crate::validation::ValidationBuilder::build).
+    pub(crate) fn is_usable(&self) -> bool {
+        !self.claim.is_empty()
+            && self.claim.split('.').all(|s| !s.is_empty())
+            && self
+                .prefix
+                .as_deref()
+                .is_none_or(|p| p.is_empty() || Scope::new(p.to_owned()).is_ok())
     }
 }
 
@@ -563,6 +580,31 @@ mod tests {
             ("orders:read v2:read".into(), 0)
         );
         assert_eq!(mapped(ra, &src, &["nobody"]), (String::new(), 0));
+    }
+
+    #[test]
+    fn unusable_sources_are_refused_at_build() {
+        let build = |s: PermissionSource| {
+            crate::Validation::builder()
+                .issuer("i")
+                .audience("a")
+                .permission_source(s)
+                .build()
+                .map(|_| ())
+        };
+        assert!(build(PermissionSource::claim("groups").prefix("group:")).is_ok());
+        assert!(build(PermissionSource::claim("https://example.com/roles")).is_ok());
+        for bad in [
+            PermissionSource::claim(""),
+            PermissionSource::claim("a..b"),
+            PermissionSource::claim("groups").prefix("my group:"),
+        ] {
+            let e = build(bad).unwrap_err();
+            assert!(
+                matches!(e, crate::error::BuildError::PermissionSource { .. }),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -285,6 +285,11 @@ impl ValidationBuilder {
         {
             return Err(BuildError::EmptyValue);
         }
+        if let Some(bad) = v.permissions.iter().find(|p| !p.is_usable()) {
+            return Err(BuildError::PermissionSource {
+                claim: bad.claim.clone(),
+            });
+        }
         Ok(v)
     }
 }
@@ -581,15 +586,16 @@ impl Validation {
             .filter(|p| *p != self.preset);
         let hint = looks_like.map(|p| {
             let what = match e {
-                AuthError::Header(_) => format!("typ {} refused", typ.unwrap_or("absent")),
-                _ => format!("{e}:"),
+                AuthError::Header(_) => {
+                    format!(
+                        "typ {} refused by preset {}",
+                        typ.unwrap_or("absent"),
+                        self.preset
+                    )
+                }
+                _ => format!("{e} (preset {})", self.preset),
             };
-            format!(
-                "{what} by preset {}; tokens from {} need preset {}",
-                self.preset,
-                p.provider(),
-                p
-            )
+            format!("{what}; tokens from {} need preset {p}", p.provider())
         });
         tracing::debug!(
             target: "tollgate::preset",
@@ -835,6 +841,52 @@ mod tests {
         assert_eq!(split("a.b").err(), Some(FormatError::Segments));
         assert_eq!(split("a.b.c.d").err(), Some(FormatError::Segments));
         assert_eq!(split("{\"payload\":1}").err(), Some(FormatError::Segments));
+    }
+
+    #[test]
+    fn profile_and_preset_one_rule_last_wins() {
+        use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
+        let key = TestKey::p256("k1");
+        let keys = KeySet::from_jwks(&serde_json::to_vec(&TestKey::jwks([&key])).unwrap()).unwrap();
+        let b = || {
+            Validation::builder()
+                .issuer(DEFAULT_ISSUER)
+                .audience(DEFAULT_AUDIENCE)
+        };
+        let jwt = key
+            .token()
+            .header("typ", "JWT")
+            .without("client_id")
+            .claim("azp", "spa")
+            .sign();
+        let strict = key.token().sign();
+
+        // the default (rfc9068): client_id is the client; typ JWT refused
+        let v = b().build().unwrap();
+        assert_eq!(v.preset(), Preset::Rfc9068);
+        let c = v.verify::<()>(&strict, &keys).unwrap();
+        assert_eq!(c.client(), Some("test-client"));
+        assert_eq!(
+            v.verify::<()>(&jwt, &keys).unwrap_err(),
+            AuthError::Header(HeaderError::WrongType)
+        );
+        // Permissive = preset jwt: client_id, else azp
+        let v = b().profile(TokenProfile::Permissive).build().unwrap();
+        assert_eq!(v.preset(), Preset::Jwt);
+        assert_eq!(v.verify::<()>(&jwt, &keys).unwrap().client(), Some("spa"));
+        // the later call wins
+        let v = b()
+            .preset(Preset::Keycloak)
+            .profile(TokenProfile::AccessToken)
+            .build()
+            .unwrap();
+        assert_eq!(v.preset(), Preset::Rfc9068);
+        let v = b()
+            .profile(TokenProfile::Permissive)
+            .preset(Preset::Okta)
+            .build()
+            .unwrap();
+        assert_eq!(v.preset(), Preset::Okta);
     }
 
     #[test]

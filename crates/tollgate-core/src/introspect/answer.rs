@@ -102,6 +102,26 @@ mod tests {
     }
 
     #[test]
+    fn presets_map_introspection_answers() {
+        let kc = Validation::builder()
+            .issuer("https://as.example")
+            .audience("orders")
+            .preset(crate::preset::Preset::Keycloak)
+            .build()
+            .expect("valid");
+        let body = r#"{"active":true,"token_type":"Bearer","typ":"Bearer","azp":"web",
+            "client_id":"web","exp":1800000060,"iss":"https://as.example","aud":["orders"],
+            "scope":"email","realm_access":{"roles":["offline_access"]},
+            "resource_access":{"orders":{"roles":["orders:read"]},"x":{"roles":["orders:write"]}}}"#;
+        let c = read::<()>(body.as_bytes(), &kc, NOW, false).expect("active");
+        assert_eq!(c.scopes.to_string(), "email offline_access orders:read");
+        assert_eq!(c.client(), Some("web"));
+        // the plain default: client_id, no mapping
+        let c = read_(r#"{"active":true,"client_id":"web","azp":"other"}"#).expect("active");
+        assert_eq!(c.client(), Some("web"));
+    }
+
+    #[test]
     fn active_true_maps_claims() {
         let c = read_(
             r#"{"active":true,"scope":"orders:read orders:write","client_id":"web",

@@ -9,6 +9,10 @@
 # 3. panva's oidc-provider (npm) on 127.0.0.1: discovery, client_credentials tokens
 #    (RFC 9068 JWTs) used against the axum-orders router, and a restart of the provider
 #    with a new signing key while requests run (tests/tests/interop_oidc.rs).
+# 4. a real Keycloak 26 (Maven Central, cached in ${TOLLGATE_CACHE:-$HOME/.cache/tollgate})
+#    on 127.0.0.1: axum-orders with preset keycloak by discovery, roles, ID/refresh tokens
+#    refused, key rotation under load (tests/tests/interop_keycloak.rs). On by default;
+#    TOLLGATE_KEYCLOAK=0 skips it (with a loud SKIPPED line).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -30,8 +34,14 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# build the interop tests once, up front (the IdP is started only when they are ready)
-cargo test -p tollgate-tests --no-run --test pyjwt_interop --test interop_jose --test interop_oidc 2>&1 | tail -n 1
+keycloak="${TOLLGATE_KEYCLOAK:-1}"
+case "$keycloak" in 0|1) ;; *) echo "TOLLGATE_KEYCLOAK must be 0 or 1, not '$keycloak'"; exit 2 ;; esac
+kc_tests=()
+[ "$keycloak" = 1 ] && kc_tests=(--test interop_keycloak)
+
+# build the interop tests once, up front (the IdPs are started only when they are ready)
+cargo test -p tollgate-tests --no-run --test pyjwt_interop --test interop_jose --test interop_oidc \
+    "${kc_tests[@]}" 2>&1 | tail -n 1
 
 echo "== interop: PyJWT mints fresh tokens into $out/pyjwt"
 mkdir -p "$out/pyjwt"
@@ -71,18 +81,25 @@ if ! TOLLGATE_OIDC_ISSUER="$issuer" TOLLGATE_OIDC_CONTROL="$control" \
     echo "--- oidc-provider log"; cat "$out/oidc.log"; exit 1
 fi
 
-# --- optional: a real Keycloak (tests/interop/keycloak/README.md). Skipped unless
-# TOLLGATE_KEYCLOAK=1; the default run above is unchanged. interop.sh fetches Keycloak
-# into a cache outside the clone, starts it on loopback, provisions realm `tollgate`,
-# runs the command with KEYCLOAK_* in its environment and stops Keycloak again.
-if [ "${TOLLGATE_KEYCLOAK:-0}" = 1 ]; then
-    echo "== interop: Keycloak on loopback (TOLLGATE_KEYCLOAK=1)"
-    if [ -f tests/tests/interop_keycloak.rs ]; then
-        cargo test -p tollgate-tests --no-run --test interop_keycloak 2>&1 | tail -n 1
-        tests/interop/keycloak/interop.sh \
-            cargo test -p tollgate-tests --test interop_keycloak -- --nocapture
-    else
-        tests/interop/keycloak/interop.sh
+# --- a real Keycloak (tests/interop/keycloak/README.md). interop.sh fetches Keycloak
+# with Maven into a cache outside the clone (reused by later runs), starts it on
+# loopback, provisions realm `tollgate`, runs the test with KEYCLOAK_* in its
+# environment and stops Keycloak again, whatever happens.
+if [ "$keycloak" = 1 ]; then
+    echo "== interop: Keycloak on loopback (TOLLGATE_KEYCLOAK=0 skips it)"
+    kc_t0=$(date +%s)
+    kc_status=0
+    tests/interop/keycloak/interop.sh \
+        cargo test -p tollgate-tests --test interop_keycloak -- --nocapture || kc_status=$?
+    echo "== interop: Keycloak step took $(( $(date +%s) - kc_t0 )) s (fetch, start, provision, test, stop)"
+    if [ "$kc_status" != 0 ]; then
+        echo "== interop: Keycloak interop FAILED (exit $kc_status)"
+        exit "$kc_status"
     fi
+else
+    echo "######################################################################"
+    echo "## SKIPPED: Keycloak interop (TOLLGATE_KEYCLOAK=0). The real-Keycloak ##"
+    echo "## tests (tests/tests/interop_keycloak.rs) did NOT run.              ##"
+    echo "######################################################################"
 fi
 echo "== interop done in $(( $(date +%s) - t0 )) s"

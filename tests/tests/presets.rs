@@ -912,10 +912,11 @@ async fn rfc9068_default_refuses_keycloak_with_a_hint() {
         hint.contains("check=typ not allowed by the token profile"),
         "{hint}"
     );
-    // the tower layer's own line names the failed check as well
+    // the tower layer's audit event names the failed check as well
     assert!(
-        lines.iter().any(|l| l.contains("bearer token refused")
-            && l.contains("reason=typ not allowed by the token profile")),
+        lines.iter().any(|l| l.starts_with("tollgate::audit")
+            && l.contains("reason=\"bad_header\"")
+            && l.contains("detail=typ not allowed by the token profile")),
         "{lines:#?}"
     );
     // refusal logs name claims and fixed words, never the token's values (other

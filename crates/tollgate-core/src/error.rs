@@ -51,6 +51,10 @@ pub enum ErrorCode {
     InvalidToken,
     /// `insufficient_scope`: the token lacks the required scope.
     InsufficientScope,
+    /// `invalid_dpop_proof` (RFC 9449 §7.1): the DPoP proof is invalid.
+    InvalidDpopProof,
+    /// `use_dpop_nonce` (RFC 9449 §9): the proof must carry a fresh server nonce.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -61,6 +65,8 @@ impl ErrorCode {
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }
@@ -319,6 +325,8 @@ pub enum AuthError {
     /// The server is misconfigured (e.g. a scope check stacked without the
     /// authentication layer before it): 500, never 401.
     Misconfigured,
+    /// A DPoP (RFC 9449) proof or binding refusal (see [`DpopError`]).
+    Dpop(DpopError),
 }
 
 macro_rules! from_area {
@@ -330,7 +338,7 @@ macro_rules! from_area {
 }
 from_area!(RequestError => Request, FormatError => Format, HeaderError => Header,
     SignatureError => Signature, ClaimsError => Claims, KeyError => Key,
-    UnavailableError => Unavailable);
+    UnavailableError => Unavailable, DpopError => Dpop);
 
 const INVALID_TOKEN_DEFAULT: &str = "The access token is invalid";
 
@@ -407,6 +415,7 @@ impl AuthError {
                     retry_after: Some(u32::try_from(retry.as_secs().max(1)).unwrap_or(u32::MAX)),
                 }
             }
+            AuthError::Dpop(d) => d.wire(),
         }
     }
 
@@ -558,6 +567,7 @@ impl fmt::Display for AuthError {
             AuthError::Claims(e) => e.fmt(f),
             AuthError::Key(e) => e.fmt(f),
             AuthError::Unavailable(e) => e.fmt(f),
+            AuthError::Dpop(e) => e.fmt(f),
             AuthError::InsufficientScope { required } => {
                 write!(f, "scope policy not met (requires {required})")
             }
@@ -580,6 +590,7 @@ impl std::error::Error for AuthError {
             AuthError::Claims(e) => Some(e),
             AuthError::Key(e) => Some(e),
             AuthError::Unavailable(e) => Some(e),
+            AuthError::Dpop(e) => Some(e),
             AuthError::InsufficientScope { .. }
             | AuthError::Inactive
             | AuthError::Misconfigured => None,
@@ -777,6 +788,13 @@ pub enum BuildError {
         #[source]
         source: rustls::Error,
     },
+    // ---- DPoP (`dpop::DpopVerifier::builder()`)
+    /// The DPoP algorithm allow-list is empty (HMAC algorithms are never allowed).
+    #[error("the DPoP algorithm allow-list is empty (HMAC algorithms are never allowed)")]
+    DpopAlgorithms,
+    /// The DPoP nonce secret is shorter than 32 bytes.
+    #[error("the DPoP nonce secret must be at least 32 bytes")]
+    DpopNonceSecret,
 }
 
 // ---- decision reasons (issue 17): one bounded label per error, for logs, audit
@@ -874,11 +892,23 @@ pub enum Reason {
     WouldWait,
     /// The layers are stacked wrongly (500).
     Misconfigured,
+    /// The DPoP proof is invalid (shape, header, key, signature, method, URL, time,
+    /// access-token hash).
+    DpopInvalidProof,
+    /// The DPoP proof's `jti` was already used with this key.
+    DpopReplay,
+    /// The DPoP proof lacks a fresh server nonce.
+    DpopNonce,
+    /// The token's key binding (`cnf.jkt`) and the presentation disagree: a bound
+    /// token sent as Bearer, an unbound one sent as DPoP, or another key.
+    DpopBinding,
+    /// The DPoP replay store is full or unreachable (503).
+    DpopUnavailable,
 }
 
 impl Reason {
     /// How many reasons there are (for tables indexed by `reason as usize`).
-    pub const COUNT: usize = 21;
+    pub const COUNT: usize = 26;
 
     /// Every reason, in declaration order (`ALL[r as usize] == r`).
     pub const ALL: [Reason; Reason::COUNT] = [
@@ -903,6 +933,11 @@ impl Reason {
         Reason::IntrospectionUnavailable,
         Reason::WouldWait,
         Reason::Misconfigured,
+        Reason::DpopInvalidProof,
+        Reason::DpopReplay,
+        Reason::DpopNonce,
+        Reason::DpopBinding,
+        Reason::DpopUnavailable,
     ];
 
     /// The label value (`snake_case`, fixed).
@@ -930,6 +965,11 @@ impl Reason {
             Reason::IntrospectionUnavailable => "introspection_unavailable",
             Reason::WouldWait => "would_wait",
             Reason::Misconfigured => "misconfigured",
+            Reason::DpopInvalidProof => "dpop_invalid_proof",
+            Reason::DpopReplay => "dpop_replay",
+            Reason::DpopNonce => "dpop_nonce",
+            Reason::DpopBinding => "dpop_binding",
+            Reason::DpopUnavailable => "dpop_unavailable",
         }
     }
 
@@ -937,9 +977,10 @@ impl Reason {
     #[must_use]
     pub const fn outcome(self) -> Outcome {
         match self {
-            Reason::KeysUnavailable | Reason::IntrospectionUnavailable | Reason::WouldWait => {
-                Outcome::Unavailable
-            }
+            Reason::KeysUnavailable
+            | Reason::IntrospectionUnavailable
+            | Reason::WouldWait
+            | Reason::DpopUnavailable => Outcome::Unavailable,
             Reason::Misconfigured => Outcome::Error,
             _ => Outcome::Refused,
         }
@@ -991,6 +1032,7 @@ impl AuthError {
             }
             AuthError::Unavailable(UnavailableError::WouldWait { .. }) => Reason::WouldWait,
             AuthError::Misconfigured => Reason::Misconfigured,
+            AuthError::Dpop(d) => d.reason(),
         }
     }
 }
@@ -1412,5 +1454,306 @@ mod tests {
         assert_eq!(GrpcCode::Unauthenticated.as_i32(), 16);
         assert_eq!(GrpcCode::PermissionDenied.as_i32(), 7);
         assert_eq!(GrpcCode::Unavailable.as_i32(), 14);
+    }
+}
+
+// ---- DPoP (RFC 9449, issue 15). Kept at the end of the file, additive.
+
+/// DPoP (RFC 9449) refusals: one variant per check, so logs and tests name the exact
+/// check; the wire answer is fixed per group (see [`DpopError::wire`]).
+///
+/// ```
+/// use tollgate_core::error::{AuthError, DpopError, ErrorCode};
+///
+/// let w = AuthError::from(DpopError::UrlMismatch).wire();
+/// assert_eq!((w.status, w.error), (401, Some(ErrorCode::InvalidDpopProof)));
+/// let w = AuthError::from(DpopError::BoundTokenAsBearer).wire();
+/// assert_eq!((w.status, w.error), (401, Some(ErrorCode::InvalidToken)));
+/// let w = AuthError::from(DpopError::NonceRequired).wire();
+/// assert_eq!(w.error, Some(ErrorCode::UseDpopNonce));
+/// assert_eq!(AuthError::from(DpopError::ReplayStoreFull).wire().status, 503);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DpopError {
+    /// `Authorization: DPoP` without a `DPoP` proof header.
+    MissingProof,
+    /// More than one `DPoP` header.
+    MultipleProofs,
+    /// The proof is longer than the configured cap (checked before decoding).
+    TooLong {
+        /// The proof length in bytes.
+        len: usize,
+        /// The configured cap.
+        max: usize,
+    },
+    /// Not a compact JWS of JSON objects (segments, base64url, JSON shape).
+    Malformed,
+    /// A JSON object in the proof repeats a member name.
+    DuplicateMember {
+        /// True when found in the header, false in the claims.
+        in_header: bool,
+    },
+    /// `typ` is not `dpop+jwt`.
+    WrongType,
+    /// `alg` is `none`, symmetric, unknown, or not in the DPoP allow-list.
+    AlgorithmNotAllowed,
+    /// A `crit` or `b64` header parameter.
+    UnsupportedCritical,
+    /// No `jwk` header parameter (or not a JSON object).
+    MissingJwk,
+    /// The `jwk` holds private key members (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`).
+    PrivateKey,
+    /// The `jwk` is not a usable public key for the proof's `alg`.
+    InvalidJwk,
+    /// The signature does not verify with the `jwk`.
+    BadSignature,
+    /// A required claim (`jti`, `htm`, `htu`, `iat`, `ath`) is absent.
+    MissingClaim(&'static str),
+    /// A claim has the wrong JSON type or an unusable value.
+    InvalidClaim(&'static str),
+    /// `htm` is not the request method.
+    MethodMismatch,
+    /// `htu` is not the request URL (after normalisation).
+    UrlMismatch,
+    /// `iat` is older than the acceptance window.
+    IssuedTooLongAgo {
+        /// The proof's iat.
+        iat: i64,
+        /// Validation time.
+        now: i64,
+    },
+    /// `iat` is further in the future than allowed.
+    IssuedInFuture {
+        /// The proof's iat.
+        iat: i64,
+        /// Validation time.
+        now: i64,
+    },
+    /// `ath` is not the hash of the presented access token.
+    AccessTokenHashMismatch,
+    /// The proof (its key and `jti`) was already used within the window.
+    Replayed,
+    /// The proof's key thumbprint is not the token's `cnf.jkt`.
+    KeyMismatch,
+    /// Nonces are required and the proof carries none.
+    NonceRequired,
+    /// The proof's nonce is not one this server issued recently.
+    NonceInvalid,
+    /// A DPoP-bound token (`cnf.jkt`) was presented with the `Bearer` scheme.
+    BoundTokenAsBearer,
+    /// A token without `cnf.jkt` was presented with the `DPoP` scheme.
+    UnboundToken,
+    /// The replay store is full: the proof cannot be checked, so it is refused (503).
+    ReplayStoreFull,
+    /// The replay store cannot be reached (503).
+    ReplayStoreUnavailable,
+}
+
+impl DpopError {
+    /// The wire answer: 401 `invalid_dpop_proof` for proof failures, 401
+    /// `invalid_token` for a token presented under the wrong scheme, 401
+    /// `use_dpop_nonce` for nonces, 503 when the replay store cannot answer.
+    #[must_use]
+    pub fn wire(&self) -> WireError {
+        let w = |error, description| WireError {
+            status: 401,
+            error: Some(error),
+            description,
+            grpc: GrpcCode::Unauthenticated,
+            retry_after: None,
+        };
+        let proof = |description| w(ErrorCode::InvalidDpopProof, description);
+        match self {
+            DpopError::MissingProof | DpopError::MultipleProofs => {
+                proof("Exactly one DPoP proof is required")
+            }
+            DpopError::MethodMismatch | DpopError::UrlMismatch => {
+                proof("The DPoP proof is for another request")
+            }
+            DpopError::IssuedTooLongAgo { .. } | DpopError::IssuedInFuture { .. } => {
+                proof("The DPoP proof is outside its time window")
+            }
+            DpopError::AccessTokenHashMismatch => {
+                proof("The DPoP proof is for another access token")
+            }
+            DpopError::Replayed => proof("The DPoP proof was already used"),
+            DpopError::KeyMismatch => proof("The DPoP proof key does not match the access token"),
+            DpopError::NonceRequired | DpopError::NonceInvalid => w(
+                ErrorCode::UseDpopNonce,
+                "Resource server requires nonce in DPoP proof",
+            ),
+            DpopError::BoundTokenAsBearer => w(
+                ErrorCode::InvalidToken,
+                "The access token is bound to a key and needs a DPoP proof",
+            ),
+            DpopError::UnboundToken => w(
+                ErrorCode::InvalidToken,
+                "The access token is not bound to a DPoP key",
+            ),
+            DpopError::ReplayStoreFull | DpopError::ReplayStoreUnavailable => WireError {
+                status: 503,
+                error: None,
+                description: "The DPoP proof cannot be checked right now",
+                grpc: GrpcCode::Unavailable,
+                retry_after: Some(1),
+            },
+            _ => proof("The DPoP proof is invalid"),
+        }
+    }
+
+    /// The bounded [`Reason`] label.
+    #[must_use]
+    pub fn reason(&self) -> Reason {
+        match self {
+            DpopError::Replayed => Reason::DpopReplay,
+            DpopError::NonceRequired | DpopError::NonceInvalid => Reason::DpopNonce,
+            DpopError::KeyMismatch | DpopError::BoundTokenAsBearer | DpopError::UnboundToken => {
+                Reason::DpopBinding
+            }
+            DpopError::ReplayStoreFull | DpopError::ReplayStoreUnavailable => {
+                Reason::DpopUnavailable
+            }
+            _ => Reason::DpopInvalidProof,
+        }
+    }
+
+    /// True when the challenge for this refusal uses the `DPoP` scheme (RFC 9449
+    /// §7.1): every proof and nonce refusal; false for a bound token sent as Bearer
+    /// (answered with the `Bearer` scheme) and for 503.
+    #[must_use]
+    pub fn dpop_challenge(&self) -> bool {
+        !matches!(
+            self,
+            DpopError::BoundTokenAsBearer
+                | DpopError::ReplayStoreFull
+                | DpopError::ReplayStoreUnavailable
+        )
+    }
+}
+
+impl fmt::Display for DpopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DpopError::MissingProof => f.write_str("DPoP scheme without a DPoP proof header"),
+            DpopError::MultipleProofs => f.write_str("more than one DPoP proof header"),
+            DpopError::TooLong { len, max } => {
+                write!(f, "DPoP proof of {len} bytes exceeds the cap of {max}")
+            }
+            DpopError::Malformed => f.write_str("DPoP proof is not a compact JWS of JSON objects"),
+            DpopError::DuplicateMember { in_header: true } => {
+                f.write_str("duplicate JSON member name in the DPoP proof header")
+            }
+            DpopError::DuplicateMember { in_header: false } => {
+                f.write_str("duplicate JSON member name in the DPoP proof claims")
+            }
+            DpopError::WrongType => f.write_str("DPoP proof typ is not dpop+jwt"),
+            DpopError::AlgorithmNotAllowed => {
+                f.write_str("DPoP proof alg is not an allowed asymmetric algorithm")
+            }
+            DpopError::UnsupportedCritical => {
+                f.write_str("DPoP proof has a crit/b64 header parameter")
+            }
+            DpopError::MissingJwk => f.write_str("DPoP proof has no jwk header object"),
+            DpopError::PrivateKey => f.write_str("DPoP proof jwk holds private key members"),
+            DpopError::InvalidJwk => {
+                f.write_str("DPoP proof jwk is not a usable public key for its alg")
+            }
+            DpopError::BadSignature => f.write_str("DPoP proof signature does not verify"),
+            DpopError::MissingClaim(c) => write!(f, "DPoP proof claim {c} is missing"),
+            DpopError::InvalidClaim(c) => write!(f, "DPoP proof claim {c} is invalid"),
+            DpopError::MethodMismatch => f.write_str("DPoP proof htm is not the request method"),
+            DpopError::UrlMismatch => f.write_str("DPoP proof htu is not the request URL"),
+            DpopError::IssuedTooLongAgo { iat, now } => {
+                write!(f, "DPoP proof too old (iat {iat}, now {now})")
+            }
+            DpopError::IssuedInFuture { iat, now } => {
+                write!(f, "DPoP proof issued in the future (iat {iat}, now {now})")
+            }
+            DpopError::AccessTokenHashMismatch => {
+                f.write_str("DPoP proof ath is not the hash of the access token")
+            }
+            DpopError::Replayed => f.write_str("DPoP proof jti already used with this key"),
+            DpopError::KeyMismatch => f.write_str("DPoP proof key is not the token's cnf.jkt"),
+            DpopError::NonceRequired => f.write_str("DPoP proof has no nonce (nonces required)"),
+            DpopError::NonceInvalid => f.write_str("DPoP proof nonce is not fresh"),
+            DpopError::BoundTokenAsBearer => {
+                f.write_str("DPoP-bound token (cnf.jkt) presented as Bearer")
+            }
+            DpopError::UnboundToken => f.write_str("token without cnf.jkt presented as DPoP"),
+            DpopError::ReplayStoreFull => f.write_str("DPoP replay store is full"),
+            DpopError::ReplayStoreUnavailable => f.write_str("DPoP replay store is unavailable"),
+        }
+    }
+}
+
+impl std::error::Error for DpopError {}
+
+#[cfg(test)]
+mod dpop_tests {
+    use super::*;
+
+    #[test]
+    fn dpop_rows() {
+        let all = [
+            DpopError::MissingProof,
+            DpopError::MultipleProofs,
+            DpopError::TooLong { len: 9, max: 8 },
+            DpopError::Malformed,
+            DpopError::DuplicateMember { in_header: true },
+            DpopError::WrongType,
+            DpopError::AlgorithmNotAllowed,
+            DpopError::UnsupportedCritical,
+            DpopError::MissingJwk,
+            DpopError::PrivateKey,
+            DpopError::InvalidJwk,
+            DpopError::BadSignature,
+            DpopError::MissingClaim("jti"),
+            DpopError::InvalidClaim("htu"),
+            DpopError::MethodMismatch,
+            DpopError::UrlMismatch,
+            DpopError::IssuedTooLongAgo { iat: 1, now: 100 },
+            DpopError::IssuedInFuture { iat: 100, now: 1 },
+            DpopError::AccessTokenHashMismatch,
+            DpopError::Replayed,
+            DpopError::KeyMismatch,
+            DpopError::NonceRequired,
+            DpopError::NonceInvalid,
+            DpopError::BoundTokenAsBearer,
+            DpopError::UnboundToken,
+            DpopError::ReplayStoreFull,
+            DpopError::ReplayStoreUnavailable,
+        ];
+        for d in all {
+            let e = AuthError::from(d);
+            let w = e.wire();
+            assert!(
+                w.description
+                    .bytes()
+                    .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)),
+                "{d:?}"
+            );
+            assert_eq!(e.reason(), d.reason());
+            assert_eq!(e.to_string(), d.to_string());
+            let expected = match d {
+                DpopError::ReplayStoreFull | DpopError::ReplayStoreUnavailable => (503, None),
+                DpopError::BoundTokenAsBearer | DpopError::UnboundToken => {
+                    (401, Some(ErrorCode::InvalidToken))
+                }
+                DpopError::NonceRequired | DpopError::NonceInvalid => {
+                    (401, Some(ErrorCode::UseDpopNonce))
+                }
+                _ => (401, Some(ErrorCode::InvalidDpopProof)),
+            };
+            assert_eq!((w.status, w.error), expected, "{d:?}");
+            let outcome = if w.status == 503 {
+                Outcome::Unavailable
+            } else {
+                Outcome::Refused
+            };
+            assert_eq!(e.reason().outcome(), outcome, "{d:?}");
+        }
+        assert_eq!(ErrorCode::InvalidDpopProof.as_str(), "invalid_dpop_proof");
+        assert_eq!(ErrorCode::UseDpopNonce.as_str(), "use_dpop_nonce");
     }
 }

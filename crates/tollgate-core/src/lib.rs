@@ -51,6 +51,7 @@ pub mod bearer;
 pub mod cache;
 pub mod claims;
 pub mod dangerous;
+pub mod dpop;
 pub mod error;
 #[cfg(feature = "remote")]
 pub mod introspect;

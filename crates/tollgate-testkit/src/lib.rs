@@ -30,10 +30,12 @@
 //! assert!(validation.verify::<()>(&token, &keys).is_err());
 //! ```
 
+mod dpop;
 pub mod jwks_server;
 mod key;
 mod token;
 
+pub use dpop::DpopProof;
 pub use jwks_server::{JwksServer, serve_jwks};
 pub use key::TestKey;
 pub use token::TokenBuilder;

@@ -71,7 +71,7 @@ use tollgate_core::remote::{IssuerConfig, Issuers, RefreshConfig};
 use tollgate_core::scope::ScopePolicy;
 use tollgate_core::validation::{TokenProfile, Validation, ValidationBuilder};
 
-use crate::auth::{AuthLayer, Mode};
+use crate::auth::{AuthLayer, Dpop, Mode};
 use crate::metadata::{MetadataService, Policies, ProtectedResource};
 use crate::reject::BearerRejector;
 use crate::scope::RequireScopeLayer;
@@ -88,6 +88,8 @@ pub struct Tollgate<X = ()> {
     /// The policies handed out (shared by clones): `scopes_supported`, 401 scope hints.
     policies: Arc<Policies>,
     resource: Option<Arc<ProtectedResource>>,
+    /// DPoP (RFC 9449); `None`: Bearer only.
+    dpop: Option<Dpop>,
     _claims: PhantomData<fn() -> X>,
 }
 
@@ -99,6 +101,7 @@ impl<X> Clone for Tollgate<X> {
             mode: self.mode,
             policies: self.policies.clone(),
             resource: self.resource.clone(),
+            dpop: self.dpop.clone(),
             _claims: PhantomData,
         }
     }
@@ -132,6 +135,7 @@ impl<X> Tollgate<X> {
             mode: Mode::Required,
             policies,
             resource: None,
+            dpop: None,
             _claims: PhantomData,
         }
     }
@@ -158,11 +162,28 @@ impl<X> Tollgate<X> {
         self
     }
 
+    /// Accepts DPoP-bound tokens (RFC 9449) as `dpop` says (see [`Dpop`]); the
+    /// default is Bearer only.
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
+
+    /// The DPoP settings, when set.
+    #[must_use]
+    pub fn dpop_settings(&self) -> Option<&Dpop> {
+        self.dpop.as_ref()
+    }
+
     /// The HTTP authentication layer: 401 / 400 / 503 per RFC 6750.
     pub fn layer(&self) -> AuthLayer<X> {
-        AuthLayer::new(self.auth.clone())
+        let layer = AuthLayer::new(self.auth.clone())
             .rejector(self.rejector.clone())
-            .mode(self.mode)
+            .mode(self.mode);
+        match &self.dpop {
+            Some(d) => layer.dpop(d.clone()),
+            None => layer,
+        }
     }
 
     /// A per-route scope check (403 `insufficient_scope`); stack it inside [`Self::layer`].
@@ -335,6 +356,7 @@ pub struct TollgateBuilder<X = ()> {
     resource_name: Option<String>,
     has_audience: bool,
     error: Option<BuildError>,
+    dpop: Option<Dpop>,
     _claims: PhantomData<fn() -> X>,
 }
 
@@ -356,6 +378,7 @@ impl<X> Default for TollgateBuilder<X> {
             resource_name: None,
             has_audience: false,
             error: None,
+            dpop: None,
             _claims: PhantomData,
         }
     }
@@ -379,6 +402,7 @@ impl<X> Clone for TollgateBuilder<X> {
             resource_name: self.resource_name.clone(),
             has_audience: self.has_audience,
             error: self.error.clone(),
+            dpop: self.dpop.clone(),
             _claims: PhantomData,
         }
     }
@@ -568,6 +592,13 @@ where
         self
     }
 
+    /// Accepts DPoP-bound tokens (RFC 9449) as `dpop` says (see [`Dpop`]); the
+    /// default is Bearer only.
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
+
     fn finish(&self, auth: Authenticator) -> Result<Tollgate<X>, BuildError> {
         let policies = Arc::new(Policies::default());
         let resource = match &self.resource {
@@ -598,6 +629,7 @@ where
             mode: self.mode,
             policies,
             resource,
+            dpop: self.dpop.clone(),
             _claims: PhantomData,
         })
     }

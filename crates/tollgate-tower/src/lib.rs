@@ -66,7 +66,7 @@ pub mod scope;
 pub mod scopes;
 
 pub use audit::PeerAddr;
-pub use auth::{Auth, AuthLayer, Mode, ResponseFuture};
+pub use auth::{Auth, AuthLayer, Dpop, DpopMode, Mode, ResponseFuture};
 pub use config::GateConfig;
 pub use gate::{BuildError, Tollgate, TollgateBuilder};
 pub use metadata::{MetadataService, ProtectedResource, ResourceMetadata};

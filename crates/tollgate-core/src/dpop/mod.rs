@@ -60,7 +60,7 @@ pub use replay::{MemoryReplayStore, ReplayFuture, ReplayKey, ReplayStore, Replay
 
 use crate::alg::{Algorithm, AlgorithmSet, KeyFamily};
 use crate::claims::DateField;
-use crate::error::{BuildError, DpopError};
+use crate::error::{BuildError, DpopError, RequestError};
 use crate::json::{NotUnique, StrField, check_unique_members};
 use crate::keys::Key;
 
@@ -701,6 +701,78 @@ impl fmt::Display for PublicUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.base)
     }
+}
+
+/// The credentials of a request whose gate accepts DPoP: the scheme and the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented<'a> {
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a str),
+    /// `Authorization: DPoP <token>`.
+    Dpop(&'a str),
+}
+
+fn is_token68_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+}
+
+/// Reads the one `Authorization` header of a request under either scheme
+/// (case-insensitive), with the rules of [`crate::bearer::extract_bearer`]: none or
+/// another scheme is [`RequestError::Missing`], two headers
+/// [`RequestError::MultipleAuthorization`], a broken value [`RequestError::Malformed`].
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
+/// use tollgate_core::dpop::{Presented, extract_authorization};
+///
+/// let mut h = HeaderMap::new();
+/// h.insert(AUTHORIZATION, HeaderValue::from_static("dpop a.b.c"));
+/// assert_eq!(extract_authorization(&h), Ok(Presented::Dpop("a.b.c")));
+/// h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer a.b.c"));
+/// assert_eq!(extract_authorization(&h), Ok(Presented::Bearer("a.b.c")));
+/// ```
+pub fn extract_authorization(headers: &http::HeaderMap) -> Result<Presented<'_>, RequestError> {
+    let mut values = headers.get_all(http::header::AUTHORIZATION).into_iter();
+    let Some(value) = values.next() else {
+        return Err(RequestError::Missing);
+    };
+    if values.next().is_some() {
+        return Err(RequestError::MultipleAuthorization);
+    }
+    let value = value.as_bytes();
+    if value.len() >= 4 && value[..4].eq_ignore_ascii_case(b"dpop") {
+        let rest = &value[4..];
+        if rest.is_empty() {
+            return Err(RequestError::Malformed);
+        }
+        if rest[0] != b' ' {
+            return Err(RequestError::Missing);
+        }
+        let spaces = rest.iter().take_while(|&&b| b == b' ').count();
+        let token = &rest[spaces..];
+        let body = token.iter().take_while(|&&b| is_token68_char(b)).count();
+        if body == 0 || token[body..].iter().any(|&b| b != b'=') {
+            return Err(RequestError::Malformed);
+        }
+        return std::str::from_utf8(token)
+            .map(Presented::Dpop)
+            .map_err(|_| RequestError::Malformed);
+    }
+    crate::bearer::parse_authorization(value).map(Presented::Bearer)
+}
+
+/// The one `DPoP` proof header of a request: [`DpopError::MissingProof`] when absent,
+/// [`DpopError::MultipleProofs`] when repeated, [`DpopError::Malformed`] when not
+/// visible ASCII.
+pub fn extract_proof(headers: &http::HeaderMap) -> Result<&str, DpopError> {
+    let mut values = headers.get_all("dpop").into_iter();
+    let Some(value) = values.next() else {
+        return Err(DpopError::MissingProof);
+    };
+    if values.next().is_some() {
+        return Err(DpopError::MultipleProofs);
+    }
+    value.to_str().map_err(|_| DpopError::Malformed)
 }
 
 #[cfg(test)]

@@ -314,3 +314,33 @@ fn nonces_required() {
         Some(DpopError::BadSignature)
     );
 }
+
+#[test]
+fn authorization_schemes() {
+    use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
+    let one = |v: &'static str| {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_static(v));
+        extract_authorization(&h).map(|p| format!("{p:?}"))
+    };
+    assert_eq!(one("DPoP a.b.c").as_deref(), Ok(r#"Dpop("a.b.c")"#));
+    assert_eq!(one("DPOP   a.b.c").as_deref(), Ok(r#"Dpop("a.b.c")"#));
+    assert_eq!(one("Bearer a.b.c").as_deref(), Ok(r#"Bearer("a.b.c")"#));
+    assert_eq!(one("DPoP"), Err(RequestError::Malformed));
+    assert_eq!(one("DPoP a b"), Err(RequestError::Malformed));
+    assert_eq!(one("DPoPx a"), Err(RequestError::Missing));
+    assert_eq!(one("Basic x"), Err(RequestError::Missing));
+    let mut h = HeaderMap::new();
+    assert_eq!(extract_authorization(&h), Err(RequestError::Missing));
+    assert_eq!(extract_proof(&h), Err(DpopError::MissingProof));
+    h.append("dpop", HeaderValue::from_static("p"));
+    assert_eq!(extract_proof(&h), Ok("p"));
+    h.append("DPoP", HeaderValue::from_static("q"));
+    assert_eq!(extract_proof(&h), Err(DpopError::MultipleProofs));
+    h.append(AUTHORIZATION, HeaderValue::from_static("DPoP a"));
+    h.append(AUTHORIZATION, HeaderValue::from_static("DPoP a"));
+    assert_eq!(
+        extract_authorization(&h),
+        Err(RequestError::MultipleAuthorization)
+    );
+}

@@ -11,7 +11,7 @@ use pin_project_lite::pin_project;
 use tollgate_core::authenticate::Authenticate;
 use tower_service::Service;
 
-use super::{Shared, reject, span_for};
+use super::{Binding, Shared, reject_with, span_for};
 use crate::audit::Counted;
 use crate::reject::Rejector;
 
@@ -43,6 +43,7 @@ pin_project! {
             auth: A::Future,
             pending: Option<(Request<ReqBody>, S)>,
             shared: Arc<Shared<A, R>>,
+            binding: Binding,
         },
     }
 }
@@ -112,12 +113,17 @@ where
                     auth,
                     pending,
                     shared,
+                    binding,
                 } => {
                     let result = ready!(Pin::new(auth).poll(cx));
                     let Some((mut req, mut inner)) = pending.take() else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    match result {
+                    let admitted = match (result, &shared.dpop) {
+                        (Ok(claims), Some(dpop)) => dpop.admit(&claims, binding).map(|()| claims),
+                        (result, _) => result,
+                    };
+                    match admitted {
                         Ok(claims) => {
                             let span = span_for(&claims);
                             req.extensions_mut().insert(claims);
@@ -127,7 +133,7 @@ where
                             }
                         }
                         Err(e) => State::Reject {
-                            response: Some(reject(shared, &e, &req)),
+                            response: Some(reject_with(shared, &e, &req, binding.used_dpop())),
                         },
                     }
                 }

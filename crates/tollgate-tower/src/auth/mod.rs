@@ -1,5 +1,6 @@
 //! The authentication layer.
 
+mod dpop;
 mod future;
 
 use std::fmt;
@@ -16,6 +17,8 @@ use tollgate_core::error::RequestError;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use dpop::Binding;
+pub use dpop::{Dpop, DpopMode};
 pub use future::ResponseFuture;
 use future::State;
 
@@ -37,6 +40,8 @@ pub(crate) struct Shared<A, R> {
     pub(crate) auth: A,
     pub(crate) rejector: R,
     pub(crate) mode: Mode,
+    /// DPoP (RFC 9449); `None` is today's Bearer-only behaviour.
+    pub(crate) dpop: Option<Dpop>,
 }
 
 /// Layer that authenticates bearer tokens; see the [crate docs](crate).
@@ -77,6 +82,7 @@ impl<X, A> AuthLayer<X, A, BearerRejector> {
                 auth,
                 rejector: BearerRejector::default(),
                 mode: Mode::Required,
+                dpop: None,
             }),
             _claims: PhantomData,
         }
@@ -93,9 +99,13 @@ impl<X, A, R> AuthLayer<X, A, R> {
             auth: arc.auth.clone(),
             rejector: arc.rejector.clone(),
             mode: arc.mode,
+            dpop: arc.dpop.clone(),
         });
+        let dpop = s.dpop;
+        let mut shared = f(s.auth, s.rejector, s.mode);
+        shared.dpop = dpop;
         AuthLayer {
-            shared: Arc::new(f(s.auth, s.rejector, s.mode)),
+            shared: Arc::new(shared),
             _claims: PhantomData,
         }
     }
@@ -110,6 +120,7 @@ impl<X, A, R> AuthLayer<X, A, R> {
             auth,
             rejector,
             mode,
+            dpop: None,
         })
     }
 
@@ -123,7 +134,28 @@ impl<X, A, R> AuthLayer<X, A, R> {
             auth,
             rejector,
             mode,
+            dpop: None,
         })
+    }
+
+    /// Accepts DPoP-bound tokens (RFC 9449) as `dpop` says; [`DpopMode::Off`] (the
+    /// default) keeps today's Bearer-only behaviour byte for byte.
+    pub fn dpop(self, dpop: Dpop) -> Self
+    where
+        A: Clone,
+        R: Clone,
+    {
+        let dpop = (dpop.mode() != DpopMode::Off).then_some(dpop);
+        let mut layer = self.map_shared(|auth, rejector, mode| Shared {
+            auth,
+            rejector,
+            mode,
+            dpop: None,
+        });
+        if let Some(shared) = Arc::get_mut(&mut layer.shared) {
+            shared.dpop = dpop;
+        }
+        layer
     }
 
     /// Shorthand for `.mode(Mode::Optional)`.
@@ -208,6 +240,9 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = &*self.shared;
+        if let Some(dpop) = &shared.dpop {
+            return call_dpop(&self.shared, dpop, inner, req);
+        }
         let token = match extract_bearer(req.headers()) {
             Ok(t) => t,
             Err(RequestError::Missing) if shared.mode == Mode::Optional => {
@@ -230,9 +265,77 @@ where
                     auth: fut,
                     pending: Some((req, inner)),
                     shared: self.shared.clone(),
+                    binding: Binding::Off,
                 },
             },
         }
+    }
+}
+
+/// The request path of a DPoP-enabled layer: either scheme, the proof checked before
+/// the token, the binding after it.
+fn call_dpop<S, X, A, R, ReqBody, ResBody>(
+    shared_arc: &Arc<Shared<A, R>>,
+    dpop: &Dpop,
+    mut inner: S,
+    mut req: Request<ReqBody>,
+) -> ResponseFuture<S, ReqBody, X, A, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    A: Authenticate<X>,
+    X: Send + Sync + 'static,
+    R: Rejector<ResBody>,
+{
+    use tollgate_core::dpop::{Presented, ProofRequest, extract_authorization, extract_proof};
+    let shared = &**shared_arc;
+    let (token, binding) = match extract_authorization(req.headers()) {
+        Ok(Presented::Bearer(_)) if dpop.mode() == DpopMode::Required => {
+            let e = RequestError::Missing.into();
+            return ResponseFuture::reject(reject_with(shared, &e, &req, false));
+        }
+        Ok(Presented::Bearer(t)) => (t, Binding::Bearer),
+        Ok(Presented::Dpop(t)) => {
+            let checked = extract_proof(req.headers()).and_then(|proof| {
+                let url = dpop
+                    .expected_url(&req)
+                    .ok_or(tollgate_core::error::DpopError::UrlMismatch)?;
+                let request = ProofRequest::new(req.method().as_str(), &url).access_token(t);
+                dpop.verifier().verify(proof, &request, dpop::now())
+            });
+            match checked {
+                Ok(p) => (t, Binding::Dpop(Box::new(p))),
+                Err(e) => {
+                    return ResponseFuture::reject(reject_with(shared, &e.into(), &req, true));
+                }
+            }
+        }
+        Err(RequestError::Missing) if shared.mode == Mode::Optional => {
+            tollgate_core::metrics::record_anonymous();
+            return ResponseFuture::inner(inner.call(req), tracing::Span::none(), false);
+        }
+        Err(e) => return ResponseFuture::reject(reject_with(shared, &e.into(), &req, false)),
+    };
+    let mut fut = shared.auth.authenticate(token);
+    match Pin::new(&mut fut).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(claims)) => match dpop.admit(&claims, &binding) {
+            Ok(()) => {
+                let span = span_for(&claims);
+                req.extensions_mut().insert(claims);
+                ResponseFuture::inner(inner.call(req), span, true)
+            }
+            Err(e) => ResponseFuture::reject(reject_with(shared, &e, &req, binding.used_dpop())),
+        },
+        Poll::Ready(Err(e)) => {
+            ResponseFuture::reject(reject_with(shared, &e, &req, binding.used_dpop()))
+        }
+        Poll::Pending => ResponseFuture {
+            state: State::Waiting {
+                auth: fut,
+                pending: Some((req, inner)),
+                shared: shared_arc.clone(),
+                binding,
+            },
+        },
     }
 }
 
@@ -263,4 +366,19 @@ pub(crate) fn reject<A, R: Rejector<B>, B, ReqBody>(
     shared
         .rejector
         .reject_request(e, req.method(), req.uri().path())
+}
+
+/// [`reject`], with the DPoP challenges when DPoP is on (`used_dpop`: the request
+/// came with the DPoP scheme).
+pub(crate) fn reject_with<A, R: Rejector<B>, B, ReqBody>(
+    shared: &Shared<A, R>,
+    e: &AuthError,
+    req: &Request<ReqBody>,
+    used_dpop: bool,
+) -> Response<B> {
+    let mut res = reject(shared, e, req);
+    if let Some(dpop) = &shared.dpop {
+        dpop.decorate(&mut res, e, used_dpop);
+    }
+    res
 }

@@ -1,0 +1,176 @@
+//! DPoP (RFC 9449) in the authentication layer: opt-in, off by default.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::header::WWW_AUTHENTICATE;
+use http::{HeaderValue, Request, Response};
+use tollgate_core::dpop::{DpopVerifier, PublicUrl, VerifiedProof, check_bearer, check_binding};
+use tollgate_core::error::DpopError;
+use tollgate_core::{AuthError, Claims};
+
+/// Which schemes the authentication layer accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DpopMode {
+    /// `Bearer` only, exactly as without any DPoP configuration (the default).
+    #[default]
+    Off,
+    /// `Bearer` and `DPoP`: a DPoP-bound token (`cnf.jkt`) must come with a valid
+    /// proof; a bound token sent as `Bearer` is refused (401 `invalid_token`).
+    Allowed,
+    /// `DPoP` only: a `Bearer` request is answered like a request without a token.
+    Required,
+}
+
+/// The DPoP settings of a gate or an [`AuthLayer`](super::AuthLayer): the mode, the
+/// proof verifier (algorithms, window, replay store, nonces) and the public base URL
+/// the expected `htu` is built from.
+///
+/// Without a public URL the expected `htu` is the request's absolute URI when it has
+/// one (HTTP/2), else `http://` + its `Host` header + its path: set
+/// [`Self::public_url`] for a service behind a proxy or served over TLS.
+///
+/// ```
+/// use tollgate_core::dpop::{DpopVerifier, PublicUrl};
+/// use tollgate_tower::auth::{Dpop, DpopMode};
+///
+/// let dpop = Dpop::new(DpopMode::Allowed, DpopVerifier::builder().build()?)
+///     .public_url(PublicUrl::parse("https://api.example").unwrap());
+/// assert_eq!(dpop.mode(), DpopMode::Allowed);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Dpop {
+    mode: DpopMode,
+    verifier: DpopVerifier,
+    public_url: Option<PublicUrl>,
+    algs: String,
+}
+
+impl Dpop {
+    /// DPoP in `mode` with `verifier`.
+    pub fn new(mode: DpopMode, verifier: DpopVerifier) -> Self {
+        let algs = verifier
+            .algorithms()
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Dpop {
+            mode,
+            verifier,
+            public_url: None,
+            algs,
+        }
+    }
+
+    /// The external base URL of the service (scheme, host, port, path prefix).
+    pub fn public_url(mut self, url: PublicUrl) -> Self {
+        self.public_url = Some(url);
+        self
+    }
+
+    /// The mode.
+    #[must_use]
+    pub fn mode(&self) -> DpopMode {
+        self.mode
+    }
+
+    /// The proof verifier.
+    #[must_use]
+    pub fn verifier(&self) -> &DpopVerifier {
+        &self.verifier
+    }
+
+    /// The expected `htu` of `req`.
+    pub(crate) fn expected_url<B>(&self, req: &Request<B>) -> Option<String> {
+        let path = req.uri().path();
+        if let Some(base) = &self.public_url {
+            return Some(base.htu(path));
+        }
+        if let (Some(scheme), Some(authority)) = (req.uri().scheme_str(), req.uri().authority()) {
+            return Some(format!("{scheme}://{authority}{path}"));
+        }
+        let host = req.headers().get(http::header::HOST)?.to_str().ok()?;
+        Some(format!("http://{host}{path}"))
+    }
+
+    /// The binding rule once the token is verified; records the proof in the replay
+    /// store. A store that cannot answer at once is treated as unavailable (503):
+    /// stores with I/O need the layer's waiting state (not yet).
+    pub(crate) fn admit<X>(&self, claims: &Claims<X>, binding: &Binding) -> Result<(), AuthError> {
+        match binding {
+            Binding::Off => Ok(()),
+            Binding::Bearer => Ok(check_bearer(claims.cnf.as_ref())?),
+            Binding::Dpop(proof) => {
+                check_binding(claims.cnf.as_ref(), proof)?;
+                match self.verifier.remember(proof, now()).now_or_never() {
+                    Some(r) => Ok(r?),
+                    None => Err(DpopError::ReplayStoreUnavailable.into()),
+                }
+            }
+        }
+    }
+
+    /// Rewrites the challenges of a refusal (RFC 9449 §7.1): the `DPoP` scheme (with
+    /// `error` and `algs`) for refusals of a DPoP request or of a proof; the `Bearer`
+    /// challenge plus `DPoP algs=".."` otherwise when both schemes are allowed; only
+    /// `DPoP algs=".."` when DPoP is required. A `DPoP-Nonce` for nonce refusals.
+    pub(crate) fn decorate<B>(&self, res: &mut Response<B>, e: &AuthError, used_dpop: bool) {
+        let wire = e.wire();
+        if self.mode == DpopMode::Off || !matches!(wire.status, 400 | 401) {
+            return;
+        }
+        let dpop_error = used_dpop || matches!(e, AuthError::Dpop(d) if d.dpop_challenge());
+        let mut ch = String::from("DPoP ");
+        if dpop_error && let Some(code) = wire.error {
+            ch.push_str("error=\"");
+            ch.push_str(code.as_str());
+            ch.push_str("\", error_description=\"");
+            ch.push_str(wire.description);
+            ch.push_str("\", ");
+        }
+        ch.push_str("algs=\"");
+        ch.push_str(&self.algs);
+        ch.push('"');
+        let headers = res.headers_mut();
+        if dpop_error || self.mode == DpopMode::Required {
+            headers.remove(WWW_AUTHENTICATE);
+        }
+        if let Ok(v) = HeaderValue::from_str(&ch) {
+            headers.append(WWW_AUTHENTICATE, v);
+        }
+        if matches!(
+            e,
+            AuthError::Dpop(DpopError::NonceRequired | DpopError::NonceInvalid)
+        ) && let Some(nonces) = self.verifier.nonces()
+            && let Ok(v) = HeaderValue::from_str(&nonces.mint(now()))
+        {
+            headers.insert("dpop-nonce", v);
+        }
+    }
+}
+
+/// What the token's binding must be checked against once it is verified.
+#[derive(Debug, Clone)]
+pub(crate) enum Binding {
+    /// DPoP is off: nothing (today's behaviour).
+    Off,
+    /// Sent as Bearer under a DPoP gate: the token must not be bound.
+    Bearer,
+    /// Sent as DPoP with this verified proof.
+    Dpop(Box<VerifiedProof>),
+}
+
+impl Binding {
+    pub(crate) fn used_dpop(&self) -> bool {
+        matches!(self, Binding::Dpop(_))
+    }
+}
+
+pub(crate) fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

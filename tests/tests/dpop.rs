@@ -1,0 +1,486 @@
+//! DPoP (RFC 9449) through the gate's HTTP layer: every refusal with its status and
+//! challenge. Run with `--nocapture` to see the observed answers.
+
+use std::convert::Infallible;
+
+use http::{Request, Response, StatusCode};
+use tollgate_core::KeySet;
+use tollgate_core::dpop::{
+    DpopVerifier, MemoryReplayStore, NonceIssuer, PublicUrl, ReplayStoreConfig,
+};
+use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, DpopProof, TestKey};
+use tollgate_tower::{Dpop, DpopMode, Tollgate};
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+const BASE: &str = "https://api.example";
+const ALGS: &str = r#"algs="RS256 PS256 ES256 ES384 EdDSA""#;
+
+struct Fixture {
+    idp: TestKey,
+    client: TestKey,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Fixture {
+            idp: TestKey::p256("idp"),
+            client: TestKey::p256("client"),
+        }
+    }
+
+    fn bound_token(&self) -> String {
+        self.idp.token().dpop_bound(&self.client).sign()
+    }
+
+    fn proof(&self, method: &str, path: &str, token: &str) -> DpopProof {
+        DpopProof::new(&self.client, method, &format!("{BASE}{path}")).access_token(token)
+    }
+
+    async fn gate(&self, dpop: Option<Dpop>) -> Tollgate {
+        let gate = Tollgate::<()>::builder()
+            .issuer(DEFAULT_ISSUER)
+            .audience(DEFAULT_AUDIENCE)
+            .keys(KeySet::from_keys([self.idp.public_key()]));
+        let gate = match dpop {
+            Some(d) => gate.dpop(d),
+            None => gate,
+        };
+        gate.build().await.unwrap()
+    }
+}
+
+fn dpop(mode: DpopMode) -> Dpop {
+    Dpop::new(mode, DpopVerifier::builder().build().unwrap())
+        .public_url(PublicUrl::parse(BASE).unwrap())
+}
+
+struct Answer {
+    status: StatusCode,
+    challenges: Vec<String>,
+    nonce: Option<String>,
+    retry_after: Option<String>,
+}
+
+async fn call(
+    gate: &Tollgate,
+    method: &str,
+    path: &str,
+    authorization: Option<String>,
+    proofs: &[String],
+) -> Answer {
+    let handler = service_fn(|_req: Request<String>| async {
+        Ok::<_, Infallible>(Response::new(String::from("ok")))
+    });
+    let mut svc = gate.layer().layer(handler);
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "internal:8080");
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
+    }
+    for p in proofs {
+        req = req.header("dpop", p);
+    }
+    let res = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(req.body(String::new()).unwrap())
+        .await
+        .unwrap();
+    let h = res.headers();
+    Answer {
+        status: res.status(),
+        challenges: h
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect(),
+        nonce: h.get("dpop-nonce").map(|v| v.to_str().unwrap().to_owned()),
+        retry_after: h.get("retry-after").map(|v| v.to_str().unwrap().to_owned()),
+    }
+}
+
+fn show(case: &str, a: &Answer) {
+    eprintln!(
+        "{case}: {} | {}{}",
+        a.status.as_u16(),
+        a.challenges.join(" || "),
+        a.nonce
+            .as_ref()
+            .map(|_| " | DPoP-Nonce set")
+            .unwrap_or_default()
+    );
+}
+
+fn dpop_error(code: &str, description: &str) -> String {
+    format!(r#"DPoP error="{code}", error_description="{description}", {ALGS}"#)
+}
+
+#[tokio::test]
+async fn allowed_mode_every_case() {
+    let f = Fixture::new();
+    let gate = f.gate(Some(dpop(DpopMode::Allowed))).await;
+    let token = f.bound_token();
+    let auth = || Some(format!("DPoP {token}"));
+
+    // accepted
+    let p = f.proof("GET", "/orders", &token).sign();
+    let a = call(&gate, "GET", "/orders", auth(), std::slice::from_ref(&p)).await;
+    show("DPoP call", &a);
+    assert_eq!(a.status, 200);
+
+    // the same proof again
+    let a = call(&gate, "GET", "/orders", auth(), &[p]).await;
+    show("proof replayed", &a);
+    assert_eq!(a.status, 401);
+    assert_eq!(
+        a.challenges,
+        [dpop_error(
+            "invalid_dpop_proof",
+            "The DPoP proof was already used"
+        )]
+    );
+
+    let cases: Vec<(&str, &str, Vec<String>, &str)> = vec![
+        (
+            "proof for another URL",
+            "/orders",
+            vec![f.proof("GET", "/admin", &token).sign()],
+            "The DPoP proof is for another request",
+        ),
+        (
+            "proof for another method",
+            "/orders",
+            vec![f.proof("POST", "/orders", &token).sign()],
+            "The DPoP proof is for another request",
+        ),
+        (
+            "proof for another token",
+            "/orders",
+            vec![f.proof("GET", "/orders", "other.token.x").sign()],
+            "The DPoP proof is for another access token",
+        ),
+        (
+            "proof too old",
+            "/orders",
+            vec![f.proof("GET", "/orders", &token).issued_in(-61).sign()],
+            "The DPoP proof is outside its time window",
+        ),
+        (
+            "proof from the future",
+            "/orders",
+            vec![f.proof("GET", "/orders", &token).issued_in(30).sign()],
+            "The DPoP proof is outside its time window",
+        ),
+        (
+            "no proof",
+            "/orders",
+            vec![],
+            "Exactly one DPoP proof is required",
+        ),
+        (
+            "two proofs",
+            "/orders",
+            vec![
+                f.proof("GET", "/orders", &token).sign(),
+                f.proof("GET", "/orders", &token).sign(),
+            ],
+            "Exactly one DPoP proof is required",
+        ),
+        (
+            "typ JWT",
+            "/orders",
+            vec![
+                f.proof("GET", "/orders", &token)
+                    .header("typ", "JWT")
+                    .sign(),
+            ],
+            "The DPoP proof is invalid",
+        ),
+        (
+            "alg none",
+            "/orders",
+            vec![
+                f.proof("GET", "/orders", &token)
+                    .header("alg", "none")
+                    .sign(),
+            ],
+            "The DPoP proof is invalid",
+        ),
+        (
+            "private jwk",
+            "/orders",
+            vec![
+                f.proof("GET", "/orders", &token)
+                    .jwk_member("d", "AAAA")
+                    .sign(),
+            ],
+            "The DPoP proof is invalid",
+        ),
+        (
+            "bad signature",
+            "/orders",
+            vec![
+                f.proof("GET", "/orders", &token)
+                    .signed_by(&TestKey::p256("x"))
+                    .sign(),
+            ],
+            "The DPoP proof is invalid",
+        ),
+        (
+            "no jti",
+            "/orders",
+            vec![f.proof("GET", "/orders", &token).without("jti").sign()],
+            "The DPoP proof is invalid",
+        ),
+        (
+            "not a JWS",
+            "/orders",
+            vec!["not-a-jws".into()],
+            "The DPoP proof is invalid",
+        ),
+        (
+            "token used with another key",
+            "/orders",
+            vec![
+                DpopProof::new(&TestKey::p256("thief"), "GET", &format!("{BASE}/orders"))
+                    .access_token(&token)
+                    .sign(),
+            ],
+            "The DPoP proof key does not match the access token",
+        ),
+    ];
+    for (case, path, proofs, description) in cases {
+        let a = call(&gate, "GET", path, auth(), &proofs).await;
+        show(case, &a);
+        assert_eq!(a.status, 401, "{case}");
+        assert_eq!(
+            a.challenges,
+            [dpop_error("invalid_dpop_proof", description)],
+            "{case}"
+        );
+    }
+
+    // a bound token sent as Bearer: invalid_token under Bearer, DPoP offered beside it
+    let a = call(
+        &gate,
+        "GET",
+        "/orders",
+        Some(format!("Bearer {token}")),
+        &[],
+    )
+    .await;
+    show("bound token as Bearer", &a);
+    assert_eq!(a.status, 401);
+    assert_eq!(
+        a.challenges,
+        [
+            r#"Bearer realm="api", error="invalid_token", error_description="The access token is bound to a key and needs a DPoP proof""#.to_owned(),
+            format!("DPoP {ALGS}"),
+        ]
+    );
+
+    // an unbound token sent as DPoP
+    let plain = f.idp.token().sign();
+    let p = f.proof("GET", "/orders", &plain).sign();
+    let a = call(&gate, "GET", "/orders", Some(format!("DPoP {plain}")), &[p]).await;
+    show("unbound token as DPoP", &a);
+    assert_eq!(a.status, 401);
+    assert_eq!(
+        a.challenges,
+        [dpop_error(
+            "invalid_token",
+            "The access token is not bound to a DPoP key"
+        )]
+    );
+
+    // an expired bound token with a good proof: invalid_token under the DPoP scheme
+    let expired = f.idp.token().dpop_bound(&f.client).expired();
+    let p = f.proof("GET", "/orders", &expired).sign();
+    let a = call(
+        &gate,
+        "GET",
+        "/orders",
+        Some(format!("DPoP {expired}")),
+        &[p],
+    )
+    .await;
+    show("expired bound token", &a);
+    assert_eq!(a.status, 401);
+    assert_eq!(
+        a.challenges,
+        [dpop_error("invalid_token", "The access token expired")]
+    );
+
+    // an unbound token as Bearer: accepted as today
+    let a = call(
+        &gate,
+        "GET",
+        "/orders",
+        Some(format!("Bearer {plain}")),
+        &[],
+    )
+    .await;
+    show("unbound token as Bearer", &a);
+    assert_eq!(a.status, 200);
+
+    // no token: both challenges
+    let a = call(&gate, "GET", "/orders", None, &[]).await;
+    show("no token", &a);
+    assert_eq!(a.status, 401);
+    assert_eq!(
+        a.challenges,
+        [r#"Bearer realm="api""#.to_owned(), format!("DPoP {ALGS}")]
+    );
+
+    // query strings do not count in htu
+    let p = f.proof("GET", "/orders", &token).sign();
+    let a = call(&gate, "GET", "/orders?page=2", auth(), &[p]).await;
+    assert_eq!(a.status, 200);
+}
+
+#[tokio::test]
+async fn required_mode() {
+    let f = Fixture::new();
+    let gate = f.gate(Some(dpop(DpopMode::Required))).await;
+    let token = f.bound_token();
+    let p = f.proof("POST", "/orders", &token).sign();
+    let a = call(
+        &gate,
+        "POST",
+        "/orders",
+        Some(format!("DPoP {token}")),
+        &[p],
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    for (case, auth) in [
+        (
+            "Bearer under DPoP required",
+            Some(format!("Bearer {}", f.idp.token().sign())),
+        ),
+        ("no token under DPoP required", None),
+    ] {
+        let a = call(&gate, "POST", "/orders", auth, &[]).await;
+        show(case, &a);
+        assert_eq!(a.status, 401);
+        assert_eq!(a.challenges, [format!("DPoP {ALGS}")]);
+    }
+}
+
+#[tokio::test]
+async fn nonce_round_trip() {
+    let f = Fixture::new();
+    let nonces = NonceIssuer::new(&[3u8; 32]).unwrap();
+    let verifier = DpopVerifier::builder().nonces(nonces).build().unwrap();
+    let gate = f
+        .gate(Some(
+            Dpop::new(DpopMode::Allowed, verifier).public_url(PublicUrl::parse(BASE).unwrap()),
+        ))
+        .await;
+    let token = f.bound_token();
+    let p = f.proof("GET", "/orders", &token).sign();
+    let a = call(&gate, "GET", "/orders", Some(format!("DPoP {token}")), &[p]).await;
+    show("proof without nonce", &a);
+    assert_eq!(a.status, 401);
+    assert_eq!(
+        a.challenges,
+        [dpop_error(
+            "use_dpop_nonce",
+            "Resource server requires nonce in DPoP proof"
+        )]
+    );
+    let nonce = a.nonce.expect("DPoP-Nonce header");
+    let p = f.proof("GET", "/orders", &token).nonce(&nonce).sign();
+    let a = call(&gate, "GET", "/orders", Some(format!("DPoP {token}")), &[p]).await;
+    show("proof with the server's nonce", &a);
+    assert_eq!(a.status, 200);
+    let p = f
+        .proof("GET", "/orders", &token)
+        .nonce("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .sign();
+    let a = call(&gate, "GET", "/orders", Some(format!("DPoP {token}")), &[p]).await;
+    show("proof with a made-up nonce", &a);
+    assert_eq!(a.status, 401);
+    assert!(a.nonce.is_some());
+}
+
+#[tokio::test]
+async fn full_replay_store_refuses_with_503() {
+    let f = Fixture::new();
+    let verifier = DpopVerifier::builder()
+        .replay_store(MemoryReplayStore::new(ReplayStoreConfig::new(1600, 1)))
+        .build()
+        .unwrap();
+    let gate = f
+        .gate(Some(
+            Dpop::new(DpopMode::Allowed, verifier).public_url(PublicUrl::parse(BASE).unwrap()),
+        ))
+        .await;
+    let token = f.bound_token();
+    let auth = || Some(format!("DPoP {token}"));
+    let a = call(
+        &gate,
+        "GET",
+        "/orders",
+        auth(),
+        &[f.proof("GET", "/orders", &token).sign()],
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let a = call(
+        &gate,
+        "GET",
+        "/orders",
+        auth(),
+        &[f.proof("GET", "/orders", &token).sign()],
+    )
+    .await;
+    show("replay store full (per-key cap)", &a);
+    assert_eq!(a.status, 503);
+    assert_eq!(a.retry_after.as_deref(), Some("1"));
+    assert!(a.challenges.is_empty());
+}
+
+#[tokio::test]
+async fn htu_from_host_without_public_url() {
+    let f = Fixture::new();
+    let gate = f
+        .gate(Some(Dpop::new(
+            DpopMode::Allowed,
+            DpopVerifier::builder().build().unwrap(),
+        )))
+        .await;
+    let token = f.bound_token();
+    let p = DpopProof::new(&f.client, "GET", "http://internal:8080/orders")
+        .access_token(&token)
+        .sign();
+    let a = call(&gate, "GET", "/orders", Some(format!("DPoP {token}")), &[p]).await;
+    assert_eq!(a.status, 200);
+}
+
+/// DPoP off (the default): today's behaviour, byte for byte.
+#[tokio::test]
+async fn off_mode_is_unchanged() {
+    let f = Fixture::new();
+    for gate in [f.gate(None).await, f.gate(Some(dpop(DpopMode::Off))).await] {
+        let token = f.bound_token();
+        let a = call(
+            &gate,
+            "GET",
+            "/orders",
+            Some(format!("Bearer {token}")),
+            &[],
+        )
+        .await;
+        assert_eq!(a.status, 200);
+        let p = f.proof("GET", "/orders", &token).sign();
+        let a = call(&gate, "GET", "/orders", Some(format!("DPoP {token}")), &[p]).await;
+        assert_eq!(a.status, 401);
+        assert_eq!(a.challenges, [r#"Bearer realm="api""#]);
+        let a = call(&gate, "GET", "/orders", None, &[]).await;
+        assert_eq!(a.challenges, [r#"Bearer realm="api""#]);
+    }
+}

@@ -1,6 +1,8 @@
 //! DPoP (RFC 9449) through the gate's HTTP layer: every refusal with its status and
 //! challenge. Run with `--nocapture` to see the observed answers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::convert::Infallible;
 
 use http::{Request, Response, StatusCode};

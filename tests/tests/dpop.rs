@@ -132,6 +132,8 @@ async fn allowed_mode_every_case() {
     let a = call(&gate, "GET", "/orders", auth(), std::slice::from_ref(&p)).await;
     show("DPoP call", &a);
     assert_eq!(a.status, 200);
+    // nonces off: no DPoP-Nonce header
+    assert!(a.nonce.is_none());
 
     // the same proof again
     let a = call(&gate, "GET", "/orders", auth(), &[p]).await;
@@ -399,6 +401,20 @@ async fn nonce_round_trip() {
     let a = call(&gate, "GET", "/orders", Some(format!("DPoP {token}")), &[p]).await;
     show("proof with the server's nonce", &a);
     assert_eq!(a.status, 200);
+    // a fresh nonce comes with every accepted DPoP request
+    assert!(a.nonce.is_some());
+    // but not with Bearer requests
+    let plain = f.idp.token().sign();
+    let a = call(
+        &gate,
+        "GET",
+        "/orders",
+        Some(format!("Bearer {plain}")),
+        &[],
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert!(a.nonce.is_none());
     let p = f
         .proof("GET", "/orders", &token)
         .nonce("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
@@ -485,4 +501,96 @@ async fn off_mode_is_unchanged() {
         let a = call(&gate, "GET", "/orders", None, &[]).await;
         assert_eq!(a.challenges, [r#"Bearer realm="api""#]);
     }
+}
+
+/// The authenticator has to wait (a token signed by a key the gate learns by a refresh):
+/// the binding, the replay check and the nonce happen after the wait too.
+#[tokio::test]
+async fn binding_after_a_key_refresh() {
+    use std::time::Duration;
+    use tollgate_core::remote::RefreshConfig;
+    use tollgate_testkit::serve_jwks;
+
+    let mut refresh = RefreshConfig::default();
+    refresh.min_interval = Duration::from_millis(50);
+    refresh.cooldown = Duration::from_millis(10);
+    refresh.unknown_kid_wait = Duration::from_secs(2);
+    refresh.fetch_timeout = Duration::from_millis(500);
+    refresh.startup_timeout = Duration::from_secs(3);
+
+    let old = TestKey::p256("old");
+    let (url, server) = serve_jwks(TestKey::jwks([&old])).await;
+    let verifier = DpopVerifier::builder()
+        .nonces(NonceIssuer::new(&[5u8; 32]).unwrap())
+        .build()
+        .unwrap();
+    let gate = Tollgate::<()>::builder()
+        .issuer(DEFAULT_ISSUER)
+        .audience(DEFAULT_AUDIENCE)
+        .jwks_uri(url)
+        .refresh(refresh)
+        .dpop(
+            Dpop::new(DpopMode::Allowed, verifier.clone())
+                .public_url(PublicUrl::parse(BASE).unwrap()),
+        )
+        .build()
+        .await
+        .unwrap();
+    let client = TestKey::p256("client");
+    let nonce = verifier.nonces().unwrap().mint(tollgate_testkit::now());
+    let proof = |token: &str, key: &TestKey| {
+        DpopProof::new(key, "GET", &format!("{BASE}/orders"))
+            .access_token(token)
+            .nonce(&nonce)
+            .sign()
+    };
+
+    // a new key: the first request waits for the refresh, then binds
+    let new = TestKey::p256("new");
+    server.set_jwks(TestKey::jwks([&old, &new]));
+    let token = new.token().dpop_bound(&client).sign();
+    let p = proof(&token, &client);
+    let a = call(
+        &gate,
+        "GET",
+        "/orders",
+        Some(format!("DPoP {token}")),
+        std::slice::from_ref(&p),
+    )
+    .await;
+    show("after a refresh: DPoP call", &a);
+    assert_eq!(a.status, 200);
+    assert!(a.nonce.is_some());
+    let a = call(&gate, "GET", "/orders", Some(format!("DPoP {token}")), &[p]).await;
+    assert_eq!(a.status, 401);
+    assert_eq!(
+        a.challenges,
+        [dpop_error(
+            "invalid_dpop_proof",
+            "The DPoP proof was already used"
+        )]
+    );
+
+    // another new key, and a proof by another client key: refused after the wait
+    let newer = TestKey::p256("newer");
+    server.set_jwks(TestKey::jwks([&old, &new, &newer]));
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let token = newer.token().dpop_bound(&client).sign();
+    let a = call(
+        &gate,
+        "GET",
+        "/orders",
+        Some(format!("DPoP {token}")),
+        &[proof(&token, &TestKey::p256("thief"))],
+    )
+    .await;
+    show("after a refresh: another key", &a);
+    assert_eq!(a.status, 401);
+    assert_eq!(
+        a.challenges,
+        [dpop_error(
+            "invalid_dpop_proof",
+            "The DPoP proof key does not match the access token"
+        )]
+    );
 }

@@ -152,6 +152,15 @@ impl Dpop {
     }
 }
 
+impl Dpop {
+    /// A fresh `DPoP-Nonce` header value when nonces are on (sent proactively with
+    /// every accepted DPoP request, RFC 9449 §8.2).
+    pub(crate) fn fresh_nonce(&self) -> Option<HeaderValue> {
+        let nonces = self.verifier.nonces()?;
+        HeaderValue::from_str(&nonces.mint(now())).ok()
+    }
+}
+
 /// What the token's binding must be checked against once it is verified.
 #[derive(Debug, Clone)]
 pub(crate) enum Binding {

@@ -37,7 +37,12 @@ pin_project! {
         Reject { response: Option<S::Response> },
         // `count`: count the decision as allowed when the inner service answers (unless
         // a scope check refused and counted it already).
-        Inner { #[pin] fut: tracing::instrument::Instrumented<S::Future>, count: bool },
+        // `nonce`: a fresh DPoP-Nonce for the response (DPoP with nonces only).
+        Inner {
+            #[pin] fut: tracing::instrument::Instrumented<S::Future>,
+            count: bool,
+            nonce: Option<http::HeaderValue>,
+        },
         // Only when the authenticator must wait (e.g. key refresh on an unknown kid).
         Waiting {
             auth: A::Future,
@@ -58,6 +63,22 @@ where
             state: State::Inner {
                 fut: tracing::Instrument::instrument(fut, span),
                 count,
+                nonce: None,
+            },
+        }
+    }
+
+    /// [`Self::inner`] that also sets `DPoP-Nonce: nonce` on the inner service's answer.
+    pub(super) fn inner_with_nonce(
+        fut: S::Future,
+        span: tracing::Span,
+        nonce: Option<http::HeaderValue>,
+    ) -> Self {
+        ResponseFuture {
+            state: State::Inner {
+                fut: tracing::Instrument::instrument(fut, span),
+                count: true,
+                nonce,
             },
         }
     }
@@ -93,8 +114,13 @@ where
         loop {
             let mut this = self.as_mut().project();
             let next = match this.state.as_mut().project() {
-                StateProj::Inner { fut, count } => {
-                    let result = ready!(fut.poll(cx));
+                StateProj::Inner { fut, count, nonce } => {
+                    let mut result = ready!(fut.poll(cx));
+                    if let Some(n) = nonce.take()
+                        && let Ok(res) = &mut result
+                    {
+                        res.headers_mut().insert("dpop-nonce", n);
+                    }
                     if *count
                         && let Ok(res) = &result
                         && res.extensions().get::<Counted>().is_none()
@@ -123,6 +149,10 @@ where
                         (Ok(claims), Some(dpop)) => dpop.admit(&claims, binding).map(|()| claims),
                         (result, _) => result,
                     };
+                    let nonce = match &shared.dpop {
+                        Some(dpop) if binding.used_dpop() => dpop.fresh_nonce(),
+                        _ => None,
+                    };
                     match admitted {
                         Ok(claims) => {
                             let span = span_for(&claims);
@@ -130,6 +160,7 @@ where
                             State::Inner {
                                 fut: tracing::Instrument::instrument(inner.call(req), span),
                                 count: true,
+                                nonce,
                             }
                         }
                         Err(e) => State::Reject {

@@ -321,7 +321,12 @@ where
             Ok(()) => {
                 let span = span_for(&claims);
                 req.extensions_mut().insert(claims);
-                ResponseFuture::inner(inner.call(req), span, true)
+                let nonce = if binding.used_dpop() {
+                    dpop.fresh_nonce()
+                } else {
+                    None
+                };
+                ResponseFuture::inner_with_nonce(inner.call(req), span, nonce)
             }
             Err(e) => ResponseFuture::reject(reject_with(shared, &e, &req, binding.used_dpop())),
         },

@@ -344,3 +344,36 @@ fn authorization_schemes() {
         Err(RequestError::MultipleAuthorization)
     );
 }
+
+#[test]
+fn hostile_signatures() {
+    let key = TestKey::p256("k");
+    let good = proof(&key).sign();
+    let (input, _) = good.rsplit_once('.').unwrap();
+    let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+    // ECDSA r = s = 0 ("psychic signatures"), wrong lengths, an empty-but-present one
+    for sig in [vec![0u8; 64], vec![0u8; 63], vec![1u8; 65], vec![0u8; 1]] {
+        assert_eq!(
+            check(&format!("{input}.{}", b64(&sig))).err(),
+            Some(DpopError::BadSignature),
+            "{}",
+            sig.len()
+        );
+    }
+    // RSA: a signature one byte short of the modulus
+    let rsa = TestKey::rsa("r");
+    let good = proof(&rsa).sign();
+    let (input, sig) = good.rsplit_once('.').unwrap();
+    let mut sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    sig.pop();
+    assert_eq!(
+        check(&format!("{input}.{}", b64(&sig))).err(),
+        Some(DpopError::BadSignature)
+    );
+    // a jwk header pointing elsewhere (jku, x5u, kid) is never used: the key is the jwk
+    let p = proof(&key)
+        .header("jku", "https://evil.example/jwks")
+        .header("kid", "../../etc/passwd")
+        .sign();
+    assert_eq!(check(&p).map(|v| v.jkt().to_owned()), Ok(key.jkt()));
+}

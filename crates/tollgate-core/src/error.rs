@@ -1158,6 +1158,7 @@ mod tests {
             "duplicate JSON member name in the token header",
             "token has an empty signature",
             "nested token (cty: JWT) is not accepted",
+            "token is not of the shape the introspection endpoint issues (characters, length or prefix)",
             "alg none is never accepted",
             "unsupported alg",
             "crit/b64 header parameter: no JWS extension is supported",

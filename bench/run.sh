@@ -98,6 +98,17 @@ done
 export JWKS_URL ISSUER AUDIENCE PORT
 log "$(grep minted "$RUN_DIR/idp.log" || true)"
 
+# issue 18: the signature part of the cold-path limit (one check with an aws-lc key
+# parsed once), measured in this run on the server's CPU, before and after the load
+raw_verify() { # output file
+    [ -x "$BIN/bench-raw-verify" ] || return 0
+    curl -s "$JWKS_URL" >"$RUN_DIR/jwks.json"
+    "${PIN_SERVER[@]}" "$BIN/bench-raw-verify" "$RUN_DIR/jwks.json" "$RUN_DIR" >"$1"
+    log "pre-parsed signature check: $(tr '\n' ' ' <"$1")"
+}
+rm -f "$RUN_DIR/raw-verify-start.env" "$RUN_DIR/raw-verify-end.env"
+raw_verify "$RUN_DIR/raw-verify-start.env"
+
 wait_port() {
     for _ in $(seq 1 200); do
         (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
@@ -230,6 +241,7 @@ for mode in $MODES; do
 done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$(( $(date +%s) - T0 ))
+raw_verify "$RUN_DIR/raw-verify-end.env"
 
 # ---------------------------------------------------------------- report
 median() { sort -n | awk '{a[NR] = $1} END { if (NR == 0) print ""; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -329,7 +341,40 @@ report() {
     done
 }
 
+# issue 18: cold path against its limit (bare axum + one pre-parsed signature check, both
+# from this run) and against jwt-authorizer
+raw_us() { # alg: mean of the checks before and after the load
+    cat "$RUN_DIR"/raw-verify-*.env 2>/dev/null | awk -F= -v k="RAW_US_$1" '$1 == k {s += $2; n++} END { if (n) printf "%.2f", s / n }'
+}
+report_cold() {
+    case " $MODES " in *" cold "*) ;; *) return 0;; esac
+    echo
+    echo "### issue 18 targets: cold path (server CPU µs per request, medians from this run)"
+    echo
+    echo "| | bare axum | pre-parsed signature check (before / after the load) | limit = bare + check | contender | CPU µs/req | × limit | target ≤ 1.10× limit | req/s × jwt-authorizer | target |"
+    echo "|---|---:|---|---:|---|---:|---:|---|---:|---|"
+    for alg in $ALGS; do
+        local bare raw limit want rawseen
+        bare=$(med cold "$alg" axum-bare 9)
+        raw=$(raw_us "$alg")
+        rawseen=$(for f in start end; do awk -F= -v k="RAW_US_$alg" '$1 == k {print $2}' "$RUN_DIR/raw-verify-$f.env" 2>/dev/null; done | paste -sd/ -)
+        [ -z "$bare" ] || [ -z "$raw" ] && continue
+        limit=$(awk -v b="$bare" -v r="$raw" 'BEGIN { printf "%.1f", b + r }')
+        case $alg in RS256) want=1.25;; ES256) want=1.05;; *) want="";; esac
+        for c in tollgate-uncached tollgate-cached; do
+            local cpu x rps_ratio v1 v2
+            cpu=$(med cold "$alg" "$c" 9)
+            [ -z "$cpu" ] && continue
+            x=$(ratio "$cpu" "$limit")
+            v1=$(awk -v x="$x" 'BEGIN { print (x != "n/a" && x <= 1.10) ? "met" : "**missed**" }')
+            rps_ratio=$(ratio "$(med cold "$alg" "$c" 5)" "$(med cold "$alg" jwt-authorizer 5)")
+            v2=$(awk -v x="$rps_ratio" -v t="$want" 'BEGIN { if (x == "n/a" || t == "") print "n/a"; else print (x >= t) ? "≥ " t "×: met" : "≥ " t "×: **missed**" }')
+            echo "| $alg | $bare | $rawseen | $limit | $(label "$c") | $cpu | $x | $v1 | $rps_ratio | $v2 |"
+        done
+    done
+}
+
 mkdir -p "$(dirname "$OUT")"
-report | tee "$OUT"
+{ report; report_cold; } | tee "$OUT"
 cp "$RUN_DIR/raw.tsv" "${OUT%.md}.tsv"
 log "written $OUT and ${OUT%.md}.tsv"

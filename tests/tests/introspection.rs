@@ -187,7 +187,9 @@ async fn scripted_app(
             .endpoint(format!("{idp}/introspect"))
             .client_auth(ClientAuth::client_secret_basic("orders-api", "s3cret:x"))
             .timeout(Duration::from_millis(500))
-            .retry_after(Duration::from_secs(7)),
+            .retry_after(Duration::from_secs(7))
+            // the scripted tokens are short names ("t-500"), below the default 16
+            .token_length(1..=4096),
     )
     .build()
     .await
@@ -343,7 +345,8 @@ async fn unreachable_endpoint_is_503() {
         .unwrap();
     let gate = Tollgate::new(introspector).realm("orders");
     let base = serve(axum_orders::router(&gate)).await;
-    let r = get(&base, "/orders", "anything").await;
+    // (16 bytes at least: shorter tokens are refused without a call)
+    let r = get(&base, "/orders", "anything-opaque-0123").await;
     assert_eq!(r.status, 503);
     assert_eq!(r.header("retry-after"), "5");
 }
@@ -559,8 +562,8 @@ async fn dev_idp_jwt_and_opaque_through_one_router() {
     assert_eq!(post_order(&app.base, &jwt).await.status, 201);
     assert_eq!(app.calls.load(Ordering::SeqCst), 1);
 
-    // an opaque token the IdP never issued
-    let r = get(&app.base, "/orders", "dev_at_forged").await;
+    // an opaque token the IdP never issued (of the accepted length: 16 bytes at least)
+    let r = get(&app.base, "/orders", "dev_at_forged_0123456789").await;
     assert_eq!(r.status, 401);
     assert_eq!(r.header("www-authenticate"), NOT_ACTIVE);
     assert_eq!(app.calls.load(Ordering::SeqCst), 2);

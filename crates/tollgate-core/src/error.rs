@@ -165,6 +165,10 @@ pub enum FormatError {
     MissingSignature,
     /// `cty: JWT`: a nested token.
     Nested,
+    /// An opaque token the introspection screening refuses before any call: a
+    /// character outside RFC 6750 `b64token`, shorter than the minimum length, or not
+    /// of the configured shape (prefix, filter).
+    OpaqueShape,
 }
 
 /// Header-level refusals (algorithm, `crit`, `typ`).
@@ -457,6 +461,9 @@ impl fmt::Display for FormatError {
             }
             FormatError::MissingSignature => f.write_str("token has an empty signature"),
             FormatError::Nested => f.write_str("nested token (cty: JWT) is not accepted"),
+            FormatError::OpaqueShape => f.write_str(
+                "token is not of the shape the introspection endpoint issues (characters, length or prefix)",
+            ),
         }
     }
 }
@@ -1115,6 +1122,7 @@ mod tests {
             A::Format(FormatError::DuplicateMember { in_header: true }),
             A::Format(FormatError::MissingSignature),
             A::Format(FormatError::Nested),
+            A::Format(FormatError::OpaqueShape),
             A::Header(HeaderError::AlgNone),
             A::Header(HeaderError::UnsupportedAlgorithm),
             A::Header(HeaderError::UnsupportedCritical),
@@ -1192,6 +1200,7 @@ mod tests {
             "duplicate JSON member name in the token header",
             "token has an empty signature",
             "nested token (cty: JWT) is not accepted",
+            "token is not of the shape the introspection endpoint issues (characters, length or prefix)",
             "alg none is never accepted",
             "unsupported alg",
             "crit/b64 header parameter: no JWS extension is supported",

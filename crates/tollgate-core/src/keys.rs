@@ -33,6 +33,9 @@ use std::sync::Arc;
 
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED, ED25519, ParsedPublicKey,
+    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_2048_8192_SHA384, RSA_PKCS1_2048_8192_SHA512,
+    RSA_PSS_2048_8192_SHA256, RSA_PSS_2048_8192_SHA384, RSA_PSS_2048_8192_SHA512, RsaParameters,
+    RsaPublicKeyComponents,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -58,6 +61,10 @@ pub struct Key {
     alg: Option<Algorithm>,
     family: KeyFamily,
     decoding: DecodingKey,
+    /// The aws-lc public key, parsed once when the key is built, per algorithm it may
+    /// verify (RSA: each of RS/PS 256/384/512 unless `alg` pins one; EC and Ed25519:
+    /// one). Empty for HMAC keys, which jsonwebtoken verifies.
+    parsed: Box<[(Algorithm, ParsedPublicKey)]>,
     /// RSA modulus length in bytes (= signature length); 0 when unknown.
     rsa_len: usize,
     /// SHA-256 over the family and public key material: the key's identity.
@@ -234,8 +241,33 @@ impl Key {
         }
     }
 
-    pub(crate) fn decoding(&self) -> &DecodingKey {
-        &self.decoding
+    /// Checks `signature` (raw bytes) over `message` with this key for `alg`: the
+    /// pre-parsed aws-lc key when there is one (asymmetric keys), else aws-lc's HMAC
+    /// (constant-time comparison). The caller has checked [`Self::is_compatible`].
+    pub(crate) fn verify_sig(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        if let Some((_, parsed)) = self.parsed.iter().find(|(a, _)| *a == alg) {
+            return parsed.verify_sig(message, signature).is_ok();
+        }
+        let hmac = match alg {
+            Algorithm::HS256 => aws_lc_rs::hmac::HMAC_SHA256,
+            Algorithm::HS384 => aws_lc_rs::hmac::HMAC_SHA384,
+            Algorithm::HS512 => aws_lc_rs::hmac::HMAC_SHA512,
+            // an asymmetric key has its parsed forms: none for this alg
+            _ => return false,
+        };
+        match self.decoding.kind() {
+            jsonwebtoken::DecodingKeyKind::SecretOrDer(secret)
+                if self.family == KeyFamily::Hmac =>
+            {
+                aws_lc_rs::hmac::verify(
+                    &aws_lc_rs::hmac::Key::new(hmac, secret),
+                    message,
+                    signature,
+                )
+                .is_ok()
+            }
+            _ => false,
+        }
     }
 
     pub(crate) fn rsa_len(&self) -> usize {
@@ -253,6 +285,7 @@ impl Key {
             alg: None,
             family: KeyFamily::Hmac,
             decoding: DecodingKey::from_secret(secret),
+            parsed: Box::new([]),
             rsa_len: 0,
             fingerprint: fingerprint(KeyFamily::Hmac, &[secret]),
         })
@@ -283,11 +316,23 @@ impl Key {
             return Err(KeyRejection::RocaVulnerable);
         }
         check_alg(alg, KeyFamily::Rsa)?;
+        let components = RsaPublicKeyComponents { n, e };
+        let parsed = RSA_PARAMS
+            .iter()
+            .filter(|(a, _)| alg.is_none_or(|pinned| pinned == *a))
+            .map(|(a, params)| {
+                components
+                    .to_parsed_public_key(params)
+                    .map(|p| (*a, p))
+                    .map_err(|_| KeyRejection::BrokenParameters("n"))
+            })
+            .collect::<Result<Box<[_]>, _>>()?;
         Ok(Key {
             kid: kid.map(Arc::from),
             alg,
             family: KeyFamily::Rsa,
             decoding: DecodingKey::from_rsa_raw_components(n, e),
+            parsed,
             rsa_len: n.len(),
             fingerprint: fingerprint(KeyFamily::Rsa, &[n, e]),
         })
@@ -301,9 +346,9 @@ impl Key {
         x: &[u8],
         y: &[u8],
     ) -> Result<Self, KeyRejection> {
-        let (len, verify_alg) = match family {
-            KeyFamily::P256 => (32, &ECDSA_P256_SHA256_FIXED),
-            KeyFamily::P384 => (48, &ECDSA_P384_SHA384_FIXED),
+        let (len, verify_alg, jws_alg) = match family {
+            KeyFamily::P256 => (32, &ECDSA_P256_SHA256_FIXED, Algorithm::ES256),
+            KeyFamily::P384 => (48, &ECDSA_P384_SHA384_FIXED, Algorithm::ES384),
             _ => return Err(KeyRejection::UnsupportedType),
         };
         if x.len() != len {
@@ -316,7 +361,8 @@ impl Key {
         point.push(4);
         point.extend_from_slice(x);
         point.extend_from_slice(y);
-        ParsedPublicKey::new(verify_alg, &point).map_err(|_| KeyRejection::InvalidPoint)?;
+        let parsed =
+            ParsedPublicKey::new(verify_alg, &point).map_err(|_| KeyRejection::InvalidPoint)?;
         check_alg(alg, family)?;
         Ok(Key {
             kid: kid.map(Arc::from),
@@ -324,6 +370,7 @@ impl Key {
             family,
             fingerprint: fingerprint(family, &[&point]),
             decoding: DecodingKey::from_ec_der(&point),
+            parsed: Box::new([(jws_alg, parsed)]),
             rsa_len: 0,
         })
     }
@@ -337,13 +384,14 @@ impl Key {
         if x.len() != 32 {
             return Err(KeyRejection::BrokenParameters("x"));
         }
-        ParsedPublicKey::new(&ED25519, x).map_err(|_| KeyRejection::InvalidPoint)?;
+        let parsed = ParsedPublicKey::new(&ED25519, x).map_err(|_| KeyRejection::InvalidPoint)?;
         check_alg(alg, KeyFamily::Ed25519)?;
         Ok(Key {
             kid: kid.map(Arc::from),
             alg,
             family: KeyFamily::Ed25519,
             decoding: DecodingKey::from_ed_der(x),
+            parsed: Box::new([(Algorithm::EdDSA, parsed)]),
             rsa_len: 0,
             fingerprint: fingerprint(KeyFamily::Ed25519, &[x]),
         })
@@ -416,6 +464,17 @@ fn has_roca_fingerprint(n: &[u8]) -> bool {
         }
     })
 }
+
+/// The aws-lc parameters of each RSA algorithm (the same jsonwebtoken uses: modulus of
+/// 2048 to 8192 bits, PSS with the salt length of the hash).
+const RSA_PARAMS: [(Algorithm, &RsaParameters); 6] = [
+    (Algorithm::RS256, &RSA_PKCS1_2048_8192_SHA256),
+    (Algorithm::RS384, &RSA_PKCS1_2048_8192_SHA384),
+    (Algorithm::RS512, &RSA_PKCS1_2048_8192_SHA512),
+    (Algorithm::PS256, &RSA_PSS_2048_8192_SHA256),
+    (Algorithm::PS384, &RSA_PSS_2048_8192_SHA384),
+    (Algorithm::PS512, &RSA_PSS_2048_8192_SHA512),
+];
 
 fn check_alg(alg: Option<Algorithm>, family: KeyFamily) -> Result<(), KeyRejection> {
     match alg {

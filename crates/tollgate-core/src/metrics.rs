@@ -20,6 +20,7 @@
 //! | `tollgate_introspection_calls_total` | counter | `result` = `active`, `inactive`, `invalid` (active but refused by the policy), `error` (unreachable, timeout, bad answer) | calls to the introspection endpoint |
 //! | `tollgate_introspection_duration_seconds` | histogram | | their latency |
 //! | `tollgate_introspection_cache_hits_total` | counter | | answers served from the introspection cache |
+//! | `tollgate_introspection_shed_total` | counter | `reason` = `in_flight`, `rate` | new tokens answered 503 without a call: the introspection budget (`max_in_flight` calls at once, `max_per_sec` new calls per second) was spent |
 //!
 //! Cost on the request path: the handles of the unlabelled and per-decision series are
 //! registered once, on first use, with the recorder installed at that moment (so
@@ -68,6 +69,9 @@ pub const INTROSPECTION_CALLS_TOTAL: &str = "tollgate_introspection_calls_total"
 pub const INTROSPECTION_DURATION: &str = "tollgate_introspection_duration_seconds";
 /// `tollgate_introspection_cache_hits_total`.
 pub const INTROSPECTION_CACHE_HITS_TOTAL: &str = "tollgate_introspection_cache_hits_total";
+
+/// `tollgate_introspection_shed_total{reason}`.
+pub const INTROSPECTION_SHED_TOTAL: &str = "tollgate_introspection_shed_total";
 
 /// The `reason` label of allowed decisions.
 pub const ALLOWED_REASON: &str = "ok";
@@ -145,6 +149,7 @@ mod imp {
         introspection_hits: Counter,
         introspection_duration: Histogram,
         introspection: [Counter; 4],
+        shed: [Counter; 2],
     }
 
     fn caches() -> &'static Caches {
@@ -157,6 +162,8 @@ mod imp {
             introspection_duration: metrics::histogram!(super::INTROSPECTION_DURATION),
             introspection: ["active", "inactive", "invalid", "error"]
                 .map(|r| metrics::counter!(super::INTROSPECTION_CALLS_TOTAL, "result" => r)),
+            shed: ["in_flight", "rate"]
+                .map(|r| metrics::counter!(super::INTROSPECTION_SHED_TOTAL, "reason" => r)),
         })
     }
 
@@ -183,6 +190,11 @@ mod imp {
         let c = caches();
         c.introspection[result.min(3)].increment(1);
         c.introspection_duration.record(seconds);
+    }
+
+    /// `reason`: 0 `in_flight`, 1 `rate`.
+    pub(crate) fn introspection_shed(reason: usize) {
+        caches().shed[reason.min(1)].increment(1);
     }
 
     /// Per-issuer handles, registered when the issuer's entry is made.
@@ -248,6 +260,7 @@ mod imp {
     pub(crate) fn token_cache_entries(_: usize) {}
     pub(crate) fn introspection_cache_hit() {}
     pub(crate) fn introspection_call(_: usize, _: f64) {}
+    pub(crate) fn introspection_shed(_: usize) {}
 
     pub(crate) struct IssuerMetrics;
     impl IssuerMetrics {
@@ -262,6 +275,6 @@ mod imp {
 
 #[cfg_attr(not(feature = "remote"), allow(unused_imports))]
 pub(crate) use imp::{
-    IssuerMetrics, introspection_cache_hit, introspection_call, token_cache_entries,
-    token_cache_lookup,
+    IssuerMetrics, introspection_cache_hit, introspection_call, introspection_shed,
+    token_cache_entries, token_cache_lookup,
 };

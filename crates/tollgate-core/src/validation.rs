@@ -349,6 +349,39 @@ pub(crate) fn now_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// A token's payload decoded and its registered claims parsed (not verified, not
+/// trusted) before the issuer is known: the multi-issuer selection reads `iss` from
+/// it, and the chosen issuer's [`Validation`] goes on from it.
+pub(crate) struct Peeked<'p> {
+    payload: &'p [u8],
+    dto: RegisteredDto<'p>,
+}
+
+impl Peeked<'_> {
+    /// The unverified `iss`.
+    pub(crate) fn iss(&self) -> Option<&str> {
+        self.dto.iss.as_deref()
+    }
+}
+
+/// The payload segment of a compact JWS, decoded once (`None`: not two segments and
+/// more, over 16 KiB of base64, or not base64url). Pair with [`peek`].
+pub(crate) fn peek_payload(token: &str) -> Option<Vec<u8>> {
+    let mut parts = token.splitn(3, '.');
+    let (_, payload) = (parts.next()?, parts.next()?);
+    if payload.len() > 16 * 1024 {
+        return None;
+    }
+    URL_SAFE_NO_PAD.decode(payload).ok()
+}
+
+/// The registered claims of a decoded payload ([`peek_payload`]); `None` when they do
+/// not parse.
+pub(crate) fn peek(payload: &[u8]) -> Option<Peeked<'_>> {
+    let dto = serde_json::from_slice(payload).ok()?;
+    Some(Peeked { payload, dto })
+}
+
 /// What [`Validation::verify_detailed`] returns: the claims and the key that verified them.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -446,15 +479,8 @@ fn verify_signature(
         {
             continue;
         }
-        // jsonwebtoken decodes the signature segment again: cheap next to the crypto.
-        if jsonwebtoken::crypto::verify(
-            parts.signature,
-            parts.signing_input.as_bytes(),
-            key.decoding(),
-            alg.to_jsonwebtoken(),
-        )
-        .unwrap_or(false)
-        {
+        // the pre-parsed aws-lc key (HMAC: jsonwebtoken), on the bytes decoded once
+        if key.verify_sig(alg, parts.signing_input.as_bytes(), &signature) {
             return Ok(key.clone());
         }
     }
@@ -551,7 +577,20 @@ impl Validation {
         now: i64,
         keys_for: impl FnOnce(Option<&str>) -> Option<&'k KeySet>,
     ) -> Result<Verified<X>, AuthError> {
-        let r = self.verify_inner(token, now, keys_for);
+        self.verify_detailed_pre(token, now, keys_for, None)
+    }
+
+    /// As [`Self::verify_detailed`], with the payload already decoded and its
+    /// registered claims already parsed by [`peek_payload`] (the multi-issuer
+    /// selection read `iss` from them): no second decode or parse.
+    pub(crate) fn verify_detailed_pre<'k, X: DeserializeOwned + 'static>(
+        &self,
+        token: &str,
+        now: i64,
+        keys_for: impl FnOnce(Option<&str>) -> Option<&'k KeySet>,
+        pre: Option<Peeked<'_>>,
+    ) -> Result<Verified<X>, AuthError> {
+        let r = self.verify_inner(token, now, keys_for, pre);
         if let Err(e) = &r
             && matches!(
                 e,
@@ -612,16 +651,28 @@ impl Validation {
         token: &str,
         now: i64,
         keys_for: impl FnOnce(Option<&str>) -> Option<&'k KeySet>,
+        pre: Option<Peeked<'_>>,
     ) -> Result<Verified<X>, AuthError> {
         let parts = split_capped(token, self.max_token_len)?;
         let header_json = b64(parts.header, 0)?;
         let (alg, kid) = parse_header(&header_json, self.algorithms, Some(self.preset))?;
 
-        // claims: parsed (not trusted) to read iss before any key work
-        let payload = b64(parts.payload, 1)?;
-        check_unique_members(&payload).map_err(claims_json_error)?;
-        let dto: RegisteredDto<'_> =
-            serde_json::from_slice(&payload).map_err(|_| FormatError::ClaimsJson)?;
+        // claims: parsed (not trusted) to read iss before any key work; decoded and
+        // parsed once (by the multi-issuer selection when it peeked)
+        let decoded;
+        let (payload, dto): (&[u8], RegisteredDto<'_>) = match pre {
+            Some(Peeked { payload, dto }) => {
+                check_unique_members(payload).map_err(claims_json_error)?;
+                (payload, dto)
+            }
+            None => {
+                decoded = b64(parts.payload, 1)?;
+                check_unique_members(&decoded).map_err(claims_json_error)?;
+                let dto: RegisteredDto<'_> =
+                    serde_json::from_slice(&decoded).map_err(|_| FormatError::ClaimsJson)?;
+                (&decoded, dto)
+            }
+        };
         let iss = dto.iss.as_deref();
         match iss {
             Some(i) if self.issuers.iter().any(|c| **c == *i) => {}
@@ -634,7 +685,7 @@ impl Validation {
         let keys = keys_for(iss).ok_or(KeyError::UnknownKid)?;
         let key = verify_signature(&parts, alg, kid.as_deref(), keys)?;
 
-        let claims = self.check_claims::<X>(dto, &payload, now)?;
+        let claims = self.check_claims::<X>(dto, payload, now)?;
         Ok(Verified {
             claims: Arc::new(claims),
             key,

@@ -23,6 +23,8 @@
 //! client_secret_file = "/run/secrets/orders-api"    # or client_secret_env = "ORDERS_SECRET"
 //! cache_secs = 30
 //! routing = "non-jwt"                   # non-jwt (default) | all
+//! max_in_flight = 16                    # calls at once; a new token beyond → 503
+//! max_per_sec = 100                     # new calls per second (0: no rate limit)
 //!
 //! [cache]
 //! max_entries = 100000                  # verified-token cache; 0 turns it off
@@ -46,6 +48,8 @@
 //! | `TOLLGATE_INTROSPECTION_URI` | RFC 7662 endpoint: opaque tokens are introspected |
 //! | `TOLLGATE_CLIENT_ID`, `TOLLGATE_CLIENT_SECRET` (or `TOLLGATE_CLIENT_SECRET_FILE`) | the resource server's credentials for introspection (`client_secret_basic`; both or neither) |
 //! | `TOLLGATE_INTROSPECTION_CACHE_SECS` | cache TTL of active answers (default 30) |
+//! | `TOLLGATE_INTROSPECTION_MAX_IN_FLIGHT` | most introspection calls at once (default 16); a new token beyond → 503 without a call |
+//! | `TOLLGATE_INTROSPECTION_MAX_PER_SEC` | most new introspection calls per second (default 100; 0: no rate limit); beyond → 503 without a call |
 //!
 //! ```
 //! use tollgate_tower::GateConfig;
@@ -173,6 +177,14 @@ pub struct IntrospectionConfig {
     /// Which tokens are introspected.
     #[serde(default, with = "routing")]
     pub routing: Routing,
+    /// Most introspection calls at once (`None`: the default, 16); see
+    /// [`IntrospectorBuilder::max_in_flight`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
+    /// Most new introspection calls per second (`None`: the default, 100; 0: no rate
+    /// limit); see [`IntrospectorBuilder::max_per_sec`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_sec: Option<u32>,
 }
 
 /// A secret value: compared, never printed.
@@ -235,6 +247,8 @@ impl fmt::Debug for IntrospectionConfig {
             .field("client_secret", &self.client_secret)
             .field("cache_secs", &self.cache_secs)
             .field("routing", &self.routing)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_per_sec", &self.max_per_sec)
             .finish()
     }
 }
@@ -373,6 +387,27 @@ impl GateConfig {
                         )
                     })?,
                 };
+                let max_in_flight = match optional("TOLLGATE_INTROSPECTION_MAX_IN_FLIGHT") {
+                    None => None,
+                    Some(v) => match v.trim().parse::<usize>() {
+                        Ok(n) if n > 0 => Some(n),
+                        _ => {
+                            return Err(BuildError::field(
+                                "TOLLGATE_INTROSPECTION_MAX_IN_FLIGHT",
+                                format!("is not a positive number of calls: {:?}", v.trim()),
+                            ));
+                        }
+                    },
+                };
+                let max_per_sec = match optional("TOLLGATE_INTROSPECTION_MAX_PER_SEC") {
+                    None => None,
+                    Some(v) => Some(v.trim().parse::<u32>().map_err(|_| {
+                        BuildError::field(
+                            "TOLLGATE_INTROSPECTION_MAX_PER_SEC",
+                            format!("is not a number of calls per second: {:?}", v.trim()),
+                        )
+                    })?),
+                };
                 Some(IntrospectionConfig {
                     endpoint: Some(uri),
                     client_id,
@@ -381,6 +416,8 @@ impl GateConfig {
                     client_secret: secret,
                     cache_secs,
                     routing: Routing::default(),
+                    max_in_flight,
+                    max_per_sec,
                 })
             }
         };
@@ -508,9 +545,15 @@ impl GateConfig {
             (Some(id), Some(secret)) => ClientAuth::client_secret_basic(id, secret.expose()),
             _ => ClientAuth::None,
         };
-        let b = Introspector::builder()
+        let mut b = Introspector::builder()
             .client_auth(auth)
             .cache_ttl(Duration::from_secs(i.cache_secs));
+        if let Some(n) = i.max_in_flight {
+            b = b.max_in_flight(n);
+        }
+        if let Some(n) = i.max_per_sec {
+            b = b.max_per_sec(n);
+        }
         Some(match &i.endpoint {
             Some(e) => b.endpoint(e),
             None => b.discover(),
@@ -706,6 +749,8 @@ client_id = "orders-api"
 client_secret_env = "ORDERS_SECRET"
 cache_secs = 12
 routing = "all"
+max_in_flight = 8
+max_per_sec = 50
 
 [cache]
 max_entries = 5000
@@ -744,6 +789,7 @@ max_entries = 5000
         assert_eq!(i.client_secret_env.as_deref(), Some("ORDERS_SECRET"));
         assert_eq!(i.cache_secs, 12);
         assert_eq!(i.routing, Routing::All);
+        assert_eq!((i.max_in_flight, i.max_per_sec), (Some(8), Some(50)));
         assert_eq!(c.cache.max_entries, 5000);
         // and back: serialized, parsed again, the same
         let text = toml::to_string(&c).unwrap();
@@ -852,6 +898,40 @@ max_entries = 5000
             "{e}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn env_introspection_budget() {
+        let with = |in_flight: &'static str, per_sec: &'static str| {
+            move |k: &str| match k {
+                "TOLLGATE_ISSUER" => Some("https://i".to_owned()),
+                "TOLLGATE_AUDIENCE" => Some("a".to_owned()),
+                "TOLLGATE_INTROSPECTION_URI" => Some("https://i/introspect".to_owned()),
+                "TOLLGATE_INTROSPECTION_MAX_IN_FLIGHT" => Some(in_flight.to_owned()),
+                "TOLLGATE_INTROSPECTION_MAX_PER_SEC" => Some(per_sec.to_owned()),
+                _ => None,
+            }
+        };
+        let c = GateConfig::from_lookup(with(" 4 ", "0")).unwrap();
+        let i = c.introspection.as_ref().unwrap();
+        assert_eq!((i.max_in_flight, i.max_per_sec), (Some(4), Some(0)));
+        let c = GateConfig::from_lookup(with("", "")).unwrap();
+        let i = c.introspection.as_ref().unwrap();
+        assert_eq!((i.max_in_flight, i.max_per_sec), (None, None));
+        let e = GateConfig::from_lookup(with("0", "5"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("TOLLGATE_INTROSPECTION_MAX_IN_FLIGHT is not a positive number"),
+            "{e}"
+        );
+        let e = GateConfig::from_lookup(with("3", "-1"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("TOLLGATE_INTROSPECTION_MAX_PER_SEC is not a number"),
+            "{e}"
+        );
     }
 
     #[test]

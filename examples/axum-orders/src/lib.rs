@@ -122,7 +122,10 @@ impl Config {
         }
     }
 
-    /// The introspector, when `TOLLGATE_INTROSPECTION_URI` is set.
+    /// The introspector, when `TOLLGATE_INTROSPECTION_URI` is set; its budget comes
+    /// from `TOLLGATE_INTROSPECTION_MAX_IN_FLIGHT` (calls at once, default 16) and
+    /// `TOLLGATE_INTROSPECTION_MAX_PER_SEC` (new calls per second, default 100): a new
+    /// token beyond it is answered 503 without a call.
     #[must_use]
     pub fn introspector(&self) -> Option<IntrospectorBuilder> {
         self.gate.introspector()

@@ -78,8 +78,9 @@ impl fmt::Debug for AnswerCache {
     }
 }
 
-/// What [`AnswerCache::join_or_start`] decided.
-pub(crate) enum Joined<X> {
+/// What [`AnswerCache::join_or_start`] decided (`P`: the admission's permit, `S`: its
+/// refusal).
+pub(crate) enum Joined<X, P, S> {
     /// The answer is cached.
     Cached(Result<Arc<Claims<X>>, AuthError>),
     /// Another request is asking: wait for its answer.
@@ -89,7 +90,10 @@ pub(crate) enum Joined<X> {
         id: u64,
         tx: watch::Sender<Option<Shared>>,
         rx: watch::Receiver<Option<Shared>>,
+        permit: P,
     },
+    /// A call would be needed and admission refused it: no flight was opened.
+    Refused(S),
 }
 
 impl AnswerCache {
@@ -166,8 +170,13 @@ impl AnswerCache {
     }
 
     /// Under the flight lock: the cache once more (a flight may have just finished),
-    /// then an open flight for this token, else a new one.
-    pub(crate) fn join_or_start<X: Send + Sync + 'static>(&self, token: &str) -> Joined<X> {
+    /// then an open flight for this token, else a new one if `admit` grants it (so the
+    /// flights are bounded by what admission grants).
+    pub(crate) fn join_or_start<X: Send + Sync + 'static, P, S>(
+        &self,
+        token: &str,
+        admit: impl FnOnce() -> Result<P, S>,
+    ) -> Joined<X, P, S> {
         let mut flights = self.lock();
         if let Some(hit) = self.get::<X>(token) {
             return Joined::Cached(hit);
@@ -178,12 +187,16 @@ impl AnswerCache {
         {
             return Joined::Wait(f.rx.clone());
         }
+        let permit = match admit() {
+            Ok(p) => p,
+            Err(refused) => return Joined::Refused(refused),
+        };
         let id = self
             .next_flight
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (tx, rx) = watch::channel(None);
         flights.insert(token.into(), Flight { id, rx: rx.clone() });
-        Joined::Start { id, tx, rx }
+        Joined::Start { id, tx, rx, permit }
     }
 
     /// Ends flight `id` for `token` (after its answer was cached and sent).
@@ -260,6 +273,15 @@ mod tests {
         assert!(c.get::<()>("c").is_none());
     }
 
+    #[allow(clippy::unnecessary_wraps)]
+    fn ok() -> Result<(), ()> {
+        Ok(())
+    }
+
+    fn no() -> Result<(), ()> {
+        Err(())
+    }
+
     #[test]
     fn single_flight_bookkeeping() {
         let c = AnswerCache::new(
@@ -268,20 +290,36 @@ mod tests {
             100,
             Duration::from_secs(5),
         );
-        let Joined::<()>::Start { id, tx, .. } = c.join_or_start::<()>("t") else {
+        let Joined::<(), (), ()>::Start { id, tx, .. } = c.join_or_start::<(), _, _>("t", ok)
+        else {
             panic!("first request starts the flight")
         };
-        assert!(matches!(c.join_or_start::<()>("t"), Joined::Wait(_)));
+        assert!(matches!(
+            c.join_or_start::<(), _, _>("t", no),
+            Joined::Wait(_)
+        ));
         c.put("t", &claims(None), None);
         let _ = tx.send(Some(claims(None)));
         c.finish("t", id);
         assert_eq!(c.flights(), 0);
-        assert!(matches!(c.join_or_start::<()>("t"), Joined::Cached(Ok(_))));
+        assert!(matches!(
+            c.join_or_start::<(), _, _>("t", no),
+            Joined::Cached(Ok(_))
+        ));
         // a flight whose sender is gone is replaced
-        let Joined::<()>::Start { tx, .. } = c.join_or_start::<()>("u") else {
+        let Joined::<(), (), ()>::Start { tx, .. } = c.join_or_start::<(), _, _>("u", ok) else {
             panic!("starts")
         };
         drop(tx);
-        assert!(matches!(c.join_or_start::<()>("u"), Joined::Start { .. }));
+        assert!(matches!(
+            c.join_or_start::<(), _, _>("u", ok),
+            Joined::Start { .. }
+        ));
+        // admission refused: no flight opened
+        assert!(matches!(
+            c.join_or_start::<(), _, _>("v", no),
+            Joined::Refused(())
+        ));
+        assert_eq!(c.flights(), 1);
     }
 }

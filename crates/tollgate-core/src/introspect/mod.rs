@@ -28,7 +28,22 @@
 //!   server is still accepted for at most *T* seconds.
 //! - **Single flight**: concurrent requests presenting the same new token share one
 //!   introspection call (the call runs in its own task, so a disconnecting client does
-//!   not cancel it for the others); at most 32 calls are in flight at once.
+//!   not cancel it for the others).
+//! - **Screening** (no call): before anything else a token must be an RFC 6750
+//!   `b64token` (`A-Z a-z 0-9 - . _ ~ + /`, then `=` padding only), of a length within
+//!   [`IntrospectorBuilder::token_length`] (default 16–4096 bytes) and, when configured,
+//!   start with [`IntrospectorBuilder::token_prefix`] and pass
+//!   [`IntrospectorBuilder::token_filter`]; otherwise 401 `invalid_token`
+//!   ([`FormatError::OpaqueShape`], or [`FormatError::TooLong`]).
+//! - **Budget** (per introspector, so per authorization server): a new token costs the
+//!   authorization server one call, and distinct made-up tokens cannot be cached, so
+//!   calls are bounded: at most [`IntrospectorBuilder::max_in_flight`] at once (default
+//!   16) and [`IntrospectorBuilder::max_per_sec`] new calls per second (default 100,
+//!   a token bucket holding at most `max_in_flight` calls of burst). A new token beyond
+//!   the budget is answered 503 with `Retry-After: 1` without a call (counted in
+//!   `tollgate_introspection_shed_total`, see [`crate::metrics`]); cached answers,
+//!   active or refused, and requests joining a call already in flight are served
+//!   regardless, so clients with known tokens keep working during a flood.
 //! - **Hot path**: a cache hit is answered on the first poll (no allocation beyond the
 //!   `Arc` clone, no await); only a miss boxes a future and waits for the network.
 //!
@@ -72,15 +87,17 @@ mod route;
 
 use std::fmt;
 use std::future::Future;
+use std::ops::RangeInclusive;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{StatusCode, Uri};
 use serde::de::DeserializeOwned;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::authenticate::Authenticate;
 use crate::cache::CacheConfig;
@@ -101,6 +118,17 @@ use cache::{AnswerCache, Joined, Shared};
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
 /// Default negative (refusal) cache TTL.
 pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
+/// Default most introspection calls in flight at once.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
+/// Default most new introspection calls per second.
+pub const DEFAULT_MAX_PER_SEC: u32 = 100;
+/// Default accepted length of an opaque token, in bytes.
+pub const DEFAULT_TOKEN_LENGTH: RangeInclusive<usize> = 16..=4096;
+/// The `Retry-After` of a request shed by the budget.
+const SHED_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A custom shape check of opaque tokens.
+type Filter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// Where the introspection endpoint comes from.
 #[derive(Debug, Clone)]
@@ -126,6 +154,10 @@ pub struct IntrospectorBuilder {
     max_body: usize,
     retry_after: Duration,
     max_in_flight: usize,
+    max_per_sec: u32,
+    token_length: RangeInclusive<usize>,
+    token_prefix: Option<String>,
+    token_filter: Option<Filter>,
     any_token_type: bool,
     client: Option<Arc<dyn HttpClient>>,
 }
@@ -138,6 +170,10 @@ impl fmt::Debug for IntrospectorBuilder {
             .field("cache_ttl", &self.cache_ttl)
             .field("negative_ttl", &self.negative_ttl)
             .field("timeout", &self.timeout)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_per_sec", &self.max_per_sec)
+            .field("token_length", &self.token_length)
+            .field("token_prefix", &self.token_prefix)
             .finish_non_exhaustive()
     }
 }
@@ -230,10 +266,46 @@ impl IntrospectorBuilder {
         self
     }
 
-    /// Most introspection calls in flight at once (default 32); more wait their turn
-    /// within the timeout.
+    /// Most introspection calls in flight at once (default 16, at least 1). A new
+    /// token arriving while that many calls are out is answered 503 (`Retry-After: 1`)
+    /// without a call; cached tokens are served regardless. Also the burst of the
+    /// [`Self::max_per_sec`] bucket.
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Most new introspection calls per second (default 100; 0: no rate limit, only
+    /// [`Self::max_in_flight`]). A token bucket refilled at this rate and holding at
+    /// most `max_in_flight` calls, so over any period *T* at most
+    /// `max_per_sec × T + max_in_flight` calls are made. A new token beyond it is
+    /// answered 503 (`Retry-After: 1`) without a call; cached answers (active or
+    /// refused) are served regardless.
+    pub fn max_per_sec(mut self, n: u32) -> Self {
+        self.max_per_sec = n;
+        self
+    }
+
+    /// Accepted token lengths in bytes (default 16–4096); others are refused with
+    /// 401 `invalid_token` without a call. The upper bound is also capped by the
+    /// [`Validation`]'s `max_token_len`. Under [`Routing::All`] the JWTs go through this
+    /// check too: widen it if yours are longer.
+    pub fn token_length(mut self, range: RangeInclusive<usize>) -> Self {
+        self.token_length = range;
+        self
+    }
+
+    /// Tokens not starting with `prefix` (e.g. the `dev_at_` of a provider whose
+    /// reference tokens have a known shape) are refused without a call.
+    pub fn token_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.token_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Tokens for which `filter` answers `false` are refused without a call (a cheap
+    /// check of the provider's token format; it runs before every cache lookup).
+    pub fn token_filter(mut self, filter: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        self.token_filter = Some(Arc::new(filter));
         self
     }
 
@@ -295,9 +367,14 @@ impl IntrospectorBuilder {
                 .map_err(|source| BuildError::IntrospectionDiscovery { source })?
             }
         };
+        let max_len = (*self.token_length.end()).min(validation.max_token_len());
+        let max_in_flight = self.max_in_flight.max(1);
         Ok(Introspector {
             inner: Arc::new(Inner {
-                max_token_len: validation.max_token_len(),
+                max_token_len: max_len,
+                min_token_len: *self.token_length.start(),
+                token_prefix: self.token_prefix,
+                token_filter: self.token_filter,
                 validation,
                 endpoint,
                 auth: self.auth,
@@ -313,17 +390,66 @@ impl IntrospectorBuilder {
                     self.negative_entries,
                     self.negative_ttl,
                 ),
-                permits: Semaphore::new(self.max_in_flight),
+                permits: Arc::new(Semaphore::new(max_in_flight)),
+                bucket: (self.max_per_sec > 0)
+                    .then(|| Mutex::new(Bucket::new(self.max_per_sec, max_in_flight))),
                 runtime,
                 calls: AtomicU64::new(0),
+                shed: AtomicU64::new(0),
             }),
         })
     }
 }
 
+/// The token bucket of new calls per second.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    capacity: f64,
+    per_sec: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(per_sec: u32, burst: usize) -> Self {
+        #[allow(clippy::cast_precision_loss)]
+        let capacity = burst.max(1) as f64;
+        Bucket {
+            tokens: capacity,
+            capacity,
+            per_sec: f64::from(per_sec),
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = elapsed
+            .mul_add(self.per_sec, self.tokens)
+            .min(self.capacity);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Why a new token got no call.
+#[derive(Debug, Clone, Copy)]
+enum Shed {
+    InFlight,
+    Rate,
+}
+
 struct Inner {
     validation: Validation,
     max_token_len: usize,
+    min_token_len: usize,
+    token_prefix: Option<String>,
+    token_filter: Option<Filter>,
     endpoint: Uri,
     auth: ClientAuth,
     token_type_hint: Option<String>,
@@ -333,9 +459,11 @@ struct Inner {
     any_token_type: bool,
     client: Arc<dyn HttpClient>,
     cache: AnswerCache,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
+    bucket: Option<Mutex<Bucket>>,
     runtime: tokio::runtime::Handle,
     calls: AtomicU64,
+    shed: AtomicU64,
 }
 
 /// The introspection authenticator (RFC 7662): see the [module docs](self). Cheap to
@@ -371,7 +499,11 @@ impl Introspector {
             timeout: crate::oauth::DEFAULT_TIMEOUT,
             max_body: 64 * 1024,
             retry_after: Duration::from_secs(5),
-            max_in_flight: 32,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_per_sec: DEFAULT_MAX_PER_SEC,
+            token_length: DEFAULT_TOKEN_LENGTH,
+            token_prefix: None,
+            token_filter: None,
             any_token_type: false,
             client: None,
         }
@@ -400,9 +532,79 @@ impl Introspector {
     pub fn in_flight(&self) -> usize {
         self.inner.cache.flights()
     }
+
+    /// New tokens answered 503 without a call so far because the budget
+    /// ([`IntrospectorBuilder::max_in_flight`], [`IntrospectorBuilder::max_per_sec`])
+    /// was spent.
+    #[must_use]
+    pub fn shed(&self) -> u64 {
+        self.inner.shed.load(Ordering::Relaxed)
+    }
+}
+
+/// RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 impl Inner {
+    /// The screening before any lookup or call.
+    fn screen(&self, token: &str) -> Result<(), AuthError> {
+        if token.len() > self.max_token_len {
+            return Err(FormatError::TooLong {
+                len: token.len(),
+                max: self.max_token_len,
+            }
+            .into());
+        }
+        let shaped = token.len() >= self.min_token_len
+            && is_b64token(token)
+            && self
+                .token_prefix
+                .as_deref()
+                .is_none_or(|p| token.starts_with(p))
+            && self.token_filter.as_ref().is_none_or(|f| f(token));
+        if shaped {
+            Ok(())
+        } else {
+            Err(FormatError::OpaqueShape.into())
+        }
+    }
+
+    /// A permit for one new call, if the budget allows it.
+    fn admit(&self) -> Result<OwnedSemaphorePermit, Shed> {
+        let permit = self
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Shed::InFlight)?;
+        if let Some(bucket) = &self.bucket {
+            let mut b = bucket.lock().unwrap_or_else(PoisonError::into_inner);
+            if !b.take(Instant::now()) {
+                return Err(Shed::Rate);
+            }
+        }
+        Ok(permit)
+    }
+
+    /// The answer to a request the budget refused.
+    fn shed(&self, why: Shed) -> AuthError {
+        self.shed.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::introspection_shed(match why {
+            Shed::InFlight => 0,
+            Shed::Rate => 1,
+        });
+        tracing::debug!(target: "tollgate::introspect", endpoint = %self.endpoint,
+            reason = ?why, "introspection budget spent; answering 503 without a call");
+        AuthError::Unavailable(UnavailableError::Introspection {
+            retry_after: SHED_RETRY_AFTER,
+        })
+    }
+
     fn unavailable(&self, why: &dyn fmt::Display) -> AuthError {
         tracing::warn!(target: "tollgate::introspect", endpoint = %self.endpoint,
             error = %why, "introspection failed; answering 503");
@@ -444,8 +646,6 @@ impl Inner {
             }
         })?;
         let exchange = async {
-            // the permit is held for the exchange only
-            let _permit = self.permits.acquire().await;
             self.calls.fetch_add(1, Ordering::Relaxed);
             self.client.send(request).await
         };
@@ -494,6 +694,7 @@ async fn flight<X: DeserializeOwned + Send + Sync + 'static>(
     token: Arc<str>,
     id: u64,
     tx: watch::Sender<Option<Shared>>,
+    permit: OwnedSemaphorePermit,
 ) {
     let guard = FlightGuard {
         inner,
@@ -502,6 +703,8 @@ async fn flight<X: DeserializeOwned + Send + Sync + 'static>(
         tx,
     };
     let result = guard.inner.call::<X>(&guard.token).await;
+    // the call is over: the next new token may go
+    drop(permit);
     let exp = result
         .as_ref()
         .ok()
@@ -526,7 +729,10 @@ async fn wait<X: DeserializeOwned + Send + Sync + 'static>(
     match shared?.downcast::<Claims<X>>() {
         Ok(c) => Ok(c),
         // a flight started for another claims type on this introspector: ask on our own
-        Err(_) => inner.call::<X>(&token).await.map(Arc::new),
+        Err(_) => {
+            let _permit = inner.admit().map_err(|why| inner.shed(why))?;
+            inner.call::<X>(&token).await.map(Arc::new)
+        }
     }
 }
 
@@ -581,33 +787,159 @@ where
 
     fn authenticate(&self, token: &str) -> Self::Future {
         let inner = &self.inner;
-        if token.len() > inner.max_token_len {
-            return IntrospectFuture::ready(Err(FormatError::TooLong {
-                len: token.len(),
-                max: inner.max_token_len,
-            }
-            .into()));
+        if let Err(e) = inner.screen(token) {
+            return IntrospectFuture::ready(Err(e));
         }
         if let Some(hit) = inner.cache.get::<X>(token) {
             crate::metrics::introspection_cache_hit();
             return IntrospectFuture::ready(hit);
         }
         let token: Arc<str> = Arc::from(token);
-        let rx = match inner.cache.join_or_start::<X>(&token) {
+        let rx = match inner
+            .cache
+            .join_or_start::<X, _, _>(&token, || inner.admit())
+        {
             Joined::Cached(hit) => {
                 crate::metrics::introspection_cache_hit();
                 return IntrospectFuture::ready(hit);
             }
             Joined::Wait(rx) => rx,
-            Joined::Start { id, tx, rx } => {
+            Joined::Start { id, tx, rx, permit } => {
                 inner
                     .runtime
-                    .spawn(flight::<X>(inner.clone(), token.clone(), id, tx));
+                    .spawn(flight::<X>(inner.clone(), token.clone(), id, tx, permit));
                 rx
             }
+            Joined::Refused(why) => return IntrospectFuture::ready(Err(inner.shed(why))),
         };
         IntrospectFuture {
             state: State::Waiting(Box::pin(wait::<X>(inner.clone(), rx, token))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn b64token_screening() {
+        for ok in [
+            "dev_at_Qk9PTQ",
+            "a-b.c_d~e+f/g==",
+            "x=",
+            "eyJhbGciOiJub25lIn0.e30.",
+        ] {
+            assert!(is_b64token(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "===",
+            "a=b",
+            "has space",
+            "q\"uote",
+            "ünï",
+            "a,b",
+            "a\tb",
+        ] {
+            assert!(!is_b64token(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bucket_bursts_then_refills_at_its_rate() {
+        let mut b = Bucket::new(100, 4);
+        let t0 = b.last;
+        assert_eq!((0..10).filter(|_| b.take(t0)).count(), 4);
+        // 10 ms at 100/s: one more
+        let t1 = t0 + Duration::from_millis(10);
+        assert!(b.take(t1));
+        assert!(!b.take(t1));
+        // a long pause refills up to the burst only
+        let t2 = t1 + Duration::from_secs(60);
+        assert_eq!((0..10).filter(|_| b.take(t2)).count(), 4);
+    }
+
+    #[tokio::test]
+    async fn screening_refuses_without_a_call() {
+        let i = Introspector::builder()
+            .validation(
+                Validation::builder()
+                    .issuer("https://idp.example")
+                    .audience("a")
+                    .build()
+                    .expect("validation"),
+            )
+            // nothing listens there: a call would be a 503
+            .endpoint("http://127.0.0.1:9/introspect")
+            .token_prefix("dev_at_")
+            .token_filter(|t| !t.ends_with("_no"))
+            .build()
+            .await
+            .expect("introspector");
+        for (token, want) in [
+            ("dev_at_short", FormatError::OpaqueShape),
+            ("rt_0123456789abcdef", FormatError::OpaqueShape),
+            ("dev_at_0123456789_no", FormatError::OpaqueShape),
+            ("dev_at_0123 456789abc", FormatError::OpaqueShape),
+        ] {
+            let err = Authenticate::<()>::authenticate(&i, token)
+                .await
+                .unwrap_err();
+            assert_eq!(err, AuthError::Format(want), "{token}");
+            assert_eq!(err.wire().status, 401);
+        }
+        let long = format!("dev_at_{}", "a".repeat(5000));
+        let err = Authenticate::<()>::authenticate(&i, &long)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            AuthError::Format(FormatError::TooLong { max: 4096, .. })
+        ));
+        assert_eq!(i.calls(), 0);
+        // the right shape is asked about (and the endpoint is unreachable: 503)
+        let err = Authenticate::<()>::authenticate(&i, "dev_at_0123456789abcdef")
+            .await
+            .unwrap_err();
+        assert_eq!(err.wire().status, 503);
+        assert_eq!(i.calls(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn budget_sheds_new_tokens_beyond_it() {
+        let i = Introspector::builder()
+            .validation(
+                Validation::builder()
+                    .issuer("https://idp.example")
+                    .audience("a")
+                    .build()
+                    .expect("validation"),
+            )
+            .endpoint("http://127.0.0.1:9/introspect")
+            .max_in_flight(2)
+            .max_per_sec(1)
+            .timeout(Duration::from_millis(200))
+            .build()
+            .await
+            .expect("introspector");
+        let mut unavailable = 0;
+        let mut shed = 0;
+        for n in 0..10 {
+            let err = Authenticate::<()>::authenticate(&i, &format!("token-number-{n:04}"))
+                .await
+                .unwrap_err();
+            match err {
+                AuthError::Unavailable(UnavailableError::Introspection { retry_after })
+                    if retry_after == SHED_RETRY_AFTER =>
+                {
+                    shed += 1;
+                }
+                AuthError::Unavailable(_) => unavailable += 1,
+                e => panic!("{e:?}"),
+            }
+        }
+        // the burst (2) is called, the rest shed without a call
+        assert_eq!((unavailable, shed, i.calls(), i.shed()), (2, 8, 2, 8));
     }
 }

@@ -76,6 +76,7 @@ mod config;
 pub(crate) mod fetch;
 mod store;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -443,16 +444,29 @@ impl Issuers {
         self.inner.entries.get(issuer)?.keys.load_full()
     }
 
-    fn select(&self, token: &str) -> Result<&Arc<Entry>, AuthError> {
+    /// The entry whose policy verifies `token`, by its unverified `iss` (several
+    /// issuers). With `peeked` (the payload decoded and parsed once, see
+    /// [`crate::validation::peek`]), the verification goes on from it.
+    fn select(
+        &self,
+        token: &str,
+        peeked: Option<&crate::validation::Peeked<'_>>,
+    ) -> Result<&Arc<Entry>, AuthError> {
         if let Some(single) = &self.inner.single {
             // its Validation refuses any other `iss` before keys are looked at
             return Ok(single);
         }
-        match peek_issuer(token) {
+        let iss = match peeked {
+            Some(p) => p.iss().map(Cow::Borrowed),
+            // the registered claims do not parse: read only `iss` (as before), so the
+            // chosen issuer names the precise error
+            None => peek_issuer(token).map(Cow::Owned),
+        };
+        match iss {
             Some(iss) => self
                 .inner
                 .entries
-                .get(iss.as_str())
+                .get(&*iss)
                 .ok_or(AuthError::Claims(ClaimsError::IssuerNotAllowed)),
             // no readable iss: let the first policy name the precise format error
             None => self
@@ -469,11 +483,12 @@ fn verify_now<X: DeserializeOwned + 'static>(
     entry: &Entry,
     token: &str,
     now: i64,
+    peeked: Option<crate::validation::Peeked<'_>>,
 ) -> Result<Result<Verified<X>, AuthError>, bool> {
     let keys = entry.keys.load();
     match entry
         .validation
-        .verify_detailed::<X>(token, now, |_| keys.as_deref())
+        .verify_detailed_pre::<X>(token, now, |_| keys.as_deref(), peeked)
     {
         Err(AuthError::Key(KeyError::UnknownKid)) => Err(keys.is_some()),
         r => Ok(r),
@@ -501,7 +516,7 @@ async fn wait_and_retry<X: DeserializeOwned + 'static>(
         served.wait_for(|s| *s >= ticket),
     )
     .await;
-    match verify_now::<X>(&entry, &token, now_secs()) {
+    match verify_now::<X>(&entry, &token, now_secs(), None) {
         Ok(r) => r.map(|v| v.claims),
         Err(had_keys) => Err(no_key_error(&entry, had_keys)),
     }
@@ -579,11 +594,19 @@ where
         }) {
             return AuthFuture::ready(Ok(hit));
         }
-        let entry = match self.select(token) {
+        // several issuers: the payload is decoded and its claims parsed once, for the
+        // selection and the verification
+        let payload = if inner.single.is_none() {
+            crate::validation::peek_payload(token)
+        } else {
+            None
+        };
+        let peeked = payload.as_deref().and_then(crate::validation::peek);
+        let entry = match self.select(token, peeked.as_ref()) {
             Ok(e) => e,
             Err(e) => return AuthFuture::ready(Err(e)),
         };
-        match verify_now::<X>(entry, token, now) {
+        match verify_now::<X>(entry, token, now, peeked) {
             Ok(Ok(v)) => {
                 if let Some(c) = cache
                     && let Some(i) = inner.order.iter().position(|e| Arc::ptr_eq(e, entry))

@@ -54,7 +54,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use tollgate_core::scope::{Scope, ScopePolicy};
 use tollgate_tower::config::{
-    CacheSettings, IntrospectionConfig, IssuerSettings, Secret, resolve_secret,
+    CacheSettings, IntrospectionConfig, IssuerSettings, Secret, read_toml, resolve_secret,
 };
 use tollgate_tower::{BuildError, GateConfig, Tollgate};
 
@@ -273,14 +273,7 @@ impl AuthzConfig {
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, BuildError> {
-        let text = std::fs::read_to_string(path).map_err(|e| BuildError::File {
-            path: path.to_owned(),
-            problem: format!("cannot be read: {e}"),
-        })?;
-        let dto = toml::from_str::<FileDto>(&text).map_err(|e| BuildError::File {
-            path: path.to_owned(),
-            problem: e.to_string().trim_end().to_owned(),
-        })?;
+        let dto: FileDto = read_toml(path)?;
         let mut config = Self::from_dto(dto, env)?;
         config.gate.resolve_secrets(env)?;
         Ok(config)

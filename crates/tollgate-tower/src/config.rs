@@ -453,14 +453,7 @@ impl GateConfig {
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, BuildError> {
-        let text = std::fs::read_to_string(path).map_err(|e| BuildError::File {
-            path: path.to_owned(),
-            problem: format!("cannot be read: {e}"),
-        })?;
-        let mut config = Self::parse_toml(&text).map_err(|problem| BuildError::File {
-            path: path.to_owned(),
-            problem,
-        })?;
+        let mut config: GateConfig = read_toml(path)?;
         config.resolve_secrets(env)?;
         config.check()?;
         Ok(config)
@@ -640,6 +633,24 @@ impl IssuerSettings {
             None => cfg.discover(),
         })
     }
+}
+
+/// Reads the TOML file at `path` into `T` (this crate's [`GateConfig`], or a
+/// configuration that embeds its parts).
+///
+/// # Errors
+///
+/// [`BuildError::File`] naming the file: unreadable, or the parser's message (which
+/// names the field and line of an unknown field or bad value).
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, BuildError> {
+    let text = std::fs::read_to_string(path).map_err(|e| BuildError::File {
+        path: path.to_owned(),
+        problem: format!("cannot be read: {e}"),
+    })?;
+    toml::from_str::<T>(&text).map_err(|e| BuildError::File {
+        path: path.to_owned(),
+        problem: e.to_string().trim_end().to_owned(),
+    })
 }
 
 /// A secret named by `<table>.client_secret_env` (an environment variable, read through

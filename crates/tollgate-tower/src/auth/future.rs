@@ -53,6 +53,48 @@ pin_project! {
     }
 }
 
+impl<S, ReqBody, ResBody, X, A, R> State<S, ReqBody, X, A, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    A: Authenticate<X>,
+    X: Send + Sync + 'static,
+    R: Rejector<ResBody>,
+{
+    /// What follows the authenticator's answer, on the inline path and after a wait
+    /// alike: the DPoP binding check (when DPoP is on), then the request forwarded with
+    /// its claims (and a fresh `DPoP-Nonce` for a DPoP request), or the refusal.
+    pub(super) fn decide(
+        shared: &Shared<A, R>,
+        mut inner: S,
+        mut req: Request<ReqBody>,
+        result: Result<Arc<tollgate_core::Claims<X>>, tollgate_core::AuthError>,
+        binding: &Binding,
+    ) -> Self {
+        let admitted = match (result, &shared.dpop) {
+            (Ok(claims), Some(dpop)) => dpop.admit(&claims, binding).map(|()| claims),
+            (result, _) => result,
+        };
+        match admitted {
+            Ok(claims) => {
+                let nonce = match &shared.dpop {
+                    Some(dpop) if binding.used_dpop() => dpop.fresh_nonce(),
+                    _ => None,
+                };
+                let span = span_for(&claims);
+                req.extensions_mut().insert(claims);
+                State::Inner {
+                    fut: tracing::Instrument::instrument(inner.call(req), span),
+                    count: true,
+                    nonce,
+                }
+            }
+            Err(e) => State::Reject {
+                response: Some(reject_with(shared, &e, &req, binding.used_dpop())),
+            },
+        }
+    }
+}
+
 impl<S, ReqBody, X, A, R> ResponseFuture<S, ReqBody, X, A, R>
 where
     S: Service<Request<ReqBody>>,
@@ -68,20 +110,6 @@ where
         }
     }
 
-    /// [`Self::inner`] that also sets `DPoP-Nonce: nonce` on the inner service's answer.
-    pub(super) fn inner_with_nonce(
-        fut: S::Future,
-        span: tracing::Span,
-        nonce: Option<http::HeaderValue>,
-    ) -> Self {
-        ResponseFuture {
-            state: State::Inner {
-                fut: tracing::Instrument::instrument(fut, span),
-                count: true,
-                nonce,
-            },
-        }
-    }
     pub(super) fn reject(response: S::Response) -> Self {
         ResponseFuture {
             state: State::Reject {
@@ -142,31 +170,10 @@ where
                     binding,
                 } => {
                     let result = ready!(Pin::new(auth).poll(cx));
-                    let Some((mut req, mut inner)) = pending.take() else {
+                    let Some((req, inner)) = pending.take() else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    let admitted = match (result, &shared.dpop) {
-                        (Ok(claims), Some(dpop)) => dpop.admit(&claims, binding).map(|()| claims),
-                        (result, _) => result,
-                    };
-                    let nonce = match &shared.dpop {
-                        Some(dpop) if binding.used_dpop() => dpop.fresh_nonce(),
-                        _ => None,
-                    };
-                    match admitted {
-                        Ok(claims) => {
-                            let span = span_for(&claims);
-                            req.extensions_mut().insert(claims);
-                            State::Inner {
-                                fut: tracing::Instrument::instrument(inner.call(req), span),
-                                count: true,
-                                nonce,
-                            }
-                        }
-                        Err(e) => State::Reject {
-                            response: Some(reject_with(shared, &e, &req, binding.used_dpop())),
-                        },
-                    }
+                    State::decide(shared, inner, req, result, binding)
                 }
             };
             this.state.set(next);

@@ -235,112 +235,76 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         // the service that was polled ready gets the request
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = &*self.shared;
-        if let Some(dpop) = &shared.dpop {
-            return call_dpop(&self.shared, dpop, inner, req);
-        }
-        let token = match extract_bearer(req.headers()) {
-            Ok(t) => t,
-            Err(RequestError::Missing) if shared.mode == Mode::Optional => {
+        let (token, binding) = match presented(shared, &req) {
+            Ok(p) => p,
+            Err(Early::Anonymous) => {
                 tollgate_core::metrics::record_anonymous();
                 return ResponseFuture::inner(inner.call(req), tracing::Span::none(), false);
             }
-            Err(e) => return ResponseFuture::reject(reject(shared, &e.into(), &req)),
+            Err(Early::Refuse(e, used_dpop)) => {
+                return ResponseFuture::reject(reject_with(shared, &e, &req, used_dpop));
+            }
         };
         let mut fut = shared.auth.authenticate(token);
         // Poll once inline: a known key answers at once, with no state kept.
-        match Pin::new(&mut fut).poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(Ok(claims)) => {
-                let span = span_for(&claims);
-                req.extensions_mut().insert(claims);
-                ResponseFuture::inner(inner.call(req), span, true)
-            }
-            Poll::Ready(Err(e)) => ResponseFuture::reject(reject(shared, &e, &req)),
-            Poll::Pending => ResponseFuture {
-                state: State::Waiting {
-                    auth: fut,
-                    pending: Some((req, inner)),
-                    shared: self.shared.clone(),
-                    binding: Binding::Off,
-                },
+        let state = match Pin::new(&mut fut).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(result) => State::decide(shared, inner, req, result, &binding),
+            Poll::Pending => State::Waiting {
+                auth: fut,
+                pending: Some((req, inner)),
+                shared: self.shared.clone(),
+                binding,
             },
-        }
+        };
+        ResponseFuture { state }
     }
 }
 
-/// The request path of a DPoP-enabled layer: either scheme, the proof checked before
-/// the token, the binding after it.
-fn call_dpop<S, X, A, R, ReqBody, ResBody>(
-    shared_arc: &Arc<Shared<A, R>>,
-    dpop: &Dpop,
-    mut inner: S,
-    mut req: Request<ReqBody>,
-) -> ResponseFuture<S, ReqBody, X, A, R>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    A: Authenticate<X>,
-    X: Send + Sync + 'static,
-    R: Rejector<ResBody>,
-{
+/// Why a request is answered before its token is verified.
+enum Early {
+    /// No token, and the layer lets such requests through without claims.
+    Anonymous,
+    /// Refused; `true` when the request came with the DPoP scheme.
+    Refuse(AuthError, bool),
+}
+
+/// The token the request presents and what its binding must be checked against:
+/// `Authorization: Bearer` only (DPoP off, today's rules), or either scheme with the
+/// DPoP proof verified before the token (DPoP on).
+fn presented<'r, A, R, B>(
+    shared: &Shared<A, R>,
+    req: &'r Request<B>,
+) -> Result<(&'r str, Binding), Early> {
     use tollgate_core::dpop::{Presented, ProofRequest, extract_authorization, extract_proof};
-    let shared = &**shared_arc;
-    let (token, binding) = match extract_authorization(req.headers()) {
-        Ok(Presented::Bearer(_)) if dpop.mode() == DpopMode::Required => {
-            let e = RequestError::Missing.into();
-            return ResponseFuture::reject(reject_with(shared, &e, &req, false));
+    let missing = |e: RequestError| match e {
+        RequestError::Missing if shared.mode == Mode::Optional => Early::Anonymous,
+        e => Early::Refuse(e.into(), false),
+    };
+    let Some(dpop) = &shared.dpop else {
+        return extract_bearer(req.headers())
+            .map(|t| (t, Binding::Off))
+            .map_err(missing);
+    };
+    match extract_authorization(req.headers()).map_err(missing)? {
+        Presented::Bearer(_) if dpop.mode() == DpopMode::Required => {
+            Err(Early::Refuse(RequestError::Missing.into(), false))
         }
-        Ok(Presented::Bearer(t)) => (t, Binding::Bearer),
-        Ok(Presented::Dpop(t)) => {
-            let checked = extract_proof(req.headers()).and_then(|proof| {
+        Presented::Bearer(t) => Ok((t, Binding::Bearer)),
+        Presented::Dpop(t) => extract_proof(req.headers())
+            .and_then(|proof| {
                 let url = dpop
-                    .expected_url(&req)
+                    .expected_url(req)
                     .ok_or(tollgate_core::error::DpopError::UrlMismatch)?;
                 let request = ProofRequest::new(req.method().as_str(), &url).access_token(t);
                 dpop.verifier().verify(proof, &request, dpop::now())
-            });
-            match checked {
-                Ok(p) => (t, Binding::Dpop(Box::new(p))),
-                Err(e) => {
-                    return ResponseFuture::reject(reject_with(shared, &e.into(), &req, true));
-                }
-            }
-        }
-        Err(RequestError::Missing) if shared.mode == Mode::Optional => {
-            tollgate_core::metrics::record_anonymous();
-            return ResponseFuture::inner(inner.call(req), tracing::Span::none(), false);
-        }
-        Err(e) => return ResponseFuture::reject(reject_with(shared, &e.into(), &req, false)),
-    };
-    let mut fut = shared.auth.authenticate(token);
-    match Pin::new(&mut fut).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(Ok(claims)) => match dpop.admit(&claims, &binding) {
-            Ok(()) => {
-                let span = span_for(&claims);
-                req.extensions_mut().insert(claims);
-                let nonce = if binding.used_dpop() {
-                    dpop.fresh_nonce()
-                } else {
-                    None
-                };
-                ResponseFuture::inner_with_nonce(inner.call(req), span, nonce)
-            }
-            Err(e) => ResponseFuture::reject(reject_with(shared, &e, &req, binding.used_dpop())),
-        },
-        Poll::Ready(Err(e)) => {
-            ResponseFuture::reject(reject_with(shared, &e, &req, binding.used_dpop()))
-        }
-        Poll::Pending => ResponseFuture {
-            state: State::Waiting {
-                auth: fut,
-                pending: Some((req, inner)),
-                shared: shared_arc.clone(),
-                binding,
-            },
-        },
+            })
+            .map(|p| (t, Binding::Dpop(Box::new(p))))
+            .map_err(|e| Early::Refuse(e.into(), true)),
     }
 }
 

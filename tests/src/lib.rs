@@ -77,6 +77,24 @@ pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &st
     }
 }
 
+/// A call to an axum-orders instance at `base` with `Authorization: Bearer <token>`;
+/// a POST carries a small JSON order (`{"item":"gear"}`).
+pub async fn call_orders(base: &str, method: Method, path: &str, token: &str) -> Reply {
+    let auth = format!("Bearer {token}");
+    let (body, ct) = if method == Method::POST {
+        (r#"{"item":"gear"}"#, "application/json")
+    } else {
+        ("", "text/plain")
+    };
+    send(
+        method,
+        &format!("{base}{path}"),
+        &[("authorization", &auth), ("content-type", ct)],
+        body,
+    )
+    .await
+}
+
 /// The README's Rust snippets, compiled as doctests so they cannot drift from the API.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

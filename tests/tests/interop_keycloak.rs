@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use http::Method;
 use tollgate_client::{AccessToken, ClientAuth, ClientCredentials, TokenEndpoint, TokenSource};
-use tollgate_tests::{Reply, send};
+use tollgate_tests::{Reply, call_orders as call, send};
 
 const INSUFFICIENT_WRITE: &str = r#"Bearer realm="orders", error="insufficient_scope", error_description="The access token lacks the required scope", scope="orders:write""#;
 const INVALID: &str = r#"Bearer realm="orders", error="invalid_token", error_description="The access token is invalid""#;
@@ -129,22 +129,6 @@ fn payload_of(token: &str) -> serde_json::Value {
 
 fn kid_of(token: &str) -> String {
     header_of(token)["kid"].as_str().unwrap().to_owned()
-}
-
-async fn call(base: &str, method: Method, path: &str, token: &str) -> Reply {
-    let auth = format!("Bearer {token}");
-    let (body, ct) = if method == Method::POST {
-        (r#"{"item":"gear"}"#, "application/json")
-    } else {
-        ("", "text/plain")
-    };
-    send(
-        method,
-        &format!("{base}{path}"),
-        &[("authorization", &auth), ("content-type", ct)],
-        body,
-    )
-    .await
 }
 
 /// axum-orders configured by discovery, with `TOLLGATE_PRESET` when `preset` is given.

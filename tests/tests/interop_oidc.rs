@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use http::Method;
-use tollgate_tests::{Reply, send};
+use tollgate_tests::{Reply, call_orders as call, send};
 
 const RESOURCE: &str = "urn:tollgate:orders";
 const RESOURCE_ES256: &str = "urn:tollgate:orders-es256";
@@ -84,22 +84,6 @@ fn header_of(token: &str) -> serde_json::Value {
             .unwrap(),
     )
     .unwrap()
-}
-
-async fn call(base: &str, method: Method, path: &str, token: &str) -> Reply {
-    let auth = format!("Bearer {token}");
-    let (body, ct) = if method == Method::POST {
-        (r#"{"item":"gear"}"#, "application/json")
-    } else {
-        ("", "text/plain")
-    };
-    send(
-        method,
-        &format!("{base}{path}"),
-        &[("authorization", &auth), ("content-type", ct)],
-        body,
-    )
-    .await
 }
 
 async fn start_orders(idp: &Idp) -> String {

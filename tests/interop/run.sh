@@ -4,7 +4,8 @@
 # loopback only; stops what it started on exit.
 #
 # 1. PyJWT: mint a FRESH set of keys and tokens (RS*, PS*, ES256/384, EdDSA, HS*, plus
-#    broken variants) and verify them with tollgate-core.
+#    broken variants) and verify them with tollgate-core; the same for DPoP proofs
+#    (tests/fixtures/pyjwt/gen_dpop.py, tests/tests/interop_pyjwt_dpop.rs).
 # 2. npm jose: the same with jose 6 (ES256, RS256, PS256, EdDSA, broken variants).
 # 3. panva's oidc-provider (npm) on 127.0.0.1: discovery, client_credentials tokens
 #    (RFC 9068 JWTs) used against the axum-orders router, and a restart of the provider
@@ -40,7 +41,8 @@ kc_tests=()
 [ "$keycloak" = 1 ] && kc_tests=(--test interop_keycloak)
 
 # build the interop tests once, up front (the IdPs are started only when they are ready)
-cargo test -p tollgate-tests --no-run --test pyjwt_interop --test interop_jose --test interop_oidc \
+cargo test -p tollgate-tests --no-run --test pyjwt_interop --test interop_pyjwt_dpop \
+    --test interop_jose --test interop_oidc --test interop_oidc_dpop \
     "${kc_tests[@]}" 2>&1 | tail -n 1
 
 echo "== interop: PyJWT mints fresh tokens into $out/pyjwt"
@@ -48,6 +50,9 @@ mkdir -p "$out/pyjwt"
 PYJWT_OUT="$out/pyjwt" "$venv/bin/python" tests/fixtures/pyjwt/gen.py | tail -n 1
 echo "== interop: tollgate verifies them"
 TOLLGATE_PYJWT_DIR="$out/pyjwt" cargo test -p tollgate-tests --test pyjwt_interop -- --nocapture
+echo "== interop: PyJWT mints fresh DPoP proofs; tollgate verifies them (and refuses the broken ones)"
+PYJWT_OUT="$out/pyjwt" "$venv/bin/python" tests/fixtures/pyjwt/gen_dpop.py | tail -n 1
+TOLLGATE_PYJWT_DIR="$out/pyjwt" cargo test -p tollgate-tests --test interop_pyjwt_dpop -- --nocapture
 
 echo "== interop: npm ci (jose, oidc-provider)"
 npm ci --prefix tests/fixtures/jose --no-audit --no-fund --loglevel=error

@@ -9,7 +9,9 @@
 # 2. npm jose: the same with jose 6 (ES256, RS256, PS256, EdDSA, broken variants).
 # 3. panva's oidc-provider (npm) on 127.0.0.1: discovery, client_credentials tokens
 #    (RFC 9068 JWTs) used against the axum-orders router, and a restart of the provider
-#    with a new signing key while requests run (tests/tests/interop_oidc.rs).
+#    with a new signing key while requests run (tests/tests/interop_oidc.rs); then
+#    DPoP: tollgate-client gets DPoP-bound tokens from it (features.dPoP, nonces) and
+#    calls axum-orders behind a DPoP-required gate (tests/tests/interop_oidc_dpop.rs).
 # 4. a real Keycloak 26 (Maven Central, cached in ${TOLLGATE_CACHE:-$HOME/.cache/tollgate})
 #    on 127.0.0.1: axum-orders with preset keycloak by discovery, roles, ID/refresh tokens
 #    refused, key rotation under load (tests/tests/interop_keycloak.rs). On by default;
@@ -83,6 +85,10 @@ case "$issuer" in http://127.0.0.1:*) ;; *) echo "unexpected issuer $issuer"; ex
 echo "issuer $issuer (control $control)"
 if ! TOLLGATE_OIDC_ISSUER="$issuer" TOLLGATE_OIDC_CONTROL="$control" \
     cargo test -p tollgate-tests --test interop_oidc -- --nocapture; then
+    echo "--- oidc-provider log"; cat "$out/oidc.log"; exit 1
+fi
+echo "== interop: DPoP-bound tokens from oidc-provider, used at a DPoP-required gate"
+if ! TOLLGATE_OIDC_ISSUER="$issuer" cargo test -p tollgate-tests --test interop_oidc_dpop -- --nocapture; then
     echo "--- oidc-provider log"; cat "$out/oidc.log"; exit 1
 fi
 

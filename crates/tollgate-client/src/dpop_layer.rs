@@ -237,3 +237,43 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn target_url_absolute_or_from_base() {
+        let abs: Uri = "http://127.0.0.1:8080/orders?x=1".parse().unwrap();
+        assert_eq!(target(&abs, None), Some(abs.clone()));
+        let path: Uri = "/inventory.Inventory/Get".parse().unwrap();
+        // a path-only URI needs the configured base
+        assert_eq!(target(&path, None), None);
+        let base: Uri = "https://inventory.internal:8443".parse().unwrap();
+        assert_eq!(
+            target(&path, Some(&base)).unwrap().to_string(),
+            "https://inventory.internal:8443/inventory.Inventory/Get"
+        );
+        // base_url refuses what the token endpoint URL policy refuses
+        let key = DpopKey::generate().unwrap();
+        let layer = AddDpopLayer {
+            mode: Propagation::forward_unchanged_risky(),
+            key,
+            base: None,
+        };
+        assert!(layer.clone().base_url("http://orders.example").is_err());
+        assert!(
+            layer
+                .clone()
+                .base_url("https://user:pw@orders.example")
+                .is_err()
+        );
+        assert!(layer.base_url("https://orders.example").is_ok());
+        // forward-unchanged has no key to bind with
+        assert!(matches!(
+            AddDpopLayer::new(Propagation::forward_unchanged_risky()),
+            Err(ConfigError::NoDpopKey)
+        ));
+    }
+}

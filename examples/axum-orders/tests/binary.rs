@@ -158,3 +158,148 @@ async fn serves_from_a_config_file() {
     let (status, body) = get(&addr, "/orders", &other).await;
     assert_eq!(status, 401, "{body}");
 }
+
+/// One raw HTTP/1.1 request; (status, every `name: value` header line lowercased by
+/// name, body).
+async fn raw(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out[9..12].parse().unwrap();
+    let head = out.split("\r\n\r\n").next().unwrap_or_default();
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+        .collect();
+    (status, headers)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    headers
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// Spawns the binary with `env` and returns it with its address once it listens.
+async fn spawn(env: &[(&str, &str)]) -> (Kill, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_axum-orders"));
+    cmd.env_remove("TOLLGATE_CONFIG")
+        .env_remove("TOLLGATE_PUBLIC_URL")
+        .env_remove("TOLLGATE_DPOP_NONCE")
+        .env_remove("TOLLGATE_DPOP_NONCE_SECRET")
+        .env("BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let child = Kill(child);
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, addr)
+}
+
+/// `TOLLGATE_DPOP=required`: a Bearer request is answered with the DPoP challenge
+/// alone; a DPoP-bound token with a proof naming `http://<BIND>/orders` (the default
+/// public URL: the address the binary listens on) is accepted, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_required_from_the_environment() {
+    let idp = TestKey::p256("dpop-idp");
+    let client = TestKey::p256("dpop-client");
+    let (jwks_url, _jwks) = serve_jwks(TestKey::jwks([&idp])).await;
+    let (_child, addr) = spawn(&[
+        ("TOLLGATE_ISSUER", DEFAULT_ISSUER),
+        ("TOLLGATE_AUDIENCE", DEFAULT_AUDIENCE),
+        ("TOLLGATE_JWKS_URI", &jwks_url),
+        ("TOLLGATE_DPOP", "required"),
+    ])
+    .await;
+    let plain = idp.token().scope("orders:read").sign();
+    let (status, h) = raw(&addr, "/orders", &[("Authorization", &format!("Bearer {plain}"))]).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        header(&h, "www-authenticate"),
+        [r#"DPoP algs="RS256 PS256 ES256 ES384 EdDSA""#]
+    );
+
+    let bound = idp.token().scope("orders:read").dpop_bound(&client).sign();
+    let proof = tollgate_testkit::DpopProof::new(&client, "GET", &format!("http://{addr}/orders"))
+        .access_token(&bound)
+        .sign();
+    let dpop_headers = [
+        ("Authorization", format!("DPoP {bound}")),
+        ("DPoP", proof),
+    ];
+    let dpop_headers: Vec<(&str, &str)> =
+        dpop_headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _) = raw(&addr, "/orders", &dpop_headers).await;
+    assert_eq!(status, 200);
+    // the same proof again
+    let (status, h) = raw(&addr, "/orders", &dpop_headers).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        header(&h, "www-authenticate"),
+        [
+            r#"DPoP error="invalid_dpop_proof", error_description="The DPoP proof was already used", algs="RS256 PS256 ES256 ES384 EdDSA""#
+        ]
+    );
+}
+
+#[test]
+fn bad_dpop_settings_exit_2_naming_the_variable() {
+    let base = [
+        ("TOLLGATE_ISSUER", "https://idp.example"),
+        ("TOLLGATE_AUDIENCE", "orders"),
+        ("TOLLGATE_JWKS_URI", "https://idp.example/jwks"),
+    ];
+    for (extra, expected) in [
+        (
+            &[("TOLLGATE_DPOP", "bogus")][..],
+            r#"TOLLGATE_DPOP is not one of off, allowed, required: "bogus""#,
+        ),
+        (
+            &[("TOLLGATE_DPOP", "allowed"), ("TOLLGATE_DPOP_NONCE", "always")][..],
+            r#"TOLLGATE_DPOP_NONCE is not one of off, required: "always""#,
+        ),
+        (
+            &[
+                ("TOLLGATE_DPOP", "allowed"),
+                ("TOLLGATE_DPOP_NONCE", "required"),
+                ("TOLLGATE_DPOP_NONCE_SECRET", "too-short-s3cr3t"),
+            ][..],
+            "TOLLGATE_DPOP_NONCE_SECRET is shorter than 32 bytes",
+        ),
+        (
+            &[("TOLLGATE_DPOP", "allowed"), ("TOLLGATE_PUBLIC_URL", "orders.example")][..],
+            "TOLLGATE_PUBLIC_URL is not an absolute http(s) URL",
+        ),
+    ] {
+        let env: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
+        let (code, stderr) = run_to_exit(&env);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("configuration error"), "{stderr}");
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+        assert!(!stderr.contains("s3cr3t"), "{stderr}");
+    }
+}

@@ -594,3 +594,48 @@ async fn binding_after_a_key_refresh() {
         )]
     );
 }
+
+/// With an RFC 9728 resource, the DPoP challenges carry `resource_metadata` too, as the
+/// Bearer ones do.
+#[tokio::test]
+async fn challenges_name_the_resource_metadata() {
+    let f = Fixture::new();
+    let metadata = r#"resource_metadata="https://api.example/.well-known/oauth-protected-resource""#;
+    for mode in [DpopMode::Allowed, DpopMode::Required] {
+        let gate = Tollgate::<()>::builder()
+            .issuer(DEFAULT_ISSUER)
+            .audience(DEFAULT_AUDIENCE)
+            .keys(KeySet::from_keys([f.idp.public_key()]))
+            .resource(BASE)
+            .dpop(dpop(mode))
+            .build()
+            .await
+            .unwrap();
+        let token = f.bound_token();
+        let p = f.proof("GET", "/admin", &token).sign();
+        let a = call(&gate, "GET", "/orders", Some(format!("DPoP {token}")), &[p]).await;
+        show("proof for another URL, resource configured", &a);
+        assert_eq!(a.status, 401);
+        assert_eq!(
+            a.challenges,
+            [format!(
+                "{}, {metadata}",
+                dpop_error(
+                    "invalid_dpop_proof",
+                    "The DPoP proof is for another request"
+                )
+            )]
+        );
+        let a = call(&gate, "GET", "/orders", None, &[]).await;
+        show("no token, resource configured", &a);
+        let dpop_challenge = format!("DPoP {ALGS}, {metadata}");
+        if mode == DpopMode::Allowed {
+            assert_eq!(
+                a.challenges,
+                [format!(r#"Bearer realm="api", {metadata}"#), dpop_challenge]
+            );
+        } else {
+            assert_eq!(a.challenges, [dpop_challenge]);
+        }
+    }
+}

@@ -600,7 +600,8 @@ async fn binding_after_a_key_refresh() {
 #[tokio::test]
 async fn challenges_name_the_resource_metadata() {
     let f = Fixture::new();
-    let metadata = r#"resource_metadata="https://api.example/.well-known/oauth-protected-resource""#;
+    let metadata =
+        r#"resource_metadata="https://api.example/.well-known/oauth-protected-resource""#;
     for mode in [DpopMode::Allowed, DpopMode::Required] {
         let gate = Tollgate::<()>::builder()
             .issuer(DEFAULT_ISSUER)

@@ -38,7 +38,8 @@ async fn start(mode: DpopMode, nonces: bool, resource: bool) -> App {
     if nonces {
         verifier = verifier.nonces(NonceIssuer::random().unwrap());
     }
-    let dpop = Dpop::new(mode, verifier.build().unwrap()).public_url(PublicUrl::parse(&base).unwrap());
+    let dpop =
+        Dpop::new(mode, verifier.build().unwrap()).public_url(PublicUrl::parse(&base).unwrap());
     let mut gate = Tollgate::<()>::builder()
         .issuer(DEFAULT_ISSUER)
         .audience(DEFAULT_AUDIENCE)
@@ -120,7 +121,12 @@ fn refused<T: std::fmt::Debug>(
 ) -> Vec<String> {
     let s = r.expect_err("expected a refusal");
     let ch = challenges(&s);
-    eprintln!("{case}: {:?} {:?} | {}", s.code(), s.message(), ch.join(" || "));
+    eprintln!(
+        "{case}: {:?} {:?} | {}",
+        s.code(),
+        s.message(),
+        ch.join(" || ")
+    );
     assert_eq!((s.code(), s.message()), (code, message), "{case}: {s:?}");
     ch
 }
@@ -362,10 +368,7 @@ async fn required_mode_with_nonces() {
 
     // no nonce: use_dpop_nonce with a fresh nonce in the metadata
     let p = app.proof(methods::GET_ITEM, &token).sign();
-    let s = c
-        .get_item(request(item(), &auth, &[p]))
-        .await
-        .unwrap_err();
+    let s = c.get_item(request(item(), &auth, &[p])).await.unwrap_err();
     eprintln!(
         "no nonce: {:?} {:?} | {} | dpop-nonce {:?}",
         s.code(),
@@ -394,10 +397,7 @@ async fn required_mode_with_nonces() {
         .proof(methods::GET_ITEM, &token)
         .nonce("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
         .sign();
-    let s = c
-        .get_item(request(item(), &auth, &[p]))
-        .await
-        .unwrap_err();
+    let s = c.get_item(request(item(), &auth, &[p])).await.unwrap_err();
     assert_eq!(s.code(), Code::Unauthenticated);
     assert!(s.metadata().get("dpop-nonce").is_some());
 
@@ -449,7 +449,11 @@ async fn the_interceptor_refuses_to_build_with_dpop_on() {
         let e = gate(mode)
             .grpc_interceptor(ScopePolicy::authenticated())
             .unwrap_err();
-        assert!(e.to_string().starts_with("dpop is not supported by the gRPC interceptor"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("dpop is not supported by the gRPC interceptor"),
+            "{e}"
+        );
         assert!(routes(&gate(mode), Guard::Interceptor).await.is_err());
     }
     // DPoP off: the interceptor builds as before

@@ -726,7 +726,12 @@ impl DpopSettings {
                 ));
             }
             (Some(var), None) => Some(env(var).filter(|v| !v.is_empty()).map(Secret).ok_or_else(
-                || BuildError::field("dpop.nonce_secret_env", format!("names {var}, which is not set")),
+                || {
+                    BuildError::field(
+                        "dpop.nonce_secret_env",
+                        format!("names {var}, which is not set"),
+                    )
+                },
             )?),
             (None, Some(path)) => Some(read_secret_file("dpop.nonce_secret_file", path)?),
             (None, None) => None,
@@ -857,7 +862,9 @@ impl GateConfig {
         {
             return Err(BuildError::field(
                 "public_url",
-                format!("is not an absolute http(s) URL without query, fragment or user info: {u:?}"),
+                format!(
+                    "is not an absolute http(s) URL without query, fragment or user info: {u:?}"
+                ),
             ));
         }
         if self.dpop.nonce == DpopNonceMode::Required && self.dpop.mode == DpopMode::Off {
@@ -1280,7 +1287,10 @@ max_entries = 5000
         let c = GateConfig::from_lookup(dpop_env(&[
             ("TOLLGATE_DPOP", " Required "),
             ("TOLLGATE_DPOP_NONCE", "required"),
-            ("TOLLGATE_DPOP_NONCE_SECRET", "0123456789abcdef0123456789abcdef"),
+            (
+                "TOLLGATE_DPOP_NONCE_SECRET",
+                "0123456789abcdef0123456789abcdef",
+            ),
             ("TOLLGATE_PUBLIC_URL", "https://Orders.example.com/"),
         ]))
         .unwrap();
@@ -1314,7 +1324,10 @@ max_entries = 5000
                 "TOLLGATE_DPOP is not one of off, allowed, required: \"bogus\"",
             ),
             (
-                &[("TOLLGATE_DPOP", "allowed"), ("TOLLGATE_DPOP_NONCE", "sometimes")][..],
+                &[
+                    ("TOLLGATE_DPOP", "allowed"),
+                    ("TOLLGATE_DPOP_NONCE", "sometimes"),
+                ][..],
                 "TOLLGATE_DPOP_NONCE is not one of off, required: \"sometimes\"",
             ),
             (
@@ -1322,11 +1335,18 @@ max_entries = 5000
                 "TOLLGATE_DPOP_NONCE is required but TOLLGATE_DPOP is off (set it to allowed or required)",
             ),
             (
-                &[("TOLLGATE_DPOP", "allowed"), ("TOLLGATE_DPOP_NONCE", "required"), ("TOLLGATE_DPOP_NONCE_SECRET", "short-s3cr3t")][..],
+                &[
+                    ("TOLLGATE_DPOP", "allowed"),
+                    ("TOLLGATE_DPOP_NONCE", "required"),
+                    ("TOLLGATE_DPOP_NONCE_SECRET", "short-s3cr3t"),
+                ][..],
                 "TOLLGATE_DPOP_NONCE_SECRET is shorter than 32 bytes",
             ),
             (
-                &[("TOLLGATE_DPOP", "allowed"), ("TOLLGATE_PUBLIC_URL", "https://orders.example.com/?x=1")][..],
+                &[
+                    ("TOLLGATE_DPOP", "allowed"),
+                    ("TOLLGATE_PUBLIC_URL", "https://orders.example.com/?x=1"),
+                ][..],
                 "TOLLGATE_PUBLIC_URL is not an absolute http(s) URL without query, fragment or user info: \"https://orders.example.com/?x=1\"",
             ),
             (
@@ -1334,7 +1354,9 @@ max_entries = 5000
                 "TOLLGATE_PUBLIC_URL is not an absolute http(s) URL without query, fragment or user info: \"orders.example.com\"",
             ),
         ] {
-            let e = GateConfig::from_lookup(dpop_env(pairs)).unwrap_err().to_string();
+            let e = GateConfig::from_lookup(dpop_env(pairs))
+                .unwrap_err()
+                .to_string();
             assert_eq!(e, expected);
             assert!(!e.contains("s3cr3t"), "{e}");
         }
@@ -1343,7 +1365,10 @@ max_entries = 5000
     #[test]
     fn dpop_from_the_file() {
         let base = "public_url = \"https://orders.example.com\"\n[[issuer]]\nissuer = \"https://i\"\naudiences = [\"a\"]\n";
-        let c = GateConfig::from_toml(&format!("{base}[dpop]\nmode = \"allowed\"\nnonce = \"required\"\n")).unwrap();
+        let c = GateConfig::from_toml(&format!(
+            "{base}[dpop]\nmode = \"allowed\"\nnonce = \"required\"\n"
+        ))
+        .unwrap();
         assert_eq!(c.dpop.mode, DpopMode::Allowed);
         assert_eq!(c.dpop.nonce, DpopNonceMode::Required);
         assert_eq!(c.public_url.as_deref(), Some("https://orders.example.com"));
@@ -1356,15 +1381,28 @@ max_entries = 5000
         assert!(!toml::to_string(&c).unwrap().contains("dpop"));
 
         let e = refused(&format!("{base}[dpop]\nmode = \"bogus\"\n"));
-        assert!(e.contains("mode") && e.contains("unknown DPoP mode \"bogus\""), "{e}");
-        let e = refused(&format!("{base}[dpop]\nmode = \"allowed\"\nnonce = \"maybe\"\n"));
+        assert!(
+            e.contains("mode") && e.contains("unknown DPoP mode \"bogus\""),
+            "{e}"
+        );
+        let e = refused(&format!(
+            "{base}[dpop]\nmode = \"allowed\"\nnonce = \"maybe\"\n"
+        ));
         assert!(e.contains("nonce") && e.contains("maybe"), "{e}");
         let e = refused(&format!("{base}[dpop]\nnonce_secret = \"x\"\n"));
         assert!(e.contains("unknown field `nonce_secret`"), "{e}");
         let e = refused(&format!("{base}[dpop]\nnonce = \"required\"\n"));
-        assert_eq!(e, "dpop.nonce is required but dpop.mode is off (set it to allowed or required)");
-        let e = refused("public_url = \"ftp://x\"\n[[issuer]]\nissuer = \"https://i\"\naudiences = [\"a\"]\n");
-        assert!(e.starts_with("public_url is not an absolute http(s) URL"), "{e}");
+        assert_eq!(
+            e,
+            "dpop.nonce is required but dpop.mode is off (set it to allowed or required)"
+        );
+        let e = refused(
+            "public_url = \"ftp://x\"\n[[issuer]]\nissuer = \"https://i\"\naudiences = [\"a\"]\n",
+        );
+        assert!(
+            e.starts_with("public_url is not an absolute http(s) URL"),
+            "{e}"
+        );
 
         // the secret from a file or a variable named in the file, never printed
         let dir = std::env::temp_dir().join(format!("tollgate-dpop-config-{}", std::process::id()));
@@ -1375,15 +1413,24 @@ max_entries = 5000
         std::fs::write(&file, format!("{base}[dpop]\nmode = \"required\"\nnonce = \"required\"\nnonce_secret_file = {:?}\n", secret.display().to_string())).unwrap();
         let env = |k: &str| (k == "TOLLGATE_CONFIG").then(|| file.display().to_string());
         let c = GateConfig::from_lookup(env).unwrap();
-        assert_eq!(c.dpop.nonce_secret.as_ref().unwrap().expose(), "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t");
+        assert_eq!(
+            c.dpop.nonce_secret.as_ref().unwrap().expose(),
+            "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t"
+        );
         assert!(!format!("{c:?}").contains("s3cr3t"));
         assert!(c.dpop().unwrap().unwrap().verifier().nonces().is_some());
         std::fs::write(&secret, "s3cr3t\n").unwrap();
         let e = GateConfig::from_lookup(env).unwrap_err().to_string();
-        assert_eq!(e, "dpop.nonce_secret_file names a secret shorter than 32 bytes");
+        assert_eq!(
+            e,
+            "dpop.nonce_secret_file names a secret shorter than 32 bytes"
+        );
         std::fs::write(&file, format!("{base}[dpop]\nmode = \"required\"\nnonce = \"required\"\nnonce_secret_env = \"NONCE_SECRET_UNSET\"\n")).unwrap();
         let e = GateConfig::from_lookup(env).unwrap_err().to_string();
-        assert_eq!(e, "dpop.nonce_secret_env names NONCE_SECRET_UNSET, which is not set");
+        assert_eq!(
+            e,
+            "dpop.nonce_secret_env names NONCE_SECRET_UNSET, which is not set"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -200,7 +200,7 @@ async fn allowed_mode_every_case() {
             Code::Unauthenticated,
             "The DPoP proof is for another request",
         );
-        assert_eq!(ch, [another_request.clone()], "{case}");
+        assert_eq!(ch, std::slice::from_ref(&another_request), "{case}");
     }
 
     // no proof, two proofs

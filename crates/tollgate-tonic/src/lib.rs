@@ -6,7 +6,7 @@
 //! key sets, and the whole core as [`core`].
 //!
 //! - [`GrpcGate`]: what a [`Tollgate`] hands out for gRPC: `gate.grpc_layer(methods)`
-//!   and `gate.grpc_interceptor(policy)`.
+//!   and `gate.grpc_interceptor(policy)?` (not with DPoP on).
 //! - [`GrpcAuthLayer`]: authenticates the `authorization: Bearer` metadata of every call
 //!   (or `authorization: DPoP` with a `dpop` proof when the gate has DPoP on: RFC 9449,
 //!   `htm` `POST`, `htu` the method's full URL)

@@ -138,13 +138,15 @@ impl Tour {
         orders_env.insert("TOLLGATE_DPOP_NONCE", "required".to_owned());
         let orders_nonce = serve_orders(&orders_env).await?;
 
-        // tonic-inventory, the same way
-        let inventory_env = env("inventory");
-        let config = tonic_inventory::Config::from_lookup(|k| inventory_env.get(k).cloned())?;
-        let gate = config.tollgate().build().await?;
-        let routes = tonic_inventory::routes(&gate, tonic_inventory::Guard::Layer).await?;
+        // tonic-inventory, the same way (DPoP allowed too)
+        let mut inventory_env = env("inventory");
+        inventory_env.insert("TOLLGATE_DPOP", "allowed".to_owned());
+        let mut config = tonic_inventory::Config::from_lookup(|k| inventory_env.get(k).cloned())?;
         let incoming = TcpIncoming::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let inventory = incoming.local_addr()?;
+        config.listening_on(inventory);
+        let gate = config.tollgate().build().await?;
+        let routes = tonic_inventory::routes(&gate, tonic_inventory::Guard::Layer).await?;
         tokio::spawn(
             Server::builder()
                 .add_routes(routes)
@@ -397,6 +399,41 @@ impl Tour {
             Some(&p),
         )
         .await?;
+
+        // the same over gRPC: tonic-inventory with DPoP allowed (htm POST, htu the
+        // method's full URL)
+        let bound = self
+            .idp
+            .token_builder("demo-full")
+            .dpop_bound(&client_key)
+            .sign();
+        let get_item = format!("http://{}/inventory.v1.Inventory/GetItem", self.inventory);
+        let call = |authorization: &str, proof: Option<&str>| -> Result<_, Error> {
+            let mut req = tonic::Request::new(GetItemRequest {
+                id: "widget".into(),
+            });
+            req.metadata_mut()
+                .insert("authorization", authorization.parse()?);
+            if let Some(p) = proof {
+                req.metadata_mut().insert("dpop", p.parse()?);
+            }
+            Ok(req)
+        };
+        let mut c = self.grpc.clone();
+        let dpop_auth = format!("DPoP {bound}");
+        let p = tollgate_testkit::DpopProof::new(&client_key, "POST", &get_item)
+            .access_token(&bound)
+            .sign();
+        let r = c.get_item(call(&dpop_auth, Some(&p))?).await;
+        self.grpc("GetItem DPoP bound token + proof", "OK", r);
+        let r = c.get_item(call(&dpop_auth, Some(&p))?).await;
+        self.grpc("GetItem DPoP the same proof replayed", "UNAUTHENTICATED", r);
+        let r = c.get_item(call(&format!("Bearer {bound}"), None)?).await;
+        self.grpc(
+            "GetItem DPoP-bound token sent as Bearer",
+            "UNAUTHENTICATED",
+            r,
+        );
         Ok(())
     }
 

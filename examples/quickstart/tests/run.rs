@@ -44,7 +44,10 @@ fn quickstart_exits_zero_with_every_call_as_expected() {
         // the nonce round trip (TOLLGATE_DPOP_NONCE=required)
         "401 use_dpop_nonce",
         "· DPoP-Nonce: ",
-        "tollgate_requests_total{outcome=\"refused\",reason=\"dpop_replay\"} 1",
+        // gRPC with DPoP (tonic-inventory with TOLLGATE_DPOP=allowed)
+        "gRPC  GetItem DPoP bound token + proof",
+        "The DPoP proof was already used",
+        "tollgate_requests_total{outcome=\"refused\",reason=\"dpop_replay\"} 2",
         // a few lines of the metrics scrape
         "tollgate_requests_total{outcome=\"refused\",reason=\"insufficient_scope\"} 2",
         "tollgate_requests_total{outcome=\"allowed\",reason=\"ok\"}",

@@ -627,6 +627,29 @@ async fn challenges_name_the_resource_metadata() {
                 )
             )]
         );
+        // the RFC 9728 document advertises DPoP
+        let res = gate
+            .metadata_service::<String>()
+            .oneshot(
+                Request::get("/.well-known/oauth-protected-resource")
+                    .body(String::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_str(res.body()).unwrap();
+        assert_eq!(
+            doc["dpop_signing_alg_values_supported"],
+            serde_json::json!(["RS256", "PS256", "ES256", "ES384", "EdDSA"])
+        );
+        if mode == DpopMode::Required {
+            assert_eq!(doc["dpop_bound_access_tokens_required"], true);
+        } else {
+            assert!(
+                doc.get("dpop_bound_access_tokens_required").is_none(),
+                "{doc}"
+            );
+        }
         let a = call(&gate, "GET", "/orders", None, &[]).await;
         show("no token, resource configured", &a);
         let dpop_challenge = format!("DPoP {ALGS}, {metadata}");
@@ -639,4 +662,24 @@ async fn challenges_name_the_resource_metadata() {
             assert_eq!(a.challenges, [dpop_challenge]);
         }
     }
+    // DPoP set on a built gate: the document follows
+    let gate = Tollgate::<()>::builder()
+        .issuer(DEFAULT_ISSUER)
+        .audience(DEFAULT_AUDIENCE)
+        .keys(KeySet::from_keys([f.idp.public_key()]))
+        .resource(BASE)
+        .build()
+        .await
+        .unwrap();
+    let doc = |gate: &Tollgate| {
+        let res = gate.protected_resource().unwrap().document();
+        (
+            res.dpop_signing_alg_values_supported,
+            res.dpop_bound_access_tokens_required,
+        )
+    };
+    assert_eq!(doc(&gate), (None, None));
+    let gate = gate.dpop(dpop(DpopMode::Required));
+    assert_eq!(doc(&gate).1, Some(true));
+    assert_eq!(doc(&gate).0.map(|a| a.len()), Some(5));
 }

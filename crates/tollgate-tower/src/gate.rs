@@ -165,6 +165,10 @@ impl<X> Tollgate<X> {
     /// Accepts DPoP-bound tokens (RFC 9449) as `dpop` says (see [`Dpop`]); the
     /// default is Bearer only.
     pub fn dpop(mut self, dpop: Dpop) -> Self {
+        // the RFC 9728 document advertises the DPoP settings
+        self.resource = self
+            .resource
+            .map(|r| Arc::new((*r).clone().with_dpop(Some(&dpop))));
         self.dpop = Some(dpop);
         self
     }
@@ -633,12 +637,15 @@ where
                     .chain(self.more_issuers.iter().filter_map(IssuerConfig::issuer))
                     .map(str::to_owned)
                     .collect();
-                Some(Arc::new(ProtectedResource::new(
-                    r,
-                    self.resource_name.clone(),
-                    issuers,
-                    policies.clone(),
-                )?))
+                Some(Arc::new(
+                    ProtectedResource::new(
+                        r,
+                        self.resource_name.clone(),
+                        issuers,
+                        policies.clone(),
+                    )?
+                    .with_dpop(self.dpop.as_ref()),
+                ))
             }
         };
         let rejector = match &resource {

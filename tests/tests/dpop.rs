@@ -594,3 +594,92 @@ async fn binding_after_a_key_refresh() {
         )]
     );
 }
+
+/// With an RFC 9728 resource, the DPoP challenges carry `resource_metadata` too, as the
+/// Bearer ones do.
+#[tokio::test]
+async fn challenges_name_the_resource_metadata() {
+    let f = Fixture::new();
+    let metadata =
+        r#"resource_metadata="https://api.example/.well-known/oauth-protected-resource""#;
+    for mode in [DpopMode::Allowed, DpopMode::Required] {
+        let gate = Tollgate::<()>::builder()
+            .issuer(DEFAULT_ISSUER)
+            .audience(DEFAULT_AUDIENCE)
+            .keys(KeySet::from_keys([f.idp.public_key()]))
+            .resource(BASE)
+            .dpop(dpop(mode))
+            .build()
+            .await
+            .unwrap();
+        let token = f.bound_token();
+        let p = f.proof("GET", "/admin", &token).sign();
+        let a = call(&gate, "GET", "/orders", Some(format!("DPoP {token}")), &[p]).await;
+        show("proof for another URL, resource configured", &a);
+        assert_eq!(a.status, 401);
+        assert_eq!(
+            a.challenges,
+            [format!(
+                "{}, {metadata}",
+                dpop_error(
+                    "invalid_dpop_proof",
+                    "The DPoP proof is for another request"
+                )
+            )]
+        );
+        // the RFC 9728 document advertises DPoP
+        let res = gate
+            .metadata_service::<String>()
+            .oneshot(
+                Request::get("/.well-known/oauth-protected-resource")
+                    .body(String::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_str(res.body()).unwrap();
+        assert_eq!(
+            doc["dpop_signing_alg_values_supported"],
+            serde_json::json!(["RS256", "PS256", "ES256", "ES384", "EdDSA"])
+        );
+        if mode == DpopMode::Required {
+            assert_eq!(doc["dpop_bound_access_tokens_required"], true);
+        } else {
+            assert!(
+                doc.get("dpop_bound_access_tokens_required").is_none(),
+                "{doc}"
+            );
+        }
+        let a = call(&gate, "GET", "/orders", None, &[]).await;
+        show("no token, resource configured", &a);
+        let dpop_challenge = format!("DPoP {ALGS}, {metadata}");
+        if mode == DpopMode::Allowed {
+            assert_eq!(
+                a.challenges,
+                [format!(r#"Bearer realm="api", {metadata}"#), dpop_challenge]
+            );
+        } else {
+            assert_eq!(a.challenges, [dpop_challenge]);
+        }
+    }
+    // DPoP set on a built gate: the document follows
+    let gate = Tollgate::<()>::builder()
+        .issuer(DEFAULT_ISSUER)
+        .audience(DEFAULT_AUDIENCE)
+        .keys(KeySet::from_keys([f.idp.public_key()]))
+        .resource(BASE)
+        .build()
+        .await
+        .unwrap();
+    let doc = |gate: &Tollgate| {
+        let res = gate.protected_resource().unwrap().document();
+        (
+            res.dpop_signing_alg_values_supported,
+            res.dpop_bound_access_tokens_required,
+        )
+    };
+    assert_eq!(doc(&gate), (None, None));
+    let gate = gate.dpop(dpop(DpopMode::Required));
+    assert_eq!(doc(&gate).1, Some(true));
+    assert_eq!(doc(&gate).0.map(|a| a.len()), Some(5));
+}

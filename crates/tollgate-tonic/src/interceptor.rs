@@ -11,6 +11,9 @@
 //!   instead of waiting; the refresh it asked for still happens, so a retry usually
 //!   succeeds. The layer waits (bounded) instead and answers exactly. A key rotation
 //!   is therefore seen by interceptor users as one short burst of `UNAVAILABLE`.
+//! - No DPoP (RFC 9449): a proof's `htu` names the method, and tonic does not show an
+//!   interceptor the method path, so `gate.grpc_interceptor(..)` refuses to build on a
+//!   gate with DPoP on. The layer enforces DPoP.
 //! - An interceptor sees only metadata and extensions, not the method path, so it
 //!   applies one [`ScopePolicy`] to every method of the service it wraps. For
 //!   per-method policies use the layer, or check in the handler with
@@ -33,7 +36,8 @@
 //!     .keys(KeySet::from_keys([key.public_key()]))
 //!     .build_lazy() // fixed keys: nothing to wait for
 //!     .unwrap();
-//! let mut interceptor = gate.grpc_interceptor(ScopePolicy::authenticated());
+//! // (refused, with an error naming `dpop`, on a gate with DPoP on)
+//! let mut interceptor = gate.grpc_interceptor(ScopePolicy::authenticated()).unwrap();
 //!
 //! // accepted: the claims are in the extensions afterwards
 //! let mut req = tonic::Request::new(());

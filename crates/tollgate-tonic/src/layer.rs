@@ -6,7 +6,8 @@
 //! other services (health, reflection) stay public.
 //!
 //! The token is read from the `authorization` metadata (`Bearer <token>`, scheme
-//! case-insensitive) once, when the call starts, for unary and streaming calls alike;
+//! case-insensitive; `DPoP <token>` with a `dpop` proof when DPoP is on, see
+//! [`GrpcAuthLayer::dpop`]) once, when the call starts, for unary and streaming calls alike;
 //! the handler then finds `Arc<Claims<X>>` in `request.extensions()` (see
 //! [`RequestExt`](crate::RequestExt)).
 //!
@@ -137,6 +138,23 @@ where
         GrpcAuthLayer {
             auth: self.auth.rejector(rejector.clone()),
             scopes: ScopeLayer::with_rejector(self.scopes.policy().clone(), rejector),
+        }
+    }
+
+    /// Enforces DPoP (RFC 9449) as `dpop` says, as the HTTP layer does: an
+    /// `authorization: DPoP <token>` entry and exactly one `dpop` entry in the metadata,
+    /// the proof's `htm` `POST` and its `htu` the method's full URL (the
+    /// [public URL](tollgate_tower::Dpop::public_url) followed by the method path, e.g.
+    /// `https://inventory.example/inventory.v1.Inventory/GetItem`). Refusals are
+    /// `UNAUTHENTICATED` with the `DPoP` challenge in the `www-authenticate` metadata
+    /// (and `dpop-nonce` when a nonce is needed); an accepted DPoP call gets a fresh
+    /// `dpop-nonce` in its response metadata when nonces are on. Per-method scopes are
+    /// unchanged. [`DpopMode::Off`](tollgate_tower::DpopMode::Off) (the default) keeps
+    /// Bearer only.
+    pub fn dpop(self, dpop: tollgate_tower::Dpop) -> Self {
+        GrpcAuthLayer {
+            auth: self.auth.dpop(dpop),
+            scopes: self.scopes,
         }
     }
 }

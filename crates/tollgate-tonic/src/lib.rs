@@ -6,8 +6,10 @@
 //! key sets, and the whole core as [`core`].
 //!
 //! - [`GrpcGate`]: what a [`Tollgate`] hands out for gRPC: `gate.grpc_layer(methods)`
-//!   and `gate.grpc_interceptor(policy)`.
+//!   and `gate.grpc_interceptor(policy)?` (not with DPoP on).
 //! - [`GrpcAuthLayer`]: authenticates the `authorization: Bearer` metadata of every call
+//!   (or `authorization: DPoP` with a `dpop` proof when the gate has DPoP on: RFC 9449,
+//!   `htm` `POST`, `htu` the method's full URL)
 //!   and enforces a per-method [`MethodScopes`] map (deny-all default); for the whole
 //!   server (`Server::builder().layer(..)`) or one service ([`GrpcAuthLayer::named`]
 //!   keeps `NamedService::NAME`).
@@ -24,6 +26,9 @@
 //! | invalid, expired, wrong issuer or audience | `UNAUTHENTICATED` | (fixed phrase per case) |
 //! | scope policy not met | `PERMISSION_DENIED` | The access token lacks the required scope |
 //! | keys unreachable | `UNAVAILABLE` | The authorization server is unavailable |
+//! | DPoP proof refused (missing, replayed, for another URL, wrong key...) | `UNAUTHENTICATED` | (fixed phrase per case; the `DPoP error=".."` challenge in `www-authenticate`) |
+//! | DPoP nonce missing or stale | `UNAUTHENTICATED` | Resource server requires nonce in DPoP proof (`dpop-nonce` metadata) |
+//! | DPoP replay store cannot answer | `UNAVAILABLE` | The DPoP proof cannot be checked right now |
 //!
 //! Streaming calls (server, client, bidirectional) are checked once, when the call
 //! starts: the request stream is never read by the layer.
@@ -108,4 +113,6 @@ pub use tollgate_core::scope::{Scope, ScopePolicy, ScopeSet};
 pub use tollgate_core::{AuthError, Claims, KeySet};
 pub use tollgate_tower::audit::{self, PeerAddr};
 pub use tollgate_tower::scopes;
-pub use tollgate_tower::{BearerRejector, BuildError, GateConfig, Tollgate, TollgateBuilder};
+pub use tollgate_tower::{
+    BearerRejector, BuildError, Dpop, DpopMode, GateConfig, Tollgate, TollgateBuilder,
+};

@@ -28,7 +28,15 @@
 //!
 //! [cache]
 //! max_entries = 100000                  # verified-token cache; 0 turns it off
+//!
+//! [dpop]                                # DPoP (RFC 9449), optional
+//! mode = "allowed"                      # off (default) | allowed | required
+//! nonce = "required"                    # off (default) | required
+//! nonce_secret_env = "ORDERS_DPOP_NONCE_SECRET"   # or nonce_secret_file; >= 32 bytes; absent: random per process
 //! ```
+//!
+//! With DPoP on, the top-level `public_url = "https://orders.example.com"` is the
+//! external base URL a proof's `htu` must name (followed by the request path).
 //!
 //! Unknown fields and bad values are refused with a message naming the field (and the
 //! line). Secrets never sit in the file: `client_secret_env` names an environment
@@ -50,6 +58,10 @@
 //! | `TOLLGATE_INTROSPECTION_CACHE_SECS` | cache TTL of active answers (default 30) |
 //! | `TOLLGATE_INTROSPECTION_MAX_IN_FLIGHT` | most introspection calls at once (default 16); a new token beyond → 503 without a call |
 //! | `TOLLGATE_INTROSPECTION_MAX_PER_SEC` | most new introspection calls per second (default 100; 0: no rate limit); beyond → 503 without a call |
+//! | `TOLLGATE_DPOP` | DPoP (RFC 9449): `off` (default, Bearer only), `allowed` (Bearer and DPoP; a DPoP-bound token needs its proof), `required` (DPoP only) |
+//! | `TOLLGATE_DPOP_NONCE` | `off` (default) or `required`: proofs carry a server nonce (401 `use_dpop_nonce` + `DPoP-Nonce` otherwise); needs `TOLLGATE_DPOP` on |
+//! | `TOLLGATE_DPOP_NONCE_SECRET` | the nonce HMAC secret: the raw value's bytes, at least 32 (e.g. `openssl rand -hex 32`); replicas sharing it accept each other's nonces; unset → random per process |
+//! | `TOLLGATE_PUBLIC_URL` | the external base URL a DPoP proof's `htu` names (e.g. `https://orders.example.com`); unset → the application's default (the examples: `http://<BIND>`) |
 //!
 //! ```
 //! use tollgate_tower::GateConfig;
@@ -94,7 +106,9 @@ use tollgate_core::preset::{PermissionSource, Preset};
 use tollgate_core::remote::IssuerConfig;
 use tollgate_core::validation::Validation;
 
+use crate::auth::{Dpop, DpopMode};
 use crate::gate::{BuildError, Tollgate, TollgateBuilder};
+use tollgate_core::dpop::{DpopVerifier, NonceIssuer, PublicUrl};
 
 /// The gate's settings as plain data (see the [module docs](self)).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +122,12 @@ pub struct GateConfig {
     /// audience of issuers that list none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
+    /// The service's external base URL (`public_url`, `TOLLGATE_PUBLIC_URL`), e.g.
+    /// `https://orders.example.com`: a DPoP proof's `htu` must be it followed by the
+    /// request path. `None`: the application's default (the examples use
+    /// `http://<bound address>`), else the request's own URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     /// The trusted issuers (`[[issuer]]`), at least one. The token's `iss` picks one.
     #[serde(rename = "issuer")]
     pub issuers: Vec<IssuerSettings>,
@@ -117,6 +137,9 @@ pub struct GateConfig {
     /// The verified-token cache.
     #[serde(default)]
     pub cache: CacheSettings,
+    /// DPoP (RFC 9449, `[dpop]`): off by default.
+    #[serde(default, skip_serializing_if = "DpopSettings::is_default")]
+    pub dpop: DpopSettings,
 }
 
 /// One trusted issuer of a [`GateConfig`].
@@ -421,9 +444,12 @@ impl GateConfig {
                 })
             }
         };
+        let (public_url, dpop) = dpop_from_env(&optional)?;
         Ok(GateConfig {
             realm: None,
             resource,
+            public_url,
+            dpop,
             issuers: vec![IssuerSettings {
                 issuer,
                 audiences,
@@ -503,11 +529,12 @@ impl GateConfig {
                 "and a client secret (client_secret_env or client_secret_file) go together",
             ));
         }
-        Ok(())
+        self.check_dpop()
     }
 
     /// Resolves `introspection.client_secret_env` / `client_secret_file` into
-    /// `introspection.client_secret` through `env` (what [`Self::from_file`] does; for
+    /// `introspection.client_secret`, and `dpop.nonce_secret_env` / `nonce_secret_file`
+    /// into `dpop.nonce_secret`, through `env` (what [`Self::from_file`] does; for
     /// configurations embedded in your own file).
     ///
     /// # Errors
@@ -518,16 +545,15 @@ impl GateConfig {
         &mut self,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<(), BuildError> {
-        let Some(intro) = &mut self.introspection else {
-            return Ok(());
-        };
-        intro.client_secret = resolve_secret(
-            "introspection",
-            intro.client_secret_env.as_deref(),
-            intro.client_secret_file.as_deref(),
-            env,
-        )?;
-        Ok(())
+        if let Some(intro) = &mut self.introspection {
+            intro.client_secret = resolve_secret(
+                "introspection",
+                intro.client_secret_env.as_deref(),
+                intro.client_secret_file.as_deref(),
+                env,
+            )?;
+        }
+        self.dpop.resolve_secret(env)
     }
 
     /// The introspector these settings describe, if introspection is configured.
@@ -596,6 +622,12 @@ impl GateConfig {
         } else if self.cache.max_entries != default_cache_entries() {
             b = b.cache(CacheConfig::default().max_entries(self.cache.max_entries));
         }
+        b = match self.dpop() {
+            Ok(Some(d)) => b.dpop(d),
+            Ok(None) => b,
+            // kept, typed, and returned by build()
+            Err(e) => b.fail(e),
+        };
         match (self.introspector(), &self.introspection) {
             (Some(i), Some(c)) => b.introspection(i).routing(c.routing),
             _ => b,
@@ -632,6 +664,258 @@ impl IssuerSettings {
             Some(u) => cfg.jwks_uri(u),
             None => cfg.discover(),
         })
+    }
+}
+
+// ---- DPoP (RFC 9449): `public_url`, `[dpop]`, `TOLLGATE_DPOP*`, `TOLLGATE_PUBLIC_URL` ----
+
+/// Whether DPoP proofs must carry a server nonce (`dpop.nonce`, `TOLLGATE_DPOP_NONCE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum DpopNonceMode {
+    /// No nonces (the default).
+    #[default]
+    Off,
+    /// Every proof carries a fresh server nonce (RFC 9449 §9): a proof without one,
+    /// or with a stale one, is answered 401 `use_dpop_nonce` with a `DPoP-Nonce`.
+    Required,
+}
+
+/// The DPoP settings of a [`GateConfig`] (`[dpop]` in the file, `TOLLGATE_DPOP*` in
+/// the environment). The replay store is the bounded in-memory default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DpopSettings {
+    /// `off` (the default: Bearer only), `allowed` (Bearer and DPoP; a DPoP-bound token
+    /// needs its proof) or `required` (DPoP only).
+    #[serde(default, with = "dpop_mode")]
+    pub mode: DpopMode,
+    /// Server nonces.
+    #[serde(default)]
+    pub nonce: DpopNonceMode,
+    /// The environment variable holding the nonce secret (at least 32 bytes: the raw
+    /// value's bytes). Replicas sharing it accept each other's nonces; without a secret
+    /// each process draws a random one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce_secret_env: Option<String>,
+    /// The file holding the nonce secret (trailing newline ignored; at least 32 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce_secret_file: Option<PathBuf>,
+    /// The secret itself, resolved from the environment or a file when loading; never
+    /// read from or written to the configuration document, never printed.
+    #[serde(skip)]
+    pub nonce_secret: Option<Secret>,
+}
+
+/// The shortest accepted nonce secret, in bytes.
+const MIN_NONCE_SECRET: usize = 32;
+
+impl DpopSettings {
+    fn is_default(&self) -> bool {
+        *self == DpopSettings::default()
+    }
+
+    fn resolve_secret(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), BuildError> {
+        let secret = match (&self.nonce_secret_env, &self.nonce_secret_file) {
+            (Some(_), Some(_)) => {
+                return Err(BuildError::field(
+                    "dpop.nonce_secret_env and dpop.nonce_secret_file",
+                    "are exclusive",
+                ));
+            }
+            (Some(var), None) => Some(env(var).filter(|v| !v.is_empty()).map(Secret).ok_or_else(
+                || {
+                    BuildError::field(
+                        "dpop.nonce_secret_env",
+                        format!("names {var}, which is not set"),
+                    )
+                },
+            )?),
+            (None, Some(path)) => Some(read_secret_file("dpop.nonce_secret_file", path)?),
+            (None, None) => None,
+        };
+        if let Some(s) = &secret
+            && s.expose().len() < MIN_NONCE_SECRET
+        {
+            let field = if self.nonce_secret_env.is_some() {
+                "dpop.nonce_secret_env"
+            } else {
+                "dpop.nonce_secret_file"
+            };
+            return Err(BuildError::field(
+                field,
+                format!("names a secret shorter than {MIN_NONCE_SECRET} bytes"),
+            ));
+        }
+        if secret.is_some() {
+            self.nonce_secret = secret;
+        }
+        Ok(())
+    }
+}
+
+mod dpop_mode {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::auth::DpopMode;
+
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's serialize_with signature
+    pub(super) fn serialize<S: Serializer>(m: &DpopMode, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(super::dpop_mode_name(*m))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DpopMode, D::Error> {
+        let v = String::deserialize(d)?;
+        super::parse_dpop_mode(&v).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown DPoP mode {v:?} (expected \"off\", \"allowed\" or \"required\")"
+            ))
+        })
+    }
+}
+
+fn dpop_mode_name(m: DpopMode) -> &'static str {
+    match m {
+        DpopMode::Allowed => "allowed",
+        DpopMode::Required => "required",
+        _ => "off",
+    }
+}
+
+fn parse_dpop_mode(v: &str) -> Option<DpopMode> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "off" => Some(DpopMode::Off),
+        "allowed" => Some(DpopMode::Allowed),
+        "required" => Some(DpopMode::Required),
+        _ => None,
+    }
+}
+
+/// `TOLLGATE_PUBLIC_URL` and the `TOLLGATE_DPOP*` variables.
+fn dpop_from_env(
+    optional: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Option<String>, DpopSettings), BuildError> {
+    let public_url = optional("TOLLGATE_PUBLIC_URL").map(|u| u.trim().to_owned());
+    if let Some(u) = &public_url
+        && PublicUrl::parse(u).is_none()
+    {
+        return Err(BuildError::field(
+            "TOLLGATE_PUBLIC_URL",
+            format!("is not an absolute http(s) URL without query, fragment or user info: {u:?}"),
+        ));
+    }
+    let mode = match optional("TOLLGATE_DPOP") {
+        None => DpopMode::Off,
+        Some(v) => parse_dpop_mode(&v).ok_or_else(|| {
+            BuildError::field(
+                "TOLLGATE_DPOP",
+                format!("is not one of off, allowed, required: {:?}", v.trim()),
+            )
+        })?,
+    };
+    let nonce = match optional("TOLLGATE_DPOP_NONCE").map(|v| v.trim().to_ascii_lowercase()) {
+        None => DpopNonceMode::Off,
+        Some(v) if v == "off" => DpopNonceMode::Off,
+        Some(v) if v == "required" => DpopNonceMode::Required,
+        Some(v) => {
+            return Err(BuildError::field(
+                "TOLLGATE_DPOP_NONCE",
+                format!("is not one of off, required: {v:?}"),
+            ));
+        }
+    };
+    if nonce == DpopNonceMode::Required && mode == DpopMode::Off {
+        return Err(BuildError::field(
+            "TOLLGATE_DPOP_NONCE",
+            "is required but TOLLGATE_DPOP is off (set it to allowed or required)",
+        ));
+    }
+    // the raw value's bytes; never trimmed, never printed
+    let nonce_secret = optional("TOLLGATE_DPOP_NONCE_SECRET").map(Secret);
+    if let Some(s) = &nonce_secret
+        && s.expose().len() < MIN_NONCE_SECRET
+    {
+        return Err(BuildError::field(
+            "TOLLGATE_DPOP_NONCE_SECRET",
+            format!("is shorter than {MIN_NONCE_SECRET} bytes"),
+        ));
+    }
+    Ok((
+        public_url,
+        DpopSettings {
+            mode,
+            nonce,
+            nonce_secret_env: None,
+            nonce_secret_file: None,
+            nonce_secret,
+        },
+    ))
+}
+
+impl GateConfig {
+    /// The file's DPoP checks (names the field).
+    fn check_dpop(&self) -> Result<(), BuildError> {
+        if let Some(u) = &self.public_url
+            && PublicUrl::parse(u).is_none()
+        {
+            return Err(BuildError::field(
+                "public_url",
+                format!(
+                    "is not an absolute http(s) URL without query, fragment or user info: {u:?}"
+                ),
+            ));
+        }
+        if self.dpop.nonce == DpopNonceMode::Required && self.dpop.mode == DpopMode::Off {
+            return Err(BuildError::field(
+                "dpop.nonce",
+                "is required but dpop.mode is off (set it to allowed or required)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The DPoP settings as the layers' [`Dpop`] (the bounded in-memory replay store,
+    /// nonces under `dpop.nonce_secret` or a random secret, `htu` from
+    /// [`Self::public_url`]); `None` when DPoP is off.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Field`] naming `public_url` or the nonce secret.
+    pub fn dpop(&self) -> Result<Option<Dpop>, BuildError> {
+        if self.dpop.mode == DpopMode::Off {
+            return Ok(None);
+        }
+        let mut verifier = DpopVerifier::builder();
+        if self.dpop.nonce == DpopNonceMode::Required {
+            let nonces = match &self.dpop.nonce_secret {
+                Some(s) => NonceIssuer::new(s.expose().as_bytes()).map_err(|_| {
+                    BuildError::field(
+                        "dpop nonce secret",
+                        format!("is shorter than {MIN_NONCE_SECRET} bytes"),
+                    )
+                })?,
+                None => NonceIssuer::random()?,
+            };
+            verifier = verifier.nonces(nonces);
+        }
+        let dpop = Dpop::new(self.dpop.mode, verifier.build()?);
+        Ok(Some(match &self.public_url {
+            Some(u) => dpop.public_url(PublicUrl::parse(u).ok_or_else(|| {
+                BuildError::field(
+                    "public_url",
+                    "is not an absolute http(s) URL without query, fragment or user info",
+                )
+            })?),
+            None => {
+                tracing::warn!(
+                    "DPoP is on without a public URL (public_url / TOLLGATE_PUBLIC_URL): \
+                     proofs are checked against each request's own URL (its Host header)"
+                );
+                dpop
+            }
+        }))
     }
 }
 
@@ -977,5 +1261,176 @@ max_entries = 5000
         let e = c.builder::<()>().build_lazy().unwrap_err();
         assert!(e.is_configuration());
         assert_eq!(e.to_string(), "an issuer or audience is the empty string");
+    }
+
+    // ---- DPoP settings ----
+
+    fn dpop_env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k: &str| match k {
+            "TOLLGATE_ISSUER" => Some("https://i".to_owned()),
+            "TOLLGATE_AUDIENCE" => Some("a".to_owned()),
+            _ => pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned()),
+        }
+    }
+
+    #[test]
+    fn dpop_from_the_environment() {
+        // default: off, nothing to build
+        let c = GateConfig::from_lookup(dpop_env(&[])).unwrap();
+        assert_eq!(c.dpop, DpopSettings::default());
+        assert_eq!(c.public_url, None);
+        assert!(c.dpop().unwrap().is_none());
+
+        let c = GateConfig::from_lookup(dpop_env(&[
+            ("TOLLGATE_DPOP", " Required "),
+            ("TOLLGATE_DPOP_NONCE", "required"),
+            (
+                "TOLLGATE_DPOP_NONCE_SECRET",
+                "0123456789abcdef0123456789abcdef",
+            ),
+            ("TOLLGATE_PUBLIC_URL", "https://Orders.example.com/"),
+        ]))
+        .unwrap();
+        assert_eq!(c.dpop.mode, DpopMode::Required);
+        assert_eq!(c.dpop.nonce, DpopNonceMode::Required);
+        assert_eq!(c.public_url.as_deref(), Some("https://Orders.example.com/"));
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+        let d = c.dpop().unwrap().unwrap();
+        assert_eq!(d.mode(), DpopMode::Required);
+        // the configured secret mints the nonces: another issuer under it accepts them
+        let n = d.verifier().nonces().unwrap().mint(1_000);
+        assert!(
+            NonceIssuer::new(b"0123456789abcdef0123456789abcdef")
+                .unwrap()
+                .check(&n, 1_000)
+        );
+        // without a secret: random per process, nonces still on
+        let c = GateConfig::from_lookup(dpop_env(&[
+            ("TOLLGATE_DPOP", "allowed"),
+            ("TOLLGATE_DPOP_NONCE", "required"),
+        ]))
+        .unwrap();
+        assert!(c.dpop().unwrap().unwrap().verifier().nonces().is_some());
+        let c = GateConfig::from_lookup(dpop_env(&[("TOLLGATE_DPOP", "allowed")])).unwrap();
+        assert!(c.dpop().unwrap().unwrap().verifier().nonces().is_none());
+
+        // bad values stop start-up naming the variable (and never print a secret)
+        for (pairs, expected) in [
+            (
+                &[("TOLLGATE_DPOP", "bogus")][..],
+                "TOLLGATE_DPOP is not one of off, allowed, required: \"bogus\"",
+            ),
+            (
+                &[
+                    ("TOLLGATE_DPOP", "allowed"),
+                    ("TOLLGATE_DPOP_NONCE", "sometimes"),
+                ][..],
+                "TOLLGATE_DPOP_NONCE is not one of off, required: \"sometimes\"",
+            ),
+            (
+                &[("TOLLGATE_DPOP_NONCE", "required")][..],
+                "TOLLGATE_DPOP_NONCE is required but TOLLGATE_DPOP is off (set it to allowed or required)",
+            ),
+            (
+                &[
+                    ("TOLLGATE_DPOP", "allowed"),
+                    ("TOLLGATE_DPOP_NONCE", "required"),
+                    ("TOLLGATE_DPOP_NONCE_SECRET", "short-s3cr3t"),
+                ][..],
+                "TOLLGATE_DPOP_NONCE_SECRET is shorter than 32 bytes",
+            ),
+            (
+                &[
+                    ("TOLLGATE_DPOP", "allowed"),
+                    ("TOLLGATE_PUBLIC_URL", "https://orders.example.com/?x=1"),
+                ][..],
+                "TOLLGATE_PUBLIC_URL is not an absolute http(s) URL without query, fragment or user info: \"https://orders.example.com/?x=1\"",
+            ),
+            (
+                &[("TOLLGATE_PUBLIC_URL", "orders.example.com")][..],
+                "TOLLGATE_PUBLIC_URL is not an absolute http(s) URL without query, fragment or user info: \"orders.example.com\"",
+            ),
+        ] {
+            let e = GateConfig::from_lookup(dpop_env(pairs))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(e, expected);
+            assert!(!e.contains("s3cr3t"), "{e}");
+        }
+    }
+
+    #[test]
+    fn dpop_from_the_file() {
+        let base = "public_url = \"https://orders.example.com\"\n[[issuer]]\nissuer = \"https://i\"\naudiences = [\"a\"]\n";
+        let c = GateConfig::from_toml(&format!(
+            "{base}[dpop]\nmode = \"allowed\"\nnonce = \"required\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.dpop.mode, DpopMode::Allowed);
+        assert_eq!(c.dpop.nonce, DpopNonceMode::Required);
+        assert_eq!(c.public_url.as_deref(), Some("https://orders.example.com"));
+        // round trip
+        let text = toml::to_string(&c).unwrap();
+        assert_eq!(GateConfig::parse_toml(&text).unwrap(), c);
+        // without [dpop]: off, and nothing written back
+        let c = GateConfig::from_toml(base).unwrap();
+        assert_eq!(c.dpop.mode, DpopMode::Off);
+        assert!(!toml::to_string(&c).unwrap().contains("dpop"));
+
+        let e = refused(&format!("{base}[dpop]\nmode = \"bogus\"\n"));
+        assert!(
+            e.contains("mode") && e.contains("unknown DPoP mode \"bogus\""),
+            "{e}"
+        );
+        let e = refused(&format!(
+            "{base}[dpop]\nmode = \"allowed\"\nnonce = \"maybe\"\n"
+        ));
+        assert!(e.contains("nonce") && e.contains("maybe"), "{e}");
+        let e = refused(&format!("{base}[dpop]\nnonce_secret = \"x\"\n"));
+        assert!(e.contains("unknown field `nonce_secret`"), "{e}");
+        let e = refused(&format!("{base}[dpop]\nnonce = \"required\"\n"));
+        assert_eq!(
+            e,
+            "dpop.nonce is required but dpop.mode is off (set it to allowed or required)"
+        );
+        let e = refused(
+            "public_url = \"ftp://x\"\n[[issuer]]\nissuer = \"https://i\"\naudiences = [\"a\"]\n",
+        );
+        assert!(
+            e.starts_with("public_url is not an absolute http(s) URL"),
+            "{e}"
+        );
+
+        // the secret from a file or a variable named in the file, never printed
+        let dir = std::env::temp_dir().join(format!("tollgate-dpop-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("nonce");
+        std::fs::write(&secret, "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t\n").unwrap();
+        let file = dir.join("tollgate.toml");
+        std::fs::write(&file, format!("{base}[dpop]\nmode = \"required\"\nnonce = \"required\"\nnonce_secret_file = {:?}\n", secret.display().to_string())).unwrap();
+        let env = |k: &str| (k == "TOLLGATE_CONFIG").then(|| file.display().to_string());
+        let c = GateConfig::from_lookup(env).unwrap();
+        assert_eq!(
+            c.dpop.nonce_secret.as_ref().unwrap().expose(),
+            "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t"
+        );
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        assert!(c.dpop().unwrap().unwrap().verifier().nonces().is_some());
+        std::fs::write(&secret, "s3cr3t\n").unwrap();
+        let e = GateConfig::from_lookup(env).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "dpop.nonce_secret_file names a secret shorter than 32 bytes"
+        );
+        std::fs::write(&file, format!("{base}[dpop]\nmode = \"required\"\nnonce = \"required\"\nnonce_secret_env = \"NONCE_SECRET_UNSET\"\n")).unwrap();
+        let e = GateConfig::from_lookup(env).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "dpop.nonce_secret_env names NONCE_SECRET_UNSET, which is not set"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -165,6 +165,10 @@ impl<X> Tollgate<X> {
     /// Accepts DPoP-bound tokens (RFC 9449) as `dpop` says (see [`Dpop`]); the
     /// default is Bearer only.
     pub fn dpop(mut self, dpop: Dpop) -> Self {
+        // the RFC 9728 document advertises the DPoP settings
+        self.resource = self
+            .resource
+            .map(|r| Arc::new((*r).clone().with_dpop(Some(&dpop))));
         self.dpop = Some(dpop);
         self
     }
@@ -175,13 +179,35 @@ impl<X> Tollgate<X> {
         self.dpop.as_ref()
     }
 
-    /// The HTTP authentication layer: 401 / 400 / 503 per RFC 6750.
+    /// The DPoP settings the layers enforce: [`Self::dpop_settings`] when DPoP is on
+    /// (allowed or required), with the RFC 9728 `resource_metadata` of the challenge
+    /// configuration when a [resource](TollgateBuilder::resource) is configured (or the
+    /// rejector names a metadata URL). `None` when DPoP is off.
+    #[must_use]
+    pub fn dpop_for_layers(&self) -> Option<Dpop> {
+        let dpop = self
+            .dpop
+            .as_ref()
+            .filter(|d| d.mode() != crate::auth::DpopMode::Off)?;
+        Some(
+            match (
+                dpop.resource_metadata_url(),
+                self.rejector.resource_metadata_url(),
+            ) {
+                (None, Some(url)) => dpop.clone().resource_metadata(url),
+                _ => dpop.clone(),
+            },
+        )
+    }
+
+    /// The HTTP authentication layer: 401 / 400 / 503 per RFC 6750 (and RFC 9449 with
+    /// DPoP on).
     pub fn layer(&self) -> AuthLayer<X> {
         let layer = AuthLayer::new(self.auth.clone())
             .rejector(self.rejector.clone())
             .mode(self.mode);
-        match &self.dpop {
-            Some(d) => layer.dpop(d.clone()),
+        match self.dpop_for_layers() {
+            Some(d) => layer.dpop(d),
             None => layer,
         }
     }
@@ -611,12 +637,15 @@ where
                     .chain(self.more_issuers.iter().filter_map(IssuerConfig::issuer))
                     .map(str::to_owned)
                     .collect();
-                Some(Arc::new(ProtectedResource::new(
-                    r,
-                    self.resource_name.clone(),
-                    issuers,
-                    policies.clone(),
-                )?))
+                Some(Arc::new(
+                    ProtectedResource::new(
+                        r,
+                        self.resource_name.clone(),
+                        issuers,
+                        policies.clone(),
+                    )?
+                    .with_dpop(self.dpop.as_ref()),
+                ))
             }
         };
         let rejector = match &resource {

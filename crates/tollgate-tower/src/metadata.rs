@@ -25,8 +25,10 @@
 //! [`require_route`](crate::Tollgate::require_route), gRPC methods with
 //! `tollgate-tonic`'s `grpc_layer`), `bearer_methods_supported` (`["header"]`: tokens
 //! are read from the `Authorization` header only), and `resource_name` when set.
+//! With DPoP on ([`Tollgate::dpop`](crate::Tollgate::dpop)):
+//! `dpop_signing_alg_values_supported` (the proof algorithms), and
+//! `dpop_bound_access_tokens_required: true` when DPoP is required.
 //! Nothing is signed (no `signed_metadata`, no `resource_signing_alg_values_supported`);
-//! sender-constrained tokens are not offered yet, so
 //! `tls_client_certificate_bound_access_tokens` is left out (false).
 //!
 //! # Example
@@ -112,6 +114,12 @@ pub struct ResourceMetadata {
     /// A human-readable name, when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_name: Option<String>,
+    /// With DPoP on: the proof algorithms accepted (RFC 9728 §2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
+    /// `true` when DPoP is required (RFC 9728 §2; omitted, i.e. false, otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpop_bound_access_tokens_required: Option<bool>,
 }
 
 /// What the gate learns about its policies as the application hands them out: the
@@ -181,6 +189,8 @@ pub struct ProtectedResource {
     name: Option<String>,
     issuers: Vec<String>,
     pub(crate) policies: Arc<Policies>,
+    /// DPoP: (proof algorithms, required); `None` when off.
+    dpop: Option<(Vec<String>, bool)>,
 }
 
 impl fmt::Debug for ProtectedResource {
@@ -239,7 +249,24 @@ impl ProtectedResource {
             name,
             issuers,
             policies,
+            dpop: None,
         })
+    }
+
+    /// Advertises DPoP (`dpop_signing_alg_values_supported`, and
+    /// `dpop_bound_access_tokens_required` when required); `None` when DPoP is off.
+    pub(crate) fn with_dpop(mut self, dpop: Option<&crate::auth::Dpop>) -> Self {
+        use crate::auth::DpopMode;
+        self.dpop = dpop.filter(|d| d.mode() != DpopMode::Off).map(|d| {
+            let algs = d
+                .verifier()
+                .algorithms()
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect();
+            (algs, d.mode() == DpopMode::Required)
+        });
+        self
     }
 
     /// The resource identifier.
@@ -270,6 +297,11 @@ impl ProtectedResource {
             scopes_supported: self.policies.scopes(),
             bearer_methods_supported: vec!["header"],
             resource_name: self.name.clone(),
+            dpop_signing_alg_values_supported: self.dpop.as_ref().map(|(a, _)| a.clone()),
+            dpop_bound_access_tokens_required: self
+                .dpop
+                .as_ref()
+                .and_then(|(_, required)| required.then_some(true)),
         }
     }
 }

@@ -13,6 +13,13 @@
 //! 9728 protected resource: the audience defaults to that URL, every 401/403 names
 //! the metadata URL (`resource_metadata`), and a 401 on `/orders` names the route's
 //! scope.
+//!
+//! With `TOLLGATE_DPOP=allowed` (or `required`) the service accepts DPoP-bound tokens
+//! (RFC 9449): `Authorization: DPoP <token>` plus a `DPoP` proof whose `htu` is
+//! `TOLLGATE_PUBLIC_URL` (default `http://<BIND>`, the address it listens on) followed
+//! by the path; `TOLLGATE_DPOP_NONCE=required` adds server nonces
+//! (`TOLLGATE_DPOP_NONCE_SECRET`: a shared secret of at least 32 bytes, random when
+//! unset). See `tollgate_tower::config`.
 
 use axum::http::{Method, StatusCode};
 use axum::routing::get;
@@ -111,8 +118,17 @@ impl Config {
         })
     }
 
+    /// Makes `http://<addr>` (the address the service listens on) the public URL DPoP
+    /// proofs name in `htu`, unless `TOLLGATE_PUBLIC_URL` (or the file's `public_url`)
+    /// names one. Call it once bound, before [`Self::tollgate`].
+    pub fn listening_on(&mut self, addr: std::net::SocketAddr) {
+        self.gate
+            .public_url
+            .get_or_insert_with(|| format!("http://{addr}"));
+    }
+
     /// The gate builder for this configuration (realm `orders` unless the file names
-    /// one; introspection when configured).
+    /// one; introspection and DPoP when configured).
     pub fn tollgate(&self) -> TollgateBuilder<()> {
         let b = self.gate.builder();
         if self.gate.realm.is_none() {

@@ -4,7 +4,9 @@
 //! for opaque tokens `TOLLGATE_INTROSPECTION_URI`, `TOLLGATE_CLIENT_ID`,
 //! `TOLLGATE_CLIENT_SECRET` or `TOLLGATE_CLIENT_SECRET_FILE`,
 //! `TOLLGATE_INTROSPECTION_CACHE_SECS`, `TOLLGATE_INTROSPECTION_MAX_IN_FLIGHT`,
-//! `TOLLGATE_INTROSPECTION_MAX_PER_SEC`), plus `BIND`. See `tollgate_tower::config`.
+//! `TOLLGATE_INTROSPECTION_MAX_PER_SEC`; for DPoP `TOLLGATE_DPOP`, `TOLLGATE_DPOP_NONCE`,
+//! `TOLLGATE_DPOP_NONCE_SECRET`, `TOLLGATE_PUBLIC_URL` (default `http://<BIND>`)), plus
+//! `BIND`. See `tollgate_tower::config`.
 //! Operations (`tollgate_testkit::ops`): `RUST_LOG` (default `info`),
 //! `TOLLGATE_LOG_FORMAT=json`, `TOLLGATE_ADMIN_BIND` (serves `/metrics`; off when unset).
 //! Exit status 2: bad configuration (the message names the field); 1: cannot start.
@@ -19,7 +21,7 @@ async fn main() -> ExitCode {
         eprintln!("axum-orders: configuration error: {e}");
         return ExitCode::from(2);
     }
-    let config = match Config::from_lookup(|k| std::env::var(k).ok()) {
+    let mut config = match Config::from_lookup(|k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("axum-orders: configuration error: {}", e.report());
@@ -36,6 +38,21 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // bound first: the address is the default public URL of DPoP proofs
+    let listener = match tokio::net::TcpListener::bind(&config.bind).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("axum-orders: cannot bind {}: {e}", config.bind);
+            return ExitCode::from(1);
+        }
+    };
+    match listener.local_addr() {
+        Ok(addr) => config.listening_on(addr),
+        Err(e) => {
+            eprintln!("axum-orders: {e}");
+            return ExitCode::from(1);
+        }
+    }
     let app = match config.tollgate().build().await {
         Ok(gate) => router(&gate),
         Err(e) if e.is_configuration() => {
@@ -44,13 +61,6 @@ async fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("axum-orders: cannot start: {}", e.report());
-            return ExitCode::from(1);
-        }
-    };
-    let listener = match tokio::net::TcpListener::bind(&config.bind).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("axum-orders: cannot bind {}: {e}", config.bind);
             return ExitCode::from(1);
         }
     };

@@ -9,6 +9,12 @@
 //! the `WWW-Authenticate` header or gRPC message. Exits 0 when every call got what was
 //! expected, 1 otherwise.
 //!
+//! axum-orders runs with `TOLLGATE_DPOP=allowed` (DPoP, RFC 9449), and a second
+//! instance adds `TOLLGATE_DPOP_NONCE=required`: rows for a DPoP-bound token (`cnf.jkt`,
+//! minted with the IdP's signing key) with a fresh proof, the proof replayed, a proof
+//! for another URL, the bound token sent as Bearer, the token with another key's
+//! proof, and the nonce round trip (401 `use_dpop_nonce` with a `DPoP-Nonce`, then 200).
+//!
 //! It also runs examples/service-chain (gateway → orders → inventory, a token exchanged
 //! per hop, RFC 8693) and adds its rows: what each hop saw (`sub`, audience, scopes,
 //! the `act` chain) and downstream tokens refused upstream.
@@ -60,6 +66,8 @@ impl Row {
 struct Tour {
     idp: DevIdp,
     orders: String,
+    /// A second axum-orders with DPoP nonces required.
+    orders_nonce: String,
     inventory: SocketAddr,
     http: Client<HttpConnector, Full<Bytes>>,
     grpc: InventoryClient<Channel>,
@@ -69,7 +77,9 @@ struct Tour {
 
 struct Reply {
     status: u16,
+    /// Every `WWW-Authenticate` value, joined by ` || `.
     www_authenticate: String,
+    dpop_nonce: Option<String>,
     body: Value,
 }
 
@@ -120,23 +130,23 @@ impl Tour {
             .collect()
         };
 
-        // axum-orders, keys by discovery from the IdP
-        let orders_env = env("orders");
-        let config = axum_orders::Config::from_lookup(|k| orders_env.get(k).cloned())?;
-        let gate = config.tollgate().build().await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let orders = format!("http://{}", listener.local_addr()?);
-        let app = axum_orders::router(&gate);
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        // axum-orders, keys by discovery from the IdP, DPoP allowed; a second one with
+        // DPoP nonces required
+        let mut orders_env = env("orders");
+        orders_env.insert("TOLLGATE_DPOP", "allowed".to_owned());
+        let orders = serve_orders(&orders_env).await?;
+        orders_env.insert("TOLLGATE_DPOP_NONCE", "required".to_owned());
+        let orders_nonce = serve_orders(&orders_env).await?;
 
-        // tonic-inventory, the same way
-        let inventory_env = env("inventory");
-        let config = tonic_inventory::Config::from_lookup(|k| inventory_env.get(k).cloned())?;
-        let gate = config.tollgate().build().await?;
-        let routes = tonic_inventory::routes(&gate, tonic_inventory::Guard::Layer).await?;
+        // tonic-inventory, the same way (DPoP allowed too)
+        let mut inventory_env = env("inventory");
+        inventory_env.insert("TOLLGATE_DPOP", "allowed".to_owned());
+        let mut config = tonic_inventory::Config::from_lookup(|k| inventory_env.get(k).cloned())?;
         let incoming = TcpIncoming::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let inventory = incoming.local_addr()?;
+        config.listening_on(inventory);
+        let gate = config.tollgate().build().await?;
+        let routes = tonic_inventory::routes(&gate, tonic_inventory::Guard::Layer).await?;
         tokio::spawn(
             Server::builder()
                 .add_routes(routes)
@@ -152,6 +162,7 @@ impl Tour {
             chain,
             idp,
             orders,
+            orders_nonce,
             inventory,
             http: Client::builder(TokioExecutor::new()).build_http(),
             grpc: InventoryClient::new(channel),
@@ -177,14 +188,21 @@ impl Tour {
         let status = res.status().as_u16();
         let www_authenticate = res
             .headers()
-            .get("www-authenticate")
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(" || ");
+        let dpop_nonce = res
+            .headers()
+            .get("dpop-nonce")
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+            .map(str::to_owned);
         let body = res.into_body().collect().await?.to_bytes();
         Ok(Reply {
             status,
             www_authenticate,
+            dpop_nonce,
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         })
     }
@@ -266,6 +284,156 @@ impl Tour {
             got: outcome(r.status, &r.www_authenticate),
             detail: r.www_authenticate,
         });
+        Ok(())
+    }
+
+    /// `GET <base>/orders` with `authorization` and a `DPoP` proof; records a row
+    /// and returns the `DPoP-Nonce` answered, if any.
+    async fn dpop(
+        &mut self,
+        call: &str,
+        expected: &str,
+        base: &str,
+        authorization: &str,
+        proof: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        let mut headers = vec![("authorization", authorization)];
+        if let Some(p) = proof {
+            headers.push(("dpop", p));
+        }
+        let url = format!("{base}/orders");
+        let r = self.send(Method::GET, &url, &headers, "").await?;
+        let mut detail = r.www_authenticate.clone();
+        if let Some(n) = &r.dpop_nonce {
+            if !detail.is_empty() {
+                detail.push_str(" · ");
+            }
+            let _ = write!(detail, "DPoP-Nonce: {n}");
+        }
+        self.rows.push(Row {
+            call: format!("DPoP  GET /orders {call}"),
+            expected: expected.into(),
+            got: outcome(r.status, &r.www_authenticate),
+            detail,
+        });
+        Ok(r.dpop_nonce)
+    }
+
+    /// DPoP (RFC 9449) against axum-orders (`TOLLGATE_DPOP=allowed`, and the second
+    /// instance with `TOLLGATE_DPOP_NONCE=required`). The dev IdP does not issue
+    /// DPoP-bound tokens at its token endpoint here: the bound token (`cnf.jkt` = the
+    /// client key's RFC 7638 thumbprint) is minted with its signing key.
+    async fn dpop_rows(&mut self) -> Result<(), Error> {
+        let client_key = tollgate_testkit::TestKey::p256("quickstart-dpop-client");
+        let other_key = tollgate_testkit::TestKey::p256("quickstart-other-client");
+        let bound = self
+            .idp
+            .token_builder("demo-full")
+            .dpop_bound(&client_key)
+            .sign();
+        let dpop_auth = format!("DPoP {bound}");
+        let orders = self.orders.clone();
+        let proof = |key: &tollgate_testkit::TestKey, base: &str, path: &str| {
+            tollgate_testkit::DpopProof::new(key, "GET", &format!("{base}{path}"))
+                .access_token(&bound)
+        };
+        let p = proof(&client_key, &orders, "/orders").sign();
+        self.dpop("bound token + proof", "200", &orders, &dpop_auth, Some(&p))
+            .await?;
+        self.dpop(
+            "the same proof replayed",
+            "401 invalid_dpop_proof",
+            &orders,
+            &dpop_auth,
+            Some(&p),
+        )
+        .await?;
+        let p = proof(&client_key, &orders, "/me").sign();
+        self.dpop(
+            "proof for another URL (/me)",
+            "401 invalid_dpop_proof",
+            &orders,
+            &dpop_auth,
+            Some(&p),
+        )
+        .await?;
+        self.dpop(
+            "bound token sent as Bearer",
+            "401 invalid_token",
+            &orders,
+            &format!("Bearer {bound}"),
+            None,
+        )
+        .await?;
+        let p = proof(&other_key, &orders, "/orders").sign();
+        self.dpop(
+            "token with another key's proof",
+            "401 invalid_dpop_proof",
+            &orders,
+            &dpop_auth,
+            Some(&p),
+        )
+        .await?;
+
+        // nonces required: the first proof is answered with a nonce, the retry carries it
+        let nonce_orders = self.orders_nonce.clone();
+        let p = proof(&client_key, &nonce_orders, "/orders").sign();
+        let nonce = self
+            .dpop(
+                "no nonce (nonces required)",
+                "401 use_dpop_nonce",
+                &nonce_orders,
+                &dpop_auth,
+                Some(&p),
+            )
+            .await?
+            .ok_or("no DPoP-Nonce with use_dpop_nonce")?;
+        let p = proof(&client_key, &nonce_orders, "/orders")
+            .nonce(&nonce)
+            .sign();
+        self.dpop(
+            "with the server's nonce",
+            "200",
+            &nonce_orders,
+            &dpop_auth,
+            Some(&p),
+        )
+        .await?;
+
+        // the same over gRPC: tonic-inventory with DPoP allowed (htm POST, htu the
+        // method's full URL)
+        let bound = self
+            .idp
+            .token_builder("demo-full")
+            .dpop_bound(&client_key)
+            .sign();
+        let get_item = format!("http://{}/inventory.v1.Inventory/GetItem", self.inventory);
+        let call = |authorization: &str, proof: Option<&str>| -> Result<_, Error> {
+            let mut req = tonic::Request::new(GetItemRequest {
+                id: "widget".into(),
+            });
+            req.metadata_mut()
+                .insert("authorization", authorization.parse()?);
+            if let Some(p) = proof {
+                req.metadata_mut().insert("dpop", p.parse()?);
+            }
+            Ok(req)
+        };
+        let mut c = self.grpc.clone();
+        let dpop_auth = format!("DPoP {bound}");
+        let p = tollgate_testkit::DpopProof::new(&client_key, "POST", &get_item)
+            .access_token(&bound)
+            .sign();
+        let r = c.get_item(call(&dpop_auth, Some(&p))?).await;
+        self.grpc("GetItem DPoP bound token + proof", "OK", r);
+        let r = c.get_item(call(&dpop_auth, Some(&p))?).await;
+        self.grpc("GetItem DPoP the same proof replayed", "UNAUTHENTICATED", r);
+        let r = c.get_item(call(&format!("Bearer {bound}"), None)?).await;
+        self.grpc(
+            "GetItem DPoP-bound token sent as Bearer",
+            "UNAUTHENTICATED",
+            r,
+        );
         Ok(())
     }
 
@@ -420,6 +588,7 @@ impl Tour {
         self.grpc("GetItem expired token", "UNAUTHENTICATED", r);
         let r = c.get_item(grpc_request(get(), Some(&reader_token))?).await;
         self.grpc("GetItem demo-reader (aud orders)", "UNAUTHENTICATED", r);
+        self.dpop_rows().await?;
         self.chain_rows().await
     }
 
@@ -565,6 +734,20 @@ impl Tour {
         tokio::signal::ctrl_c().await?;
         Ok(())
     }
+}
+
+/// Starts axum-orders on a free loopback port with `env` (its public URL, for DPoP
+/// proofs: the address it listens on); its base URL.
+async fn serve_orders(env: &HashMap<&'static str, String>) -> Result<String, Error> {
+    let mut config = axum_orders::Config::from_lookup(|k| env.get(k).cloned())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    config.listening_on(addr);
+    let gate = config.tollgate().build().await?;
+    let app = axum_orders::router(&gate);
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(format!("http://{addr}"))
 }
 
 /// A few lines of the Prometheus scrape: the decisions that happened, and the keys.

@@ -35,6 +35,19 @@ fn quickstart_exits_zero_with_every_call_as_expected() {
         "PERMISSION_DENIED",
         "UNAUTHENTICATED",
         "400 invalid_scope",
+        // DPoP (RFC 9449) against axum-orders with TOLLGATE_DPOP=allowed
+        "DPoP  GET /orders bound token + proof",
+        r#"DPoP error="invalid_dpop_proof", error_description="The DPoP proof was already used""#,
+        r#"DPoP error="invalid_dpop_proof", error_description="The DPoP proof is for another request""#,
+        r#"error="invalid_token", error_description="The access token is bound to a key and needs a DPoP proof""#,
+        r#"DPoP error="invalid_dpop_proof", error_description="The DPoP proof key does not match the access token""#,
+        // the nonce round trip (TOLLGATE_DPOP_NONCE=required)
+        "401 use_dpop_nonce",
+        "· DPoP-Nonce: ",
+        // gRPC with DPoP (tonic-inventory with TOLLGATE_DPOP=allowed)
+        "gRPC  GetItem DPoP bound token + proof",
+        "The DPoP proof was already used",
+        "tollgate_requests_total{outcome=\"refused\",reason=\"dpop_replay\"} 2",
         // a few lines of the metrics scrape
         "tollgate_requests_total{outcome=\"refused\",reason=\"insufficient_scope\"} 2",
         "tollgate_requests_total{outcome=\"allowed\",reason=\"ok\"}",

@@ -265,7 +265,8 @@ pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// # Errors
 ///
-/// A scope map entry naming no method, or a reflection descriptor that does not decode.
+/// A scope map entry naming no method, a reflection descriptor that does not decode, or
+/// [`Guard::Interceptor`] on a gate with DPoP on (the interceptor cannot check DPoP).
 pub async fn routes(gate: &Tollgate, guard: Guard) -> Result<Routes, BuildError> {
     let scopes = scopes()?;
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -290,13 +291,15 @@ pub async fn routes(gate: &Tollgate, guard: Guard) -> Result<Routes, BuildError>
         ),
         Guard::Interceptor => routes.add_service(InventoryServer::with_interceptor(
             InventoryService::new().check_scopes_in_handlers(scopes),
-            gate.grpc_interceptor(ScopePolicy::authenticated()),
+            gate.grpc_interceptor(ScopePolicy::authenticated())?,
         )),
     })
 }
 
 /// Configuration from the environment: the gate's settings ([`GateConfig`], the same
-/// `TOLLGATE_*` variables as `axum-orders`) plus `BIND`.
+/// `TOLLGATE_*` variables as `axum-orders`, DPoP included: `TOLLGATE_DPOP`,
+/// `TOLLGATE_DPOP_NONCE`, `TOLLGATE_DPOP_NONCE_SECRET`, `TOLLGATE_PUBLIC_URL`, default
+/// `http://<BIND>`) plus `BIND`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
@@ -321,6 +324,17 @@ impl Config {
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| "127.0.0.1:50051".to_owned()),
         })
+    }
+
+    /// Makes `http://<addr>` (the address the service listens on) the public URL DPoP
+    /// proofs name in `htu` (followed by the method path, e.g.
+    /// `http://127.0.0.1:50051/inventory.v1.Inventory/GetItem`), unless
+    /// `TOLLGATE_PUBLIC_URL` (or the file's `public_url`) names one. Call it once
+    /// bound, before [`Self::tollgate`].
+    pub fn listening_on(&mut self, addr: std::net::SocketAddr) {
+        self.gate
+            .public_url
+            .get_or_insert_with(|| format!("http://{addr}"));
     }
 
     /// The gate builder for this configuration (`.build().await` waits for the first

@@ -1,6 +1,8 @@
 //! `tonic-inventory`: the inventory gRPC service, configured like axum-orders (a TOML
 //! file named by `TOLLGATE_CONFIG`, or the `TOLLGATE_*` variables; see
-//! `tollgate_tower::config`), plus `BIND` (default `127.0.0.1:50051`).
+//! `tollgate_tower::config`; DPoP with `TOLLGATE_DPOP`, `TOLLGATE_DPOP_NONCE`,
+//! `TOLLGATE_DPOP_NONCE_SECRET`, `TOLLGATE_PUBLIC_URL`, default `http://<BIND>`), plus
+//! `BIND` (default `127.0.0.1:50051`).
 //! Operations (`tollgate_testkit::ops`): `RUST_LOG` (default `info`),
 //! `TOLLGATE_LOG_FORMAT=json`, `TOLLGATE_ADMIN_BIND` (serves `/metrics`; off when unset).
 //! Exit status 2: bad configuration (the message names the field); 1: cannot start.
@@ -26,7 +28,7 @@ async fn main() -> ExitCode {
         eprintln!("tonic-inventory: configuration error: {e}");
         return ExitCode::from(2);
     }
-    let config = match Config::from_lookup(|k| std::env::var(k).ok()) {
+    let mut config = match Config::from_lookup(|k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("tonic-inventory: configuration error: {}", e.report());
@@ -41,24 +43,6 @@ async fn main() -> ExitCode {
         Err(e) => {
             eprintln!("tonic-inventory: configuration error: {e}");
             return ExitCode::from(2);
-        }
-    };
-    let gate = match config.tollgate().build().await {
-        Ok(g) => g,
-        Err(e) if e.is_configuration() => {
-            eprintln!("tonic-inventory: configuration error: {}", e.report());
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            eprintln!("tonic-inventory: cannot start: {}", e.report());
-            return ExitCode::from(1);
-        }
-    };
-    let routes = match routes(&gate, Guard::Layer).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("tonic-inventory: cannot start: {e}");
-            return ExitCode::from(1);
         }
     };
     let addr = match tokio::net::lookup_host(&config.bind)
@@ -76,6 +60,32 @@ async fn main() -> ExitCode {
         Ok(i) => i,
         Err(e) => {
             eprintln!("tonic-inventory: cannot bind {addr}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // bound first: the address is the default public URL of DPoP proofs
+    match incoming.local_addr() {
+        Ok(addr) => config.listening_on(addr),
+        Err(e) => {
+            eprintln!("tonic-inventory: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let gate = match config.tollgate().build().await {
+        Ok(g) => g,
+        Err(e) if e.is_configuration() => {
+            eprintln!("tonic-inventory: configuration error: {}", e.report());
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("tonic-inventory: cannot start: {}", e.report());
+            return ExitCode::from(1);
+        }
+    };
+    let routes = match routes(&gate, Guard::Layer).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tonic-inventory: cannot start: {e}");
             return ExitCode::from(1);
         }
     };

@@ -146,3 +146,96 @@ async fn audit_events_name_the_method_and_the_peer() {
         assert!(!l.contains(expired.split('.').nth(1).unwrap()), "{l}");
     }
 }
+
+/// `TOLLGATE_DPOP=required`: the binary refuses a Bearer call with the DPoP challenge
+/// in the `www-authenticate` metadata, and accepts a DPoP-bound token whose proof names
+/// POST and `http://<BIND>/inventory.v1.Inventory/GetItem` (the default public URL:
+/// the address it listens on), once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_required_from_the_environment() {
+    let idp = TestKey::p256("dpop-idp");
+    let client_key = TestKey::p256("dpop-client");
+    let (jwks_url, _jwks) = serve_jwks(TestKey::jwks([&idp])).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tonic-inventory"))
+        .env("TOLLGATE_ISSUER", DEFAULT_ISSUER)
+        .env("TOLLGATE_AUDIENCE", DEFAULT_AUDIENCE)
+        .env("TOLLGATE_JWKS_URI", &jwks_url)
+        .env("TOLLGATE_DPOP", "required")
+        .env_remove("TOLLGATE_PUBLIC_URL")
+        .env("BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _child = Kill(child);
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = InventoryClient::new(channel);
+    let request = |authorization: String, proof: Option<String>| {
+        let mut req = tonic::Request::new(GetItemRequest {
+            id: "widget".into(),
+        });
+        req.metadata_mut()
+            .insert("authorization", authorization.parse().unwrap());
+        if let Some(p) = proof {
+            req.metadata_mut().insert("dpop", p.parse().unwrap());
+        }
+        req
+    };
+
+    let plain = idp.token().scope("inventory:read").sign();
+    let s = client
+        .get_item(request(format!("Bearer {plain}"), None))
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::Unauthenticated);
+    assert_eq!(
+        s.metadata().get("www-authenticate").unwrap(),
+        r#"DPoP algs="RS256 PS256 ES256 ES384 EdDSA""#
+    );
+
+    let bound = idp
+        .token()
+        .scope("inventory:read")
+        .dpop_bound(&client_key)
+        .sign();
+    let proof = tollgate_testkit::DpopProof::new(
+        &client_key,
+        "POST",
+        &format!("http://{addr}/inventory.v1.Inventory/GetItem"),
+    )
+    .access_token(&bound)
+    .sign();
+    let r = client
+        .get_item(request(format!("DPoP {bound}"), Some(proof.clone())))
+        .await
+        .unwrap();
+    assert_eq!(r.get_ref().stock, 10);
+    let s = client
+        .get_item(request(format!("DPoP {bound}"), Some(proof)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (s.code(), s.message()),
+        (Code::Unauthenticated, "The DPoP proof was already used")
+    );
+    assert_eq!(
+        s.metadata().get("www-authenticate").unwrap(),
+        r#"DPoP error="invalid_dpop_proof", error_description="The DPoP proof was already used", algs="RS256 PS256 ES256 ES384 EdDSA""#
+    );
+}

@@ -46,6 +46,8 @@ pub struct Dpop {
     verifier: DpopVerifier,
     public_url: Option<PublicUrl>,
     algs: String,
+    /// RFC 9728 `resource_metadata` for the `DPoP` challenges.
+    resource_metadata: Option<Box<str>>,
 }
 
 impl Dpop {
@@ -62,7 +64,24 @@ impl Dpop {
             verifier,
             public_url: None,
             algs,
+            resource_metadata: None,
         }
+    }
+
+    /// Adds the RFC 9728 `resource_metadata` parameter (the URL of this resource's
+    /// protected-resource metadata) to the `DPoP` challenges, as
+    /// [`BearerRejector::resource_metadata`](crate::BearerRejector::resource_metadata)
+    /// does to the `Bearer` ones. A [`Tollgate`](crate::Tollgate) with a
+    /// [resource](crate::TollgateBuilder::resource) sets it on the layers it hands out.
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into().into_boxed_str());
+        self
+    }
+
+    /// The RFC 9728 metadata URL of the `DPoP` challenges, if set.
+    #[must_use]
+    pub fn resource_metadata_url(&self) -> Option<&str> {
+        self.resource_metadata.as_deref()
     }
 
     /// The external base URL of the service (scheme, host, port, path prefix).
@@ -116,7 +135,8 @@ impl Dpop {
     /// Rewrites the challenges of a refusal (RFC 9449 §7.1): the `DPoP` scheme (with
     /// `error` and `algs`) for refusals of a DPoP request or of a proof; the `Bearer`
     /// challenge plus `DPoP algs=".."` otherwise when both schemes are allowed; only
-    /// `DPoP algs=".."` when DPoP is required. A `DPoP-Nonce` for nonce refusals.
+    /// `DPoP algs=".."` when DPoP is required. A `DPoP-Nonce` for nonce refusals. With
+    /// [`Self::resource_metadata`], the `DPoP` challenge ends with `resource_metadata`.
     pub(crate) fn decorate<B>(&self, res: &mut Response<B>, e: &AuthError, used_dpop: bool) {
         let wire = e.wire();
         if self.mode == DpopMode::Off || !matches!(wire.status, 400 | 401) {
@@ -134,6 +154,17 @@ impl Dpop {
         ch.push_str("algs=\"");
         ch.push_str(&self.algs);
         ch.push('"');
+        if let Some(url) = &self.resource_metadata {
+            ch.push_str(", resource_metadata=\"");
+            // RFC 7230 quoted-string, as the Bearer challenge's
+            for c in url.chars().filter(|c| !c.is_control()) {
+                if matches!(c, '"' | '\\') {
+                    ch.push('\\');
+                }
+                ch.push(c);
+            }
+            ch.push('"');
+        }
         let headers = res.headers_mut();
         if dpop_error || self.mode == DpopMode::Required {
             headers.remove(WWW_AUTHENTICATE);

@@ -73,6 +73,7 @@ use tollgate_core::validation::{TokenProfile, Validation, ValidationBuilder};
 
 use crate::auth::{AuthLayer, Dpop, Mode};
 use crate::metadata::{MetadataService, Policies, ProtectedResource};
+use crate::mtls::Mtls;
 use crate::reject::BearerRejector;
 use crate::scope::RequireScopeLayer;
 
@@ -90,6 +91,8 @@ pub struct Tollgate<X = ()> {
     resource: Option<Arc<ProtectedResource>>,
     /// DPoP (RFC 9449); `None`: Bearer only.
     dpop: Option<Dpop>,
+    /// Certificate source for certificate-bound tokens (RFC 8705).
+    mtls: Mtls,
     _claims: PhantomData<fn() -> X>,
 }
 
@@ -102,6 +105,7 @@ impl<X> Clone for Tollgate<X> {
             policies: self.policies.clone(),
             resource: self.resource.clone(),
             dpop: self.dpop.clone(),
+            mtls: self.mtls,
             _claims: PhantomData,
         }
     }
@@ -136,6 +140,7 @@ impl<X> Tollgate<X> {
             policies,
             resource: None,
             dpop: None,
+            mtls: Mtls::default(),
             _claims: PhantomData,
         }
     }
@@ -175,11 +180,25 @@ impl<X> Tollgate<X> {
         self.dpop.as_ref()
     }
 
+    /// Where the client certificate of certificate-bound tokens (RFC 8705) comes from
+    /// (see [`crate::mtls`]): the TLS connection by default, a trusted proxy's header
+    /// only when configured. The binding check itself is always on.
+    pub fn mtls(mut self, mtls: Mtls) -> Self {
+        self.mtls = mtls;
+        self
+    }
+
+    /// The mTLS settings.
+    pub fn mtls_settings(&self) -> Mtls {
+        self.mtls
+    }
+
     /// The HTTP authentication layer: 401 / 400 / 503 per RFC 6750.
     pub fn layer(&self) -> AuthLayer<X> {
         let layer = AuthLayer::new(self.auth.clone())
             .rejector(self.rejector.clone())
-            .mode(self.mode);
+            .mode(self.mode)
+            .mtls(self.mtls);
         match &self.dpop {
             Some(d) => layer.dpop(d.clone()),
             None => layer,
@@ -357,6 +376,7 @@ pub struct TollgateBuilder<X = ()> {
     has_audience: bool,
     error: Option<BuildError>,
     dpop: Option<Dpop>,
+    mtls: Mtls,
     _claims: PhantomData<fn() -> X>,
 }
 
@@ -379,6 +399,7 @@ impl<X> Default for TollgateBuilder<X> {
             has_audience: false,
             error: None,
             dpop: None,
+            mtls: Mtls::default(),
             _claims: PhantomData,
         }
     }
@@ -403,6 +424,7 @@ impl<X> Clone for TollgateBuilder<X> {
             has_audience: self.has_audience,
             error: self.error.clone(),
             dpop: self.dpop.clone(),
+            mtls: self.mtls,
             _claims: PhantomData,
         }
     }
@@ -599,6 +621,19 @@ where
         self
     }
 
+    /// Where the client certificate of certificate-bound tokens (RFC 8705) comes from
+    /// (see [`crate::mtls`]). The default, [`CertificateSource::Connection`], reads the
+    /// [`ClientCertificate`](crate::mtls::ClientCertificate) the TLS server inserts;
+    /// [`CertificateSource::TrustedProxy`] reads a proxy's header instead, and only
+    /// then: a client could forge it.
+    ///
+    /// [`CertificateSource::Connection`]: crate::mtls::CertificateSource::Connection
+    /// [`CertificateSource::TrustedProxy`]: crate::mtls::CertificateSource::TrustedProxy
+    pub fn mtls(mut self, mtls: Mtls) -> Self {
+        self.mtls = mtls;
+        self
+    }
+
     fn finish(&self, auth: Authenticator) -> Result<Tollgate<X>, BuildError> {
         let policies = Arc::new(Policies::default());
         let resource = match &self.resource {
@@ -630,6 +665,7 @@ where
             policies,
             resource,
             dpop: self.dpop.clone(),
+            mtls: self.mtls,
             _claims: PhantomData,
         })
     }

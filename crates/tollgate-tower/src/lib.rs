@@ -61,6 +61,7 @@ pub mod auth;
 pub mod config;
 pub mod gate;
 pub mod metadata;
+pub mod mtls;
 pub mod reject;
 pub mod scope;
 pub mod scopes;

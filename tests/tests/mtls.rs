@@ -517,3 +517,145 @@ async fn trusted_proxy_ignores_the_connection() {
     .await;
     assert_eq!(a.status, StatusCode::OK, "{a:?}");
 }
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = STANDARD.encode(der);
+    let lines: Vec<String> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+fn identity(cert: &(CertificateDer<'static>, KeyPair)) -> tonic::transport::Identity {
+    tonic::transport::Identity::from_pem(
+        pem("CERTIFICATE", cert.0.as_ref()),
+        pem("PRIVATE KEY", &cert.1.serialize_der()),
+    )
+}
+
+/// gRPC over tonic's own TLS server (client certificates optional): the gate's layer
+/// reads the certificate tonic records for the connection.
+#[tokio::test]
+async fn grpc_over_tonic_tls() {
+    use tollgate_tonic::{GrpcGate, MethodScopes, ScopePolicy};
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig, Server, ServerTlsConfig};
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let f = Fixture::new();
+    let pki = &f.pki;
+    let gate = Tollgate::<()>::builder()
+        .issuer(DEFAULT_ISSUER)
+        .audience(DEFAULT_AUDIENCE)
+        .keys(KeySet::from_keys([f.idp.public_key()]))
+        .build()
+        .await
+        .unwrap();
+    let methods =
+        MethodScopes::new().method("/grpc.health.v1.Health/Check", ScopePolicy::authenticated());
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let ca = Certificate::from_pem(pem("CERTIFICATE", pki.ca.as_ref()));
+    let tls = ServerTlsConfig::new()
+        .identity(identity(&pki.server))
+        .client_ca_root(ca.clone())
+        .client_auth_optional(true);
+    let incoming =
+        tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = incoming.local_addr().unwrap();
+    tokio::spawn(
+        Server::builder()
+            .tls_config(tls)
+            .unwrap()
+            .layer(gate.grpc_layer(methods))
+            .add_service(health)
+            .serve_with_incoming(incoming),
+    );
+
+    let check = |cert: Option<&(CertificateDer<'static>, KeyPair)>, token: String| {
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(ca.clone())
+            .domain_name("localhost");
+        if let Some(c) = cert {
+            tls = tls.identity(identity(c));
+        }
+        async move {
+            let channel = Channel::from_shared(format!("https://localhost:{}", addr.port()))
+                .unwrap()
+                .tls_config(tls)
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let mut req = tonic::Request::new(HealthCheckRequest::default());
+            req.metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+            HealthClient::new(channel).check(req).await.map(|_| ())
+        }
+    };
+
+    let bound = f.bound_to(&pki.alice.0);
+    let r = check(Some(&pki.alice), bound.clone()).await;
+    println!("gRPC bound token, right certificate: {r:?}");
+    assert!(r.is_ok(), "{r:?}");
+    for (cert, message) in [(Some(&pki.mallory), MISMATCH), (None, MISSING)] {
+        let status = check(cert, bound.clone()).await.unwrap_err();
+        println!(
+            "gRPC bound token, certificate {:?}: {:?} {}",
+            cert.map(|_| "mallory"),
+            status.code(),
+            status.message()
+        );
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        assert_eq!(status.message(), message);
+    }
+    assert!(check(None, f.unbound()).await.is_ok());
+    assert!(check(Some(&pki.mallory), f.unbound()).await.is_ok());
+}
+
+/// The synchronous interceptor applies the same rule to the certificate it finds.
+#[tokio::test]
+async fn grpc_interceptor() {
+    use tollgate_tonic::{GrpcGate, ScopePolicy};
+    use tonic::service::Interceptor;
+
+    let f = Fixture::new();
+    let gate = Tollgate::<()>::builder()
+        .issuer(DEFAULT_ISSUER)
+        .audience(DEFAULT_AUDIENCE)
+        .keys(KeySet::from_keys([f.idp.public_key()]))
+        .build()
+        .await
+        .unwrap();
+    let mut interceptor = gate.grpc_interceptor(ScopePolicy::authenticated());
+    let alice = ClientCertificate::from_der(f.pki.alice.0.as_ref());
+    let request = |token: &str, cert: Option<ClientCertificate>| {
+        let mut req = tonic::Request::new(());
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        if let Some(c) = cert {
+            req.extensions_mut().insert(c);
+        }
+        req
+    };
+    let bound = f.bound_to(&f.pki.alice.0);
+    assert!(interceptor.call(request(&bound, Some(alice))).is_ok());
+    let s = interceptor.call(request(&bound, None)).unwrap_err();
+    assert_eq!(
+        (s.code(), s.message()),
+        (tonic::Code::Unauthenticated, MISSING)
+    );
+    let mallory = ClientCertificate::from_der(f.pki.mallory.0.as_ref());
+    let s = interceptor
+        .call(request(&bound, Some(mallory)))
+        .unwrap_err();
+    assert_eq!(
+        (s.code(), s.message()),
+        (tonic::Code::Unauthenticated, MISMATCH)
+    );
+    assert!(interceptor.call(request(&f.unbound(), None)).is_ok());
+}

@@ -56,7 +56,8 @@ where
         for (path, policy) in methods.methods() {
             self.record_policy(path, policy);
         }
-        let layer = GrpcAuthLayer::with_claims(self.authenticator().clone(), methods);
+        let layer = GrpcAuthLayer::with_claims(self.authenticator().clone(), methods)
+            .mtls(self.mtls_settings());
         if self.protected_resource().is_some() {
             // with a resource configured, refusals carry `resource_metadata` too
             layer.rejector(GrpcRejector::new().challenge(self.bearer_rejector().clone()))
@@ -68,5 +69,6 @@ where
     fn grpc_interceptor(&self, policy: ScopePolicy) -> GrpcInterceptor<X, Authenticator> {
         warn_dpop_not_enforced(self);
         GrpcInterceptor::with_claims(self.authenticator().clone(), policy)
+            .mtls(self.mtls_settings())
     }
 }

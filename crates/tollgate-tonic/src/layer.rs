@@ -127,7 +127,9 @@ where
         scopes.warn_malformed();
         let rejector = GrpcRejector::new();
         GrpcAuthLayer {
-            auth: AuthLayer::new(auth).rejector(rejector.clone()),
+            auth: AuthLayer::new(auth)
+                .rejector(rejector.clone())
+                .mtls(crate::mtls::for_tonic(Default::default())),
             scopes: ScopeLayer::with_rejector(scopes, rejector),
         }
     }
@@ -137,6 +139,17 @@ where
         GrpcAuthLayer {
             auth: self.auth.rejector(rejector.clone()),
             scopes: ScopeLayer::with_rejector(self.scopes.policy().clone(), rejector),
+        }
+    }
+}
+
+impl<X, A: Clone> GrpcAuthLayer<X, A> {
+    /// Where the client certificate of certificate-bound tokens (RFC 8705) comes from
+    /// (see [`crate::mtls`]); tonic's own TLS record is read too (feature `tls`).
+    pub fn mtls(self, mtls: crate::mtls::Mtls) -> Self {
+        GrpcAuthLayer {
+            auth: self.auth.mtls(crate::mtls::for_tonic(mtls)),
+            scopes: self.scopes,
         }
     }
 }

@@ -201,15 +201,28 @@ impl Mtls {
     /// [`MtlsError::MalformedForwardedCertificate`] when the trusted proxy's header is
     /// repeated or cannot be read.
     pub fn presented<B>(&self, req: &Request<B>) -> Result<Option<ClientCertificate>, MtlsError> {
+        self.presented_in(req.headers(), req.extensions())
+    }
+
+    /// [`Self::presented`] over a request's headers and extensions (for callers that
+    /// hold no `http::Request`, such as a gRPC interceptor).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::presented`].
+    pub fn presented_in(
+        &self,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+    ) -> Result<Option<ClientCertificate>, MtlsError> {
         match self.source {
-            CertificateSource::Connection => Ok(req
-                .extensions()
+            CertificateSource::Connection => Ok(extensions
                 .get::<ClientCertificate>()
                 .copied()
-                .or_else(|| self.peer.and_then(|read| read(req.extensions())))),
+                .or_else(|| self.peer.and_then(|read| read(extensions)))),
             CertificateSource::TrustedProxy(header) => {
                 const BAD: MtlsError = MtlsError::MalformedForwardedCertificate;
-                let mut values = req.headers().get_all(header.name()).iter();
+                let mut values = headers.get_all(header.name()).iter();
                 let Some(value) = values.next() else {
                     return Ok(None);
                 };
@@ -234,11 +247,25 @@ impl Mtls {
     ///
     /// [`AuthError::Mtls`]: 401 `invalid_token`.
     pub fn admit<X, B>(&self, claims: &Claims<X>, req: &Request<B>) -> Result<(), AuthError> {
+        self.admit_in(claims, req.headers(), req.extensions())
+    }
+
+    /// [`Self::admit`] over a request's headers and extensions.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::admit`].
+    pub fn admit_in<X>(
+        &self,
+        claims: &Claims<X>,
+        headers: &http::HeaderMap,
+        extensions: &http::Extensions,
+    ) -> Result<(), AuthError> {
         let cnf = claims.cnf.as_ref();
         if !is_certificate_bound(cnf) {
             return Ok(());
         }
-        let presented = self.presented(req)?;
+        let presented = self.presented_in(headers, extensions)?;
         Ok(check_certificate(
             cnf,
             presented.as_ref().map(ClientCertificate::thumbprint),

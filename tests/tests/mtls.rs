@@ -659,3 +659,124 @@ async fn grpc_interceptor() {
     );
     assert!(interceptor.call(request(&f.unbound(), None)).is_ok());
 }
+
+/// RFC 8705 end to end on the client side: tollgate-client asks a real TLS token
+/// endpoint for a token with `tls_client_auth` (the certificate presented by
+/// `HyperClient`), the endpoint binds the token to that certificate, and the resource
+/// server accepts it from that certificate only.
+#[tokio::test]
+async fn client_obtains_and_uses_a_certificate_bound_token() {
+    use axum::extract::Extension;
+    use axum::routing::post;
+    use tollgate_client::{ClientAuth, ClientCredentials, TokenEndpoint, TokenSource};
+    use tollgate_core::oauth::{HttpClient, HttpRequest, HyperClient, mtls_client_config};
+
+    let f = Arc::new(Fixture::new());
+    // the authorization server's token endpoint: tls_client_auth, tokens bound to the
+    // presented certificate
+    let idp = f.clone();
+    let token = move |cert: Option<Extension<ClientCertificate>>, body: String| {
+        let idp = idp.clone();
+        async move {
+            let json = [(http::header::CONTENT_TYPE, "application/json")];
+            let form_ok = body.contains("grant_type=client_credentials")
+                && body.contains("client_id=orders-client");
+            match cert {
+                Some(Extension(cert)) if form_ok => {
+                    let access = idp
+                        .idp
+                        .token()
+                        .subject("orders-client")
+                        .claim(
+                            "cnf",
+                            serde_json::json!({ "x5t#S256": cert.thumbprint().to_base64url() }),
+                        )
+                        .sign();
+                    let answer = serde_json::json!({
+                        "access_token": access, "token_type": "Bearer", "expires_in": 300
+                    });
+                    (StatusCode::OK, json, answer.to_string())
+                }
+                _ => (
+                    StatusCode::UNAUTHORIZED,
+                    json,
+                    r#"{"error":"invalid_client"}"#.to_owned(),
+                ),
+            }
+        }
+    };
+    let app = f.router(Mtls::default()).await.route("/token", post(token));
+    let port = f.serve_tls(app).await;
+    let pki = &f.pki;
+    let endpoint = format!("https://localhost:{port}/token");
+    let with_cert = |cert: Option<&(CertificateDer<'static>, KeyPair)>| match cert {
+        Some((der, key)) => HyperClient::with_tls_config(
+            mtls_client_config((*pki.roots()).clone(), vec![der.clone()], private_key(key))
+                .unwrap(),
+        ),
+        None => HyperClient::with_tls_config(
+            rustls::ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(pki.roots())
+                .with_no_client_auth(),
+        ),
+    };
+
+    let http = with_cert(Some(&pki.alice));
+    let source = ClientCredentials::builder(
+        TokenEndpoint::new(&endpoint)
+            .unwrap()
+            .http_client(http.clone())
+            .client_auth(ClientAuth::tls_client_auth("orders-client")),
+    )
+    .build()
+    .unwrap();
+    let access = source.token().await.unwrap();
+    let access = access.secret().to_owned();
+    println!(
+        "tls_client_auth token request: token of {} bytes",
+        access.len()
+    );
+
+    // the same HTTP client (alice's certificate) calls the resource server: 200
+    let mut headers = http::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {access}").parse().unwrap());
+    headers.insert("host", "localhost".parse().unwrap());
+    let uri: http::Uri = format!("https://localhost:{port}/orders").parse().unwrap();
+    let res = http
+        .send(HttpRequest::get(uri.clone(), headers.clone(), 1024))
+        .await
+        .unwrap();
+    println!(
+        "call with the bound token over alice's mTLS: {}",
+        res.status
+    );
+    assert_eq!(res.status, StatusCode::OK);
+    // another certificate, or none: 401
+    for cert in [Some(&pki.mallory), None] {
+        let res = with_cert(cert)
+            .send(HttpRequest::get(uri.clone(), headers.clone(), 1024))
+            .await
+            .unwrap();
+        println!(
+            "call with the bound token, certificate {}: {}",
+            cert.is_some(),
+            res.status
+        );
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    }
+
+    // without a certificate the token endpoint refuses the client
+    let no_cert = ClientCredentials::builder(
+        TokenEndpoint::new(&endpoint)
+            .unwrap()
+            .http_client(with_cert(None))
+            .client_auth(ClientAuth::tls_client_auth("orders-client")),
+    )
+    .build()
+    .unwrap();
+    let e = no_cert.token().await.unwrap_err();
+    println!("tls_client_auth without a certificate: {e}");
+    assert!(e.to_string().contains("invalid_client"), "{e}");
+}

@@ -3,7 +3,7 @@
 //! A token whose `cnf` carries `x5t#S256` needs the client certificate of that
 //! SHA-256 thumbprint; the layer and the interceptor refuse it otherwise
 //! (`UNAUTHENTICATED`). Where the certificate comes from is the gate's
-//! [`Mtls`](tollgate_tower::mtls::Mtls) setting:
+//! [`Mtls`] setting:
 //!
 //! - served by tonic with TLS (feature `tls` of this crate, tonic's `tls-aws-lc`, a
 //!   `ServerTlsConfig` with `client_ca_root`): the certificate tonic records for the

@@ -705,7 +705,44 @@ async fn client_obtains_and_uses_a_certificate_bound_token() {
             }
         }
     };
-    let app = f.router(Mtls::default()).await.route("/token", post(token));
+    // RFC 8414 metadata with RFC 8705 §5 aliases: the plain token endpoint is a decoy
+    let metadata = |headers: http::HeaderMap| async move {
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let base = format!("https://{host}");
+        let doc = serde_json::json!({
+            "issuer": base,
+            "token_endpoint": format!("{base}/plain-token"),
+            "mtls_endpoint_aliases": { "token_endpoint": format!("{base}/token") },
+        });
+        (
+            [(http::header::CONTENT_TYPE, "application/json")],
+            doc.to_string(),
+        )
+    };
+    let app = f
+        .router(Mtls::default())
+        .await
+        .route("/token", post(token))
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route(
+            // an issuer without aliases: the conventional endpoint is used
+            "/.well-known/oauth-authorization-server/plain",
+            get(|headers: http::HeaderMap| async move {
+                let host = headers[http::header::HOST].to_str().unwrap().to_owned();
+                let doc = serde_json::json!({
+                    "issuer": format!("https://{host}/plain"),
+                    "token_endpoint": format!("https://{host}/token"),
+                });
+                (
+                    [(http::header::CONTENT_TYPE, "application/json")],
+                    doc.to_string(),
+                )
+            }),
+        );
     let port = f.serve_tls(app).await;
     let pki = &f.pki;
     let endpoint = format!("https://localhost:{port}/token");
@@ -724,11 +761,22 @@ async fn client_obtains_and_uses_a_certificate_bound_token() {
     };
 
     let http = with_cert(Some(&pki.alice));
+    // discovery picks the mTLS alias (RFC 8705 §5)
+    let discovered =
+        TokenEndpoint::discover_mtls(&format!("https://localhost:{port}"), Arc::new(http.clone()))
+            .await
+            .unwrap();
+    println!("mtls_endpoint_aliases.token_endpoint: {}", discovered.uri());
+    assert_eq!(discovered.uri().to_string(), endpoint);
+    let plain = TokenEndpoint::discover_mtls(
+        &format!("https://localhost:{port}/plain"),
+        Arc::new(http.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(plain.uri().to_string(), endpoint);
     let source = ClientCredentials::builder(
-        TokenEndpoint::new(&endpoint)
-            .unwrap()
-            .http_client(http.clone())
-            .client_auth(ClientAuth::tls_client_auth("orders-client")),
+        discovered.client_auth(ClientAuth::tls_client_auth("orders-client")),
     )
     .build()
     .unwrap();

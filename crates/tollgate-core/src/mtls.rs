@@ -79,8 +79,11 @@ impl CertificateThumbprint {
         if s.len() != 43 {
             return None;
         }
-        let bytes = URL_SAFE_NO_PAD.decode(s).ok()?;
-        Some(CertificateThumbprint(bytes.try_into().ok()?))
+        // decoded on the stack: no allocation on the request path
+        let mut buf = [0u8; 33];
+        let n = URL_SAFE_NO_PAD.decode_slice(s, &mut buf).ok()?;
+        let bytes: [u8; 32] = buf.get(..n)?.try_into().ok()?;
+        Some(CertificateThumbprint(bytes))
     }
 
     /// Parses 64 hex digits (either case), as Envoy's `Hash=` carries it.

@@ -4,11 +4,14 @@
 # loopback only; stops what it started on exit.
 #
 # 1. PyJWT: mint a FRESH set of keys and tokens (RS*, PS*, ES256/384, EdDSA, HS*, plus
-#    broken variants) and verify them with tollgate-core.
+#    broken variants) and verify them with tollgate-core; the same for DPoP proofs
+#    (tests/fixtures/pyjwt/gen_dpop.py, tests/tests/interop_pyjwt_dpop.rs).
 # 2. npm jose: the same with jose 6 (ES256, RS256, PS256, EdDSA, broken variants).
 # 3. panva's oidc-provider (npm) on 127.0.0.1: discovery, client_credentials tokens
 #    (RFC 9068 JWTs) used against the axum-orders router, and a restart of the provider
-#    with a new signing key while requests run (tests/tests/interop_oidc.rs).
+#    with a new signing key while requests run (tests/tests/interop_oidc.rs); then
+#    DPoP: tollgate-client gets DPoP-bound tokens from it (features.dPoP, nonces) and
+#    calls axum-orders behind a DPoP-required gate (tests/tests/interop_oidc_dpop.rs).
 # 4. a real Keycloak 26 (Maven Central, cached in ${TOLLGATE_CACHE:-$HOME/.cache/tollgate})
 #    on 127.0.0.1: axum-orders with preset keycloak by discovery, roles, ID/refresh tokens
 #    refused, key rotation under load (tests/tests/interop_keycloak.rs). On by default;
@@ -40,7 +43,8 @@ kc_tests=()
 [ "$keycloak" = 1 ] && kc_tests=(--test interop_keycloak)
 
 # build the interop tests once, up front (the IdPs are started only when they are ready)
-cargo test -p tollgate-tests --no-run --test pyjwt_interop --test interop_jose --test interop_oidc \
+cargo test -p tollgate-tests --no-run --test pyjwt_interop --test interop_pyjwt_dpop \
+    --test interop_jose --test interop_oidc --test interop_oidc_dpop \
     "${kc_tests[@]}" 2>&1 | tail -n 1
 
 echo "== interop: PyJWT mints fresh tokens into $out/pyjwt"
@@ -48,6 +52,9 @@ mkdir -p "$out/pyjwt"
 PYJWT_OUT="$out/pyjwt" "$venv/bin/python" tests/fixtures/pyjwt/gen.py | tail -n 1
 echo "== interop: tollgate verifies them"
 TOLLGATE_PYJWT_DIR="$out/pyjwt" cargo test -p tollgate-tests --test pyjwt_interop -- --nocapture
+echo "== interop: PyJWT mints fresh DPoP proofs; tollgate verifies them (and refuses the broken ones)"
+PYJWT_OUT="$out/pyjwt" "$venv/bin/python" tests/fixtures/pyjwt/gen_dpop.py | tail -n 1
+TOLLGATE_PYJWT_DIR="$out/pyjwt" cargo test -p tollgate-tests --test interop_pyjwt_dpop -- --nocapture
 
 echo "== interop: npm ci (jose, oidc-provider)"
 npm ci --prefix tests/fixtures/jose --no-audit --no-fund --loglevel=error
@@ -78,6 +85,10 @@ case "$issuer" in http://127.0.0.1:*) ;; *) echo "unexpected issuer $issuer"; ex
 echo "issuer $issuer (control $control)"
 if ! TOLLGATE_OIDC_ISSUER="$issuer" TOLLGATE_OIDC_CONTROL="$control" \
     cargo test -p tollgate-tests --test interop_oidc -- --nocapture; then
+    echo "--- oidc-provider log"; cat "$out/oidc.log"; exit 1
+fi
+echo "== interop: DPoP-bound tokens from oidc-provider, used at a DPoP-required gate"
+if ! TOLLGATE_OIDC_ISSUER="$issuer" cargo test -p tollgate-tests --test interop_oidc_dpop -- --nocapture; then
     echo "--- oidc-provider log"; cat "$out/oidc.log"; exit 1
 fi
 

@@ -46,13 +46,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{StatusCode, Uri};
+use http::{HeaderValue, StatusCode, Uri};
 use serde::Deserialize;
 use tollgate_core::oauth::{
-    self, ClientAuth, DEFAULT_TIMEOUT, FormParams, HttpClient, HyperClient, MetadataField,
+    self, ClientAuth, DEFAULT_TIMEOUT, FormParams, HttpClient, HttpResponse, HyperClient,
+    MetadataField,
 };
 use tollgate_core::remote::Discovery;
 
+use crate::dpop::{DpopKey, DpopKeyError, asks_for_nonce};
 use crate::error::{ConfigError, TokenError};
 use crate::token::{AccessToken, RefreshToken};
 
@@ -73,6 +75,18 @@ pub struct TokenResponse {
     pub refresh_token: Option<RefreshToken>,
     /// `issued_token_type` (token exchange).
     pub issued_token_type: Option<String>,
+    /// `token_type`: [`TokenType::Dpop`] exactly when the endpoint has a DPoP key.
+    pub token_type: TokenType,
+}
+
+/// The `token_type` of a token response: how the access token is presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenType {
+    /// `Bearer` (RFC 6750).
+    Bearer,
+    /// `DPoP` (RFC 9449): bound to the client's DPoP key, sent with a proof.
+    Dpop,
 }
 
 impl fmt::Debug for TokenResponse {
@@ -83,6 +97,7 @@ impl fmt::Debug for TokenResponse {
             .field("scope", &self.scope)
             .field("refresh_token", &self.refresh_token)
             .field("issued_token_type", &self.issued_token_type)
+            .field("token_type", &self.token_type)
             .finish()
     }
 }
@@ -102,13 +117,35 @@ struct ResponseDto {
 }
 
 impl TokenResponse {
-    fn parse(body: &[u8]) -> Result<Self, TokenError> {
+    /// Reads a 200 answer; `dpop`: the request carried a DPoP proof.
+    fn parse(body: &[u8], dpop: bool) -> Result<Self, TokenError> {
         let d: ResponseDto = serde_json::from_slice(body)
             .map_err(|_| TokenError::InvalidResponse("not a token response JSON object"))?;
         // RFC 8693 §2.2.1: N_A for tokens that are not access tokens; we only use
-        // Bearer access tokens
-        if !d.token_type.eq_ignore_ascii_case("bearer") {
+        // Bearer and DPoP access tokens. RFC 9449 §5: a Bearer answer to a DPoP
+        // request is an unbound token; refused, so nothing is silently less protected
+        // than configured.
+        let token_type = if d.token_type.eq_ignore_ascii_case("bearer") {
+            TokenType::Bearer
+        } else if d.token_type.eq_ignore_ascii_case("dpop") {
+            TokenType::Dpop
+        } else if dpop {
+            return Err(TokenError::InvalidResponse("token_type is not DPoP"));
+        } else {
             return Err(TokenError::InvalidResponse("token_type is not Bearer"));
+        };
+        match (dpop, token_type) {
+            (true, TokenType::Bearer) => {
+                return Err(TokenError::InvalidResponse(
+                    "token_type is Bearer although a DPoP proof was sent: the server did not bind the token",
+                ));
+            }
+            (false, TokenType::Dpop) => {
+                return Err(TokenError::InvalidResponse(
+                    "token_type is DPoP but no DPoP key is configured",
+                ));
+            }
+            _ => {}
         }
         if d.access_token.is_empty() {
             return Err(TokenError::InvalidResponse("empty access_token"));
@@ -130,6 +167,7 @@ impl TokenResponse {
             scope: d.scope,
             refresh_token: d.refresh_token.map(RefreshToken::new),
             issued_token_type: d.issued_token_type,
+            token_type,
         })
     }
 }
@@ -141,6 +179,7 @@ pub struct TokenEndpoint {
     auth: ClientAuth,
     http: Arc<dyn HttpClient>,
     timeout: Duration,
+    dpop: Option<DpopKey>,
 }
 
 impl fmt::Debug for TokenEndpoint {
@@ -149,6 +188,7 @@ impl fmt::Debug for TokenEndpoint {
             .field("uri", &self.uri)
             .field("auth", &self.auth)
             .field("timeout", &self.timeout)
+            .field("dpop", &self.dpop)
             .finish_non_exhaustive()
     }
 }
@@ -172,6 +212,7 @@ impl TokenEndpoint {
             auth: ClientAuth::None,
             http: default_http()?,
             timeout: DEFAULT_TIMEOUT,
+            dpop: None,
         })
     }
 
@@ -209,6 +250,7 @@ impl TokenEndpoint {
             auth: ClientAuth::None,
             http,
             timeout: DEFAULT_TIMEOUT,
+            dpop: None,
         })
     }
 
@@ -239,6 +281,7 @@ impl TokenEndpoint {
             auth: ClientAuth::None,
             http,
             timeout: DEFAULT_TIMEOUT,
+            dpop: None,
         })
     }
 
@@ -263,6 +306,24 @@ impl TokenEndpoint {
         self
     }
 
+    /// Asks for DPoP-bound tokens (RFC 9449) with `key`: every request carries a
+    /// `DPoP` proof (`htm` POST, `htu` the endpoint URL, the latest nonce the endpoint
+    /// gave), one retry follows a `use_dpop_nonce` answer with the endpoint's
+    /// `DPoP-Nonce`, and only `token_type: DPoP` answers are accepted (a `Bearer`
+    /// answer is [`TokenError::InvalidResponse`]). The grant builders' `dpop(..)` set
+    /// this.
+    #[must_use]
+    pub fn dpop(mut self, key: DpopKey) -> Self {
+        self.dpop = Some(key);
+        self
+    }
+
+    /// The DPoP key, when tokens are requested DPoP-bound.
+    #[must_use]
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.dpop.as_ref()
+    }
+
     /// The endpoint URL.
     #[must_use]
     pub fn uri(&self) -> &Uri {
@@ -280,18 +341,44 @@ impl TokenEndpoint {
     /// # Errors
     /// See [`TokenError`]; OAuth error answers become [`TokenError::OAuth`].
     pub async fn request(&self, form: FormParams) -> Result<TokenResponse, TokenError> {
-        let req = oauth::form_post(&self.uri, &self.auth, form, MAX_RESPONSE)?;
-        let res = tokio::time::timeout(self.timeout, self.http.send(req))
-            .await
-            .map_err(|_| TokenError::Timeout(self.timeout))?
-            .map_err(TokenError::Transport)?;
+        let mut res = self.send(form.clone()).await?;
+        if let Some(key) = &self.dpop {
+            let fresh = key.remember_nonce(&self.uri, &res.headers);
+            // RFC 9449 §8: 400 use_dpop_nonce with a DPoP-Nonce; once
+            if fresh
+                && res.status.is_client_error()
+                && asks_for_nonce(&res.headers, Some(&res.body))
+            {
+                tracing::debug!("token endpoint asked for a DPoP nonce; retrying once with it");
+                res = self.send(form).await?;
+                key.remember_nonce(&self.uri, &res.headers);
+            }
+        }
         if res.status == StatusCode::OK {
-            TokenResponse::parse(&res.body)
+            TokenResponse::parse(&res.body, self.dpop.is_some())
         } else {
             Err(TokenError::from_error_response(
                 res.status.as_u16(),
                 &res.body,
             ))
         }
+    }
+
+    /// One POST (with a fresh DPoP proof when a key is set).
+    async fn send(&self, form: FormParams) -> Result<HttpResponse, TokenError> {
+        let mut req = oauth::form_post(&self.uri, &self.auth, form, MAX_RESPONSE)?;
+        if let Some(key) = &self.dpop {
+            let nonce = key.nonce_for(&self.uri);
+            let proof = key
+                .proof("POST", &self.uri.to_string(), None, nonce.as_deref())
+                .map_err(TokenError::Dpop)?;
+            let value = HeaderValue::from_str(&proof)
+                .map_err(|_| TokenError::Dpop(DpopKeyError::Signing))?;
+            req.headers.insert("dpop", value);
+        }
+        tokio::time::timeout(self.timeout, self.http.send(req))
+            .await
+            .map_err(|_| TokenError::Timeout(self.timeout))?
+            .map_err(TokenError::Transport)
     }
 }

@@ -28,6 +28,8 @@ use tollgate_core::oauth::{BoxError, ClientAuthError, HttpError, InsecureUrl};
 use tollgate_core::remote::FetchError;
 use tollgate_core::scope::ScopeError;
 
+use crate::dpop::DpopKeyError;
+
 /// The `error` code of an OAuth error response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -48,6 +50,11 @@ pub enum OAuthErrorCode {
     InvalidScope,
     /// `invalid_target` (RFC 8707): the requested resource/audience is not allowed.
     InvalidTarget,
+    /// `invalid_dpop_proof` (RFC 9449): the DPoP proof was refused.
+    InvalidDpopProof,
+    /// `use_dpop_nonce` (RFC 9449 §8): the server wants a nonce in the proof (asked
+    /// again after the one retry with the server's nonce).
+    UseDpopNonce,
     /// Any other code.
     Other(String),
 }
@@ -64,6 +71,8 @@ impl OAuthErrorCode {
             "unsupported_grant_type" => Self::UnsupportedGrantType,
             "invalid_scope" => Self::InvalidScope,
             "invalid_target" => Self::InvalidTarget,
+            "invalid_dpop_proof" => Self::InvalidDpopProof,
+            "use_dpop_nonce" => Self::UseDpopNonce,
             other => Self::Other(other.chars().take(64).collect()),
         }
     }
@@ -79,6 +88,8 @@ impl OAuthErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::Other(s) => s,
         }
     }
@@ -112,7 +123,8 @@ pub enum TokenError {
         status: u16,
     },
     /// A success answer that is not a usable token response (missing `access_token`,
-    /// `token_type` other than Bearer, broken JSON).
+    /// broken JSON, `token_type` other than Bearer — or other than DPoP when a DPoP
+    /// key is configured).
     #[error("unusable token response: {0}")]
     InvalidResponse(&'static str),
     /// Connection, TLS or protocol failure, or a body over the size cap.
@@ -143,6 +155,10 @@ pub enum TokenError {
     /// custom hook failed); the request was not sent.
     #[error("client authentication failed")]
     ClientAuth(#[from] ClientAuthError),
+    /// No DPoP proof could be made (a URL that is not absolute, no randomness); the
+    /// request was not sent.
+    #[error("cannot make a DPoP proof")]
+    Dpop(#[source] DpopKeyError),
 }
 
 /// Why a token endpoint or token source could not be configured: the one
@@ -171,6 +187,13 @@ pub enum ConfigError {
         #[source]
         source: ScopeError,
     },
+    /// [`AddDpopLayer`](crate::AddDpopLayer) needs a propagation mode whose tokens
+    /// are DPoP-bound: a token source built with a DPoP key (`dpop(..)`); forwarding
+    /// the caller's token cannot work (it is bound to the caller's key).
+    #[error(
+        "the DPoP layer needs a token source configured with a DPoP key (dpop(..)); forward-unchanged cannot be DPoP-bound"
+    )]
+    NoDpopKey,
 }
 
 /// Shows an error with its causes, `outer: cause: root cause` (for log lines).

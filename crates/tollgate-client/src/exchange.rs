@@ -79,6 +79,15 @@ impl fmt::Debug for TokenExchangeBuilder {
 impl TokenExchangeBuilder {
     crate::source::target_setters!(target);
 
+    /// Asks for DPoP-bound tokens with `key` (see
+    /// [`TokenEndpoint::dpop`](crate::TokenEndpoint::dpop)); use them with
+    /// [`AddDpopLayer`](crate::AddDpopLayer). The subject and actor tokens are sent as
+    /// they are.
+    pub fn dpop(mut self, key: crate::DpopKey) -> Self {
+        self.endpoint = self.endpoint.dpop(key);
+        self
+    }
+
     /// Sends this service's own token (e.g. [`ClientCredentials`](crate::ClientCredentials))
     /// as `actor_token`, so the new token names this service in `act`.
     pub fn actor(mut self, actor: impl TokenSource) -> Self {
@@ -217,6 +226,12 @@ impl TokenExchange {
         self.cache.remove_if(subject, |c| &c.token == token);
     }
 
+    /// The DPoP key the exchanged tokens are bound to, if any.
+    #[must_use]
+    pub fn dpop_key(&self) -> Option<&crate::DpopKey> {
+        self.endpoint.dpop_key()
+    }
+
     /// A [`TokenSource`] view for one subject (e.g. to use outside the layer).
     #[must_use]
     pub fn for_subject(&self, subject: SubjectToken) -> ExchangeFor {
@@ -241,5 +256,9 @@ impl TokenSource for ExchangeFor {
 
     fn invalidate(&self, token: &AccessToken) {
         self.exchange.invalidate(&self.subject, token);
+    }
+
+    fn dpop_key(&self) -> Option<&crate::DpopKey> {
+        self.exchange.dpop_key()
     }
 }

@@ -126,7 +126,7 @@ impl Propagation {
     }
 
     /// The token for one outgoing request.
-    fn token(
+    pub(crate) fn token(
         &self,
         subject: Option<SubjectToken>,
     ) -> BoxFuture<'static, Result<AccessToken, TokenError>> {
@@ -150,7 +150,16 @@ impl Propagation {
         }
     }
 
-    fn invalidate(&self, subject: Option<&SubjectToken>, token: &AccessToken) {
+    /// The DPoP key of the mode's tokens (none for forward-unchanged).
+    pub(crate) fn dpop_key(&self) -> Option<&crate::DpopKey> {
+        match self {
+            Propagation::Exchange(x) => x.dpop_key(),
+            Propagation::OwnIdentity(s) => s.dpop_key(),
+            Propagation::ForwardUnchanged => None,
+        }
+    }
+
+    pub(crate) fn invalidate(&self, subject: Option<&SubjectToken>, token: &AccessToken) {
         match self {
             Propagation::Exchange(x) => {
                 if let Some(s) = subject {
@@ -212,7 +221,7 @@ impl<S> AddAuthorization<S> {
 /// True for answers that say the token itself was refused: HTTP 401 with
 /// `error="invalid_token"` (or a bare Bearer challenge), or gRPC `UNAUTHENTICATED`
 /// (`grpc-status: 16` in a trailers-only answer).
-fn token_refused<B>(res: &Response<B>) -> bool {
+pub(crate) fn token_refused<B>(res: &Response<B>) -> bool {
     if res.status() == StatusCode::UNAUTHORIZED {
         return res
             .headers()

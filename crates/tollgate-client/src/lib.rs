@@ -17,6 +17,9 @@
 //!   cache, so a token for one target is never served for another.
 //! - [`AddAuthorizationLayer`]: a tower layer setting `Authorization: Bearer` by a
 //!   [`Propagation`] mode — exchange, own identity, or (risky) forward unchanged.
+//! - DPoP (RFC 9449, [`dpop`]): a [`DpopKey`] given to a source (`dpop(key)`) gets
+//!   DPoP-bound tokens; [`AddDpopLayer`] sends them with a fresh proof per request and
+//!   answers nonce challenges once.
 //! - Typed errors ([`TokenError`] at run time with [`OAuthErrorCode`], [`ConfigError`]
 //!   when configuring), with `source()` chains; no token or secret in any `Display` or
 //!   `Debug` output.
@@ -47,6 +50,8 @@
 //! ```
 
 pub mod cache;
+pub mod dpop;
+pub mod dpop_layer;
 pub mod endpoint;
 pub mod error;
 pub mod exchange;
@@ -54,7 +59,9 @@ pub mod layer;
 pub mod source;
 pub mod token;
 
-pub use endpoint::{TokenEndpoint, TokenResponse};
+pub use dpop::{DpopKey, DpopKeyError};
+pub use dpop_layer::{AddDpop, AddDpopLayer};
+pub use endpoint::{TokenEndpoint, TokenResponse, TokenType};
 pub use error::{ConfigError, OAuthErrorCode, TokenError};
 pub use exchange::{TokenExchange, TokenExchangeBuilder};
 pub use layer::{AddAuthorization, AddAuthorizationLayer, Propagation};

@@ -47,6 +47,7 @@ use tollgate_core::oauth::{BoxFuture, FormParams};
 use tollgate_core::scope::Scope;
 
 use crate::cache::{RenewalPolicy, Renewing};
+use crate::dpop::DpopKey;
 use crate::endpoint::TokenEndpoint;
 use crate::error::{ConfigError, OAuthErrorCode, TokenError};
 use crate::token::{AccessToken, RefreshToken};
@@ -62,6 +63,12 @@ pub trait TokenSource: Send + Sync + 'static {
 
     /// Forget `token` if it is the cached one.
     fn invalidate(&self, token: &AccessToken);
+
+    /// The DPoP key the tokens are bound to, when they are requested DPoP-bound
+    /// (default: none, Bearer tokens).
+    fn dpop_key(&self) -> Option<&DpopKey> {
+        None
+    }
 }
 
 impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
@@ -70,6 +77,9 @@ impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
     }
     fn invalidate(&self, token: &AccessToken) {
         (**self).invalidate(token);
+    }
+    fn dpop_key(&self) -> Option<&DpopKey> {
+        (**self).dpop_key()
     }
 }
 
@@ -186,6 +196,13 @@ pub struct ClientCredentialsBuilder {
 impl ClientCredentialsBuilder {
     target_setters!(target);
 
+    /// Asks for DPoP-bound tokens with `key` (see [`TokenEndpoint::dpop`]); use them
+    /// with [`AddDpopLayer`](crate::AddDpopLayer).
+    pub fn dpop(mut self, key: DpopKey) -> Self {
+        self.endpoint = self.endpoint.dpop(key);
+        self
+    }
+
     /// Renewal and backoff settings.
     pub fn renewal(mut self, policy: RenewalPolicy) -> Self {
         self.policy = policy;
@@ -261,6 +278,10 @@ impl TokenSource for ClientCredentials {
     fn invalidate(&self, token: &AccessToken) {
         self.renewing.invalidate(token);
     }
+
+    fn dpop_key(&self) -> Option<&DpopKey> {
+        self.endpoint.dpop_key()
+    }
 }
 
 /// Configuration of a [`RefreshTokenSource`]: start with
@@ -279,6 +300,14 @@ pub struct RefreshTokenSourceBuilder {
 impl RefreshTokenSourceBuilder {
     target_setters!(scopes);
 
+    /// Asks for DPoP-bound tokens with `key` (see [`TokenEndpoint::dpop`]). The
+    /// refresh token itself is sent as it is; servers that bound it to a DPoP key at
+    /// issuance need this same key.
+    pub fn dpop(mut self, key: DpopKey) -> Self {
+        self.endpoint = self.endpoint.dpop(key);
+        self
+    }
+
     /// Renewal and backoff settings.
     pub fn renewal(mut self, policy: RenewalPolicy) -> Self {
         self.policy = policy;
@@ -295,6 +324,7 @@ impl RefreshTokenSourceBuilder {
         let refresh = Arc::new(Mutex::new(RefreshState::Live(self.refresh_token)));
         let scope = join(&scopes);
         let state = refresh.clone();
+        let dpop = self.endpoint.dpop_key().cloned();
         let endpoint = self.endpoint;
         let renewing = Renewing::new(
             self.policy,
@@ -331,7 +361,11 @@ impl RefreshTokenSourceBuilder {
                 })
             }),
         );
-        Ok(RefreshTokenSource { refresh, renewing })
+        Ok(RefreshTokenSource {
+            refresh,
+            renewing,
+            dpop,
+        })
     }
 }
 
@@ -344,6 +378,7 @@ impl RefreshTokenSourceBuilder {
 pub struct RefreshTokenSource {
     refresh: Arc<Mutex<RefreshState>>,
     renewing: Arc<Renewing>,
+    dpop: Option<DpopKey>,
 }
 
 enum RefreshState {
@@ -394,5 +429,9 @@ impl TokenSource for RefreshTokenSource {
 
     fn invalidate(&self, token: &AccessToken) {
         self.renewing.invalidate(token);
+    }
+
+    fn dpop_key(&self) -> Option<&DpopKey> {
+        self.dpop.as_ref()
     }
 }

@@ -6,7 +6,11 @@
 // - resources: urn:tollgate:orders (JWT, RS256), urn:tollgate:orders-es256 (JWT, ES256,
 //   same audience), urn:tollgate:orders-opaque (opaque, for introspection tests);
 // - clients (client_secret_basic): orders-client (orders:read orders:write),
-//   reader-client (orders:read);
+//   reader-client (orders:read), dpop-client (orders:read orders:write,
+//   dpop_bound_access_tokens: only DPoP-bound tokens);
+// - DPoP (RFC 9449, features.dPoP): on, with server nonces required for every request
+//   that carries a proof (a nonce secret per process); requests without a proof are
+//   unaffected;
 // - keys: an RSA key first and a P-256 key second, generated at start. A control server
 //   on a second loopback port restarts the provider: POST /rotate stops it (port closed,
 //   connections dropped), then starts a new Provider on the same port whose jwks has a
@@ -15,7 +19,7 @@
 //
 // When listening, prints one JSON line {"issuer", "control"} and writes it to
 // OIDC_INFO_FILE when set. Binds 127.0.0.1 only.
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import Provider, { errors } from 'oidc-provider';
@@ -35,6 +39,7 @@ function newKey(kty) {
 }
 
 let keys = [newKey('RSA'), newKey('EC')];
+const dpopNonceSecret = randomBytes(32);
 
 function resourceInfo(resource) {
   switch (resource) {
@@ -71,6 +76,12 @@ function makeProvider(issuer) {
         grant_types: ['client_credentials'], redirect_uris: [], response_types: [],
         token_endpoint_auth_method: 'client_secret_basic', scope: 'orders:read',
       },
+      {
+        client_id: 'dpop-client', client_secret: 'dpop-client-secret',
+        grant_types: ['client_credentials'], redirect_uris: [], response_types: [],
+        token_endpoint_auth_method: 'client_secret_basic', scope: SCOPES,
+        dpop_bound_access_tokens: true,
+      },
     ],
     scopes: ['openid', ...SCOPES.split(' ')],
     jwks: { keys },
@@ -79,6 +90,7 @@ function makeProvider(issuer) {
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
+      dPoP: { enabled: true, nonceSecret: dpopNonceSecret, requireNonce: () => true },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => undefined,

@@ -231,6 +231,7 @@ pub(crate) fn valid_scope_token(s: &str) -> bool {
 ///     rotation_grace_secs = 900     # keep a retired key published this long
 ///     jwks_max_age_secs = 60        # Cache-Control: max-age of the JWKS
 ///     algorithm = "ES256"           # RS256 (default), PS256, ES256, ES384 or EdDSA
+///     dpop_nonce = false            # true: DPoP proofs at /token need a server nonce
 ///
 ///     [[clients]]
 ///     id = "billing"
@@ -274,6 +275,10 @@ pub struct IdpConfig {
     pub jwks_max_age: Duration,
     /// Signing algorithm (default RS256).
     pub algorithm: Algorithm,
+    /// Require a server nonce in DPoP proofs at the token endpoint (RFC 9449 §8):
+    /// a proof without a fresh one is answered 400 `use_dpop_nonce` with a
+    /// `DPoP-Nonce` header (default false). Requests without a proof are unaffected.
+    pub dpop_nonce: bool,
 }
 
 impl Default for IdpConfig {
@@ -285,6 +290,7 @@ impl Default for IdpConfig {
             rotation_grace: Duration::from_secs(600),
             jwks_max_age: Duration::from_secs(60),
             algorithm: Algorithm::RS256,
+            dpop_nonce: false,
         }
     }
 }
@@ -419,6 +425,7 @@ struct FileDto {
     rotation_grace_secs: Option<u64>,
     jwks_max_age_secs: Option<u64>,
     algorithm: Option<String>,
+    dpop_nonce: Option<bool>,
     #[serde(default)]
     clients: Vec<ClientDto>,
 }
@@ -461,6 +468,9 @@ impl IdpConfig {
         }
         if let Some(s) = dto.jwks_max_age_secs {
             config.jwks_max_age = Duration::from_secs(s);
+        }
+        if let Some(n) = dto.dpop_nonce {
+            config.dpop_nonce = n;
         }
         if let Some(a) = dto.algorithm {
             config.algorithm = a

@@ -16,6 +16,8 @@ pub struct OAuthError {
     pub description: String,
     /// The HTTP status (401 for `invalid_client`, else 400).
     pub status: u16,
+    /// A `DPoP-Nonce` to send along (`use_dpop_nonce`).
+    pub(crate) dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -24,7 +26,24 @@ impl OAuthError {
             error,
             description: description.into(),
             status,
+            dpop_nonce: None,
         }
+    }
+
+    /// `invalid_dpop_proof` (400, RFC 9449 §5).
+    pub(crate) fn invalid_dpop_proof(description: impl Into<String>) -> Self {
+        Self::new("invalid_dpop_proof", 400, description)
+    }
+
+    /// `use_dpop_nonce` (400, RFC 9449 §8) with a fresh `DPoP-Nonce`.
+    pub(crate) fn use_dpop_nonce(nonce: Option<String>) -> Self {
+        let mut e = Self::new(
+            "use_dpop_nonce",
+            400,
+            "Authorization server requires nonce in DPoP proof",
+        );
+        e.dpop_nonce = nonce;
+        e
     }
 
     /// `invalid_request` (400).
@@ -77,6 +96,10 @@ impl OAuthError {
             &json!({"error": self.error, "error_description": self.description}),
         )
         .no_store();
+        let r = match &self.dpop_nonce {
+            Some(n) => r.header("DPoP-Nonce", n.as_str()),
+            None => r,
+        };
         if self.status == 401 {
             r.header("WWW-Authenticate", r#"Basic realm="tollgate-dev-idp""#)
         } else {

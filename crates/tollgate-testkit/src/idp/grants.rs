@@ -75,6 +75,8 @@ pub(crate) struct Grant {
     pub(crate) refresh_family: Option<String>,
     /// Answer with `issued_token_type` (token exchange).
     pub(crate) exchanged: bool,
+    /// Bind the token to this DPoP key thumbprint (`cnf.jkt`, `token_type: DPoP`).
+    pub(crate) jkt: Option<String>,
 }
 
 impl Grant {
@@ -87,6 +89,7 @@ impl Grant {
             not_after: None,
             refresh_family: None,
             exchanged: false,
+            jkt: None,
         }
     }
 }
@@ -329,7 +332,8 @@ pub(crate) fn audiences(client: &Client, params: &Params) -> Result<Vec<String>,
 pub struct IssuedToken {
     /// The access token (a JWT, or an opaque reference token).
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` when the token request carried a valid DPoP proof (the
+    /// token then has `cnf.jkt`).
     pub token_type: String,
     /// Lifetime in seconds.
     pub expires_in: u64,
@@ -403,6 +407,9 @@ pub(crate) fn issue(state: &State, client: &Client, grant: Grant) -> IssuedToken
             claims.insert("iat".into(), iat.into());
             claims.insert("exp".into(), exp.into());
             claims.insert("jti".into(), jti.as_str().into());
+            if let Some(jkt) = &grant.jkt {
+                claims.insert("cnf".into(), json!({ "jkt": jkt }));
+            }
             for (k, v) in grant.extra_claims {
                 claims.entry(k).or_insert(v);
             }
@@ -448,12 +455,18 @@ pub(crate) fn issue(state: &State, client: &Client, grant: Grant) -> IssuedToken
             jti,
             revoked: false,
             act,
+            jkt: grant.jkt.clone(),
         },
         iat,
     );
     IssuedToken {
         access_token,
-        token_type: "Bearer".into(),
+        token_type: if grant.jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+        .into(),
         expires_in: ttl,
         scope,
         audiences: grant.audiences,

@@ -14,7 +14,7 @@
 //! | `GET /.well-known/openid-configuration` | discovery metadata (`issuer` exactly the issuer) |
 //! | `GET /.well-known/oauth-authorization-server` | the same (RFC 8414) |
 //! | `GET /jwks` | the public keys, `Cache-Control: public, max-age=N`, `ETag`, 304 on `If-None-Match` |
-//! | `POST /token` | `grant_type=client_credentials`, `refresh_token` (rotating) or `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693); client auth `client_secret_basic`, `client_secret_post` or `private_key_jwt` (RFC 7523); optional `scope`, `resource` (RFC 8707) / `audience` (repeatable) |
+//! | `POST /token` | `grant_type=client_credentials`, `refresh_token` (rotating) or `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693); client auth `client_secret_basic`, `client_secret_post` or `private_key_jwt` (RFC 7523); optional `scope`, `resource` (RFC 8707) / `audience` (repeatable); optional `DPoP` proof (below) |
 //! | `POST /introspect` | RFC 7662, client authentication required |
 //! | `POST /revoke` | RFC 7009, client authentication required (a client revokes its own tokens) |
 //! | `POST /admin/rotate` | rotate the signing key now → `{"kid", "published"}` (no authentication) |
@@ -31,6 +31,20 @@
 //! introspection understands. Revoking a JWT makes introspection answer
 //! `active: false`; resource servers verifying the JWT locally still accept it until
 //! it expires.
+//!
+//! # DPoP-bound tokens (RFC 9449)
+//!
+//! A token request carrying a `DPoP` proof header gets a token bound to the proof's
+//! key: `cnf: {"jkt": <RFC 7638 thumbprint>}` in the JWT (and in introspection) and
+//! `token_type: "DPoP"` in the answer. The proof is checked by tollgate-core's
+//! [`DpopVerifier`](tollgate_core::dpop::DpopVerifier) (`htm` POST, `htu` the token
+//! endpoint URL, no `ath`, 60 s window, each `jti` once) before anything else; a bad
+//! one is 400 `invalid_dpop_proof`. With [`DevIdpBuilder::dpop_nonce`] (TOML
+//! `dpop_nonce = true`) a proof must carry a fresh server nonce: without one the answer
+//! is 400 `use_dpop_nonce` with a `DPoP-Nonce` header, and DPoP answers carry a fresh
+//! `DPoP-Nonce` too. The metadata lists `dpop_signing_alg_values_supported`. Requests
+//! without a proof are answered exactly as before (Bearer). Refresh tokens are not
+//! bound (confidential clients only here).
 //!
 //! Errors are RFC 6749 §5.2 JSON with `Cache-Control: no-store`: `invalid_client`
 //! (401, `WWW-Authenticate: Basic`), `invalid_request`, `invalid_grant`,
@@ -141,6 +155,9 @@ pub enum IdpError {
     /// The configuration is unusable (its text is the [`ConfigError`]'s).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The DPoP proof verifier (or its nonce issuer) could not be set up.
+    #[error("cannot set up DPoP proof checking")]
+    Dpop(#[source] tollgate_core::error::BuildError),
 }
 
 /// Configures and starts a [`DevIdp`].
@@ -201,6 +218,13 @@ impl DevIdpBuilder {
         self
     }
 
+    /// Require a server nonce in DPoP proofs at the token endpoint (default off; see
+    /// [`IdpConfig::dpop_nonce`]).
+    pub fn dpop_nonce(mut self, on: bool) -> Self {
+        self.config.dpop_nonce = on;
+        self
+    }
+
     /// The address to listen on (default `127.0.0.1:0`, a free port); loopback only.
     pub fn bind(mut self, addr: SocketAddr) -> Self {
         self.bind = addr;
@@ -225,7 +249,12 @@ impl DevIdpBuilder {
             .local_addr()
             .map_err(|e| IdpError::Bind(self.bind, e))?;
         let rotation = self.config.rotation_interval;
-        let state = Arc::new(State::new(format!("http://{addr}"), self.config));
+        let mut dpop = tollgate_core::dpop::DpopVerifier::builder();
+        if self.config.dpop_nonce {
+            dpop = dpop.nonces(tollgate_core::dpop::NonceIssuer::random().map_err(IdpError::Dpop)?);
+        }
+        let dpop = dpop.build().map_err(IdpError::Dpop)?;
+        let state = Arc::new(State::new(format!("http://{addr}"), self.config, dpop));
         let (stop, stop_rx) = watch::channel(false);
         let handler = {
             let state = state.clone();

@@ -7,6 +7,8 @@ use std::time::Instant;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use tollgate_core::alg::Algorithm;
+use tollgate_core::dpop::{DpopVerifier, ProofRequest};
+use tollgate_core::error::DpopError;
 
 use super::config::{Client, IdpConfig};
 use super::error::OAuthError;
@@ -39,12 +41,15 @@ pub(crate) struct State {
     tokens: Mutex<TokenStore>,
     /// `jti`s of `private_key_jwt` assertions seen (each is accepted once).
     assertion_jtis: Mutex<HashSet<String>>,
+    /// DPoP proofs at the token endpoint (with nonces when configured).
+    pub(crate) dpop: DpopVerifier,
 }
 
 impl State {
-    pub(crate) fn new(issuer: String, config: IdpConfig) -> Self {
+    pub(crate) fn new(issuer: String, config: IdpConfig, dpop: DpopVerifier) -> Self {
         let ring = KeyRing::new(config.algorithm, config.rotation_grace);
         State {
+            dpop,
             issuer,
             config,
             keys: Mutex::new(ring),
@@ -143,6 +148,12 @@ impl State {
             "introspection_endpoint_auth_methods_supported": auth,
             "revocation_endpoint_auth_methods_supported": auth,
             "scopes_supported": scopes,
+            "dpop_signing_alg_values_supported": self
+                .dpop
+                .algorithms()
+                .iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>(),
             "service_documentation":
                 "tollgate-dev-idp: a development identity provider. NOT FOR PRODUCTION.",
         })
@@ -356,10 +367,54 @@ fn basic_credentials(header: &str) -> Option<(String, String)> {
 }
 
 fn token(state: &State, req: &Request, params: &Params) -> Result<Response, OAuthError> {
+    // before anything is used up (a refresh token, an assertion jti)
+    let jkt = dpop_proof(state, req)?;
     let client = authenticate(state, req, params)?;
-    let grant = grants::dispatch(state, client, params)?;
+    let mut grant = grants::dispatch(state, client, params)?;
+    grant.jkt = jkt;
+    let bound = grant.jkt.is_some();
     let issued = grants::issue(state, client, grant);
-    Ok(Response::json(200, &issued.to_json()).no_store())
+    let r = Response::json(200, &issued.to_json()).no_store();
+    // a fresh nonce along with a DPoP answer (RFC 9449 §8.2)
+    Ok(match state.dpop.nonces() {
+        Some(n) if bound => r.header("DPoP-Nonce", n.mint(now())),
+        _ => r,
+    })
+}
+
+/// The token request's DPoP proof (RFC 9449 §5): none → `None` (a Bearer token);
+/// one that passes tollgate-core's verifier (`htm` POST, `htu` the token endpoint, no
+/// `ath`, a fresh nonce when configured, not replayed) → its key's thumbprint; else
+/// 400 `invalid_dpop_proof` or `use_dpop_nonce`.
+fn dpop_proof(state: &State, req: &Request) -> Result<Option<String>, OAuthError> {
+    match req.header_counts.get("dpop").copied().unwrap_or(0) {
+        0 => return Ok(None),
+        1 => {}
+        _ => {
+            return Err(OAuthError::invalid_dpop_proof(
+                "Exactly one DPoP proof is required",
+            ));
+        }
+    }
+    let proof = req.header("dpop").unwrap_or_default();
+    let now = now();
+    let url = state.url(TOKEN_PATH);
+    let verified = state
+        .dpop
+        .verify(proof, &ProofRequest::new("POST", &url), now)
+        .map_err(|e| match e {
+            DpopError::NonceRequired | DpopError::NonceInvalid => {
+                OAuthError::use_dpop_nonce(state.dpop.nonces().map(|n| n.mint(now)))
+            }
+            e => OAuthError::invalid_dpop_proof(e.to_string()),
+        })?;
+    match state.dpop.remember(&verified, now).now_or_never() {
+        Some(Ok(())) => Ok(Some(verified.jkt().to_owned())),
+        Some(Err(e)) => Err(OAuthError::invalid_dpop_proof(e.to_string())),
+        None => Err(OAuthError::invalid_dpop_proof(
+            "The DPoP proof cannot be checked right now",
+        )),
+    }
 }
 
 fn introspect(state: &State, req: &Request, params: &Params) -> Result<Response, OAuthError> {
@@ -381,13 +436,18 @@ fn introspect(state: &State, req: &Request, params: &Params) -> Result<Response,
                 [one] => Value::from(one.as_str()),
                 many => Value::from(many.to_vec()),
             },
-            "token_type": "Bearer",
+            "token_type": if r.jkt.is_some() { "DPoP" } else { "Bearer" },
             "jti": r.jti,
         }),
     };
     let mut body = body;
-    if let Some(act) = state.introspect(token).and_then(|r| r.act) {
-        body["act"] = act;
+    if let Some(r) = state.introspect(token) {
+        if let Some(act) = r.act {
+            body["act"] = act;
+        }
+        if let Some(jkt) = r.jkt {
+            body["cnf"] = json!({ "jkt": jkt });
+        }
     }
     Ok(Response::json(200, &body).no_store())
 }

@@ -20,6 +20,8 @@ pub(crate) struct Record {
     pub(crate) revoked: bool,
     /// The `act` claim (token exchange with an actor), for chained exchanges.
     pub(crate) act: Option<Value>,
+    /// `cnf.jkt` of a DPoP-bound token (RFC 9449).
+    pub(crate) jkt: Option<String>,
 }
 
 /// What the IdP knows about one refresh token.

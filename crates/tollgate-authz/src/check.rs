@@ -271,6 +271,11 @@ fn finish(
         Ok(c) => c,
         Err(e) => return Verdict::Deny(Deny::new(inner, DenyReason::Token(e))),
     };
+    // A certificate-bound token (RFC 8705) needs the client certificate, which the
+    // gateway holds and does not pass here yet: refused (fail closed), never let through.
+    if let Err(e) = tollgate_core::mtls::check_certificate(claims.cnf.as_ref(), None) {
+        return Verdict::Deny(Deny::new(inner, DenyReason::Token(e.into())));
+    }
     let Access::Scopes(policy) = inner.routes.rules()[rule].access() else {
         return Verdict::Allow(allow(inner, None));
     };
@@ -550,5 +555,57 @@ impl Future for Check {
             };
             *state = next;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AuthzConfig;
+    use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
+
+    /// A certificate-bound token cannot be checked at the checkpoint (no certificate
+    /// source there): refused with 401 `invalid_token`; unbound tokens pass.
+    #[tokio::test]
+    async fn certificate_bound_tokens_fail_closed() {
+        let key = TestKey::p256("k");
+        let gate = tollgate_tower::Tollgate::<()>::builder()
+            .issuer(DEFAULT_ISSUER)
+            .audience(DEFAULT_AUDIENCE)
+            .keys(tollgate_core::KeySet::from_keys([key.public_key()]))
+            .build()
+            .await
+            .unwrap();
+        let config = AuthzConfig::from_toml(&format!(
+            "[[issuer]]\nissuer = \"{DEFAULT_ISSUER}\"\naudiences = [\"{DEFAULT_AUDIENCE}\"]\n\
+             jwks_uri = \"https://idp.example/jwks\"\n[[route]]\nprefix = \"/\"\nscopes = {{ all = [] }}\n"
+        ))
+        .unwrap();
+        let checkpoint = config.checkpoint(&gate).unwrap();
+        let verdict = |token: String| {
+            let mut headers = HeaderMap::new();
+            headers.insert(AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+            let checkpoint = checkpoint.clone();
+            async move {
+                checkpoint
+                    .check(&OriginalRequest::new("GET", "/orders", &headers))
+                    .await
+            }
+        };
+        let bound = key
+            .token()
+            .claim(
+                "cnf",
+                serde_json::json!({ "x5t#S256": "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0" }),
+            )
+            .sign();
+        match verdict(bound).await {
+            Verdict::Deny(d) => assert_eq!(d.status(), http::StatusCode::UNAUTHORIZED),
+            Verdict::Allow(_) => panic!("certificate-bound token allowed"),
+        }
+        assert!(matches!(
+            verdict(key.token().sign()).await,
+            Verdict::Allow(_)
+        ));
     }
 }

@@ -69,6 +69,7 @@ pub mod extract;
 
 pub use extract::{ClaimsRejection, VerifiedClaims};
 pub use tollgate_tower::audit::{self, PeerAddr};
+pub use tollgate_tower::mtls;
 pub use tollgate_tower::scopes;
 
 pub use tollgate_core as core;

@@ -254,6 +254,37 @@ impl TokenEndpoint {
         })
     }
 
+    /// [`TokenEndpoint::discover_with`] for a client that authenticates with a TLS
+    /// client certificate (RFC 8705, [`ClientAuth::TlsClientAuth`]): the metadata's
+    /// `mtls_endpoint_aliases.token_endpoint` when present (RFC 8705 §5), else its
+    /// `token_endpoint`. `http` must present the certificate (e.g.
+    /// [`HyperClient::with_client_auth_cert`]).
+    ///
+    /// # Errors
+    /// As [`TokenEndpoint::discover`].
+    pub async fn discover_mtls(
+        issuer: &str,
+        http: Arc<dyn HttpClient>,
+    ) -> Result<Self, ConfigError> {
+        let uri = oauth::discover_endpoint(
+            &*http,
+            issuer,
+            Discovery::Auto,
+            MetadataField::MtlsTokenEndpoint,
+            DEFAULT_TIMEOUT,
+            MAX_RESPONSE,
+        )
+        .await
+        .map_err(ConfigError::Discovery)?;
+        Ok(TokenEndpoint {
+            uri,
+            auth: ClientAuth::None,
+            http,
+            timeout: DEFAULT_TIMEOUT,
+            dpop: None,
+        })
+    }
+
     /// Sets the client authentication (default [`ClientAuth::None`]).
     #[must_use]
     pub fn client_auth(mut self, auth: ClientAuth) -> Self {

@@ -331,6 +331,9 @@ pub enum AuthError {
     Misconfigured,
     /// A DPoP (RFC 9449) proof or binding refusal (see [`DpopError`]).
     Dpop(DpopError),
+    /// A certificate-bound token (RFC 8705, `cnf["x5t#S256"]`) without its client
+    /// certificate (see [`MtlsError`]).
+    Mtls(MtlsError),
 }
 
 macro_rules! from_area {
@@ -342,7 +345,7 @@ macro_rules! from_area {
 }
 from_area!(RequestError => Request, FormatError => Format, HeaderError => Header,
     SignatureError => Signature, ClaimsError => Claims, KeyError => Key,
-    UnavailableError => Unavailable, DpopError => Dpop);
+    UnavailableError => Unavailable, DpopError => Dpop, MtlsError => Mtls);
 
 const INVALID_TOKEN_DEFAULT: &str = "The access token is invalid";
 
@@ -420,6 +423,7 @@ impl AuthError {
                 }
             }
             AuthError::Dpop(d) => d.wire(),
+            AuthError::Mtls(m) => m.wire(),
         }
     }
 
@@ -575,6 +579,7 @@ impl fmt::Display for AuthError {
             AuthError::Key(e) => e.fmt(f),
             AuthError::Unavailable(e) => e.fmt(f),
             AuthError::Dpop(e) => e.fmt(f),
+            AuthError::Mtls(e) => e.fmt(f),
             AuthError::InsufficientScope { required } => {
                 write!(f, "scope policy not met (requires {required})")
             }
@@ -598,6 +603,7 @@ impl std::error::Error for AuthError {
             AuthError::Key(e) => Some(e),
             AuthError::Unavailable(e) => Some(e),
             AuthError::Dpop(e) => Some(e),
+            AuthError::Mtls(e) => Some(e),
             AuthError::InsufficientScope { .. }
             | AuthError::Inactive
             | AuthError::Misconfigured => None,
@@ -911,11 +917,15 @@ pub enum Reason {
     DpopBinding,
     /// The DPoP replay store is full or unreachable (503).
     DpopUnavailable,
+    /// A certificate-bound token (RFC 8705 `cnf["x5t#S256"]`) came without its client
+    /// certificate, with another one, or with an unreadable binding or forwarded
+    /// certificate header.
+    MtlsBinding,
 }
 
 impl Reason {
     /// How many reasons there are (for tables indexed by `reason as usize`).
-    pub const COUNT: usize = 26;
+    pub const COUNT: usize = 27;
 
     /// Every reason, in declaration order (`ALL[r as usize] == r`).
     pub const ALL: [Reason; Reason::COUNT] = [
@@ -945,6 +955,7 @@ impl Reason {
         Reason::DpopNonce,
         Reason::DpopBinding,
         Reason::DpopUnavailable,
+        Reason::MtlsBinding,
     ];
 
     /// The label value (`snake_case`, fixed).
@@ -977,6 +988,7 @@ impl Reason {
             Reason::DpopNonce => "dpop_nonce",
             Reason::DpopBinding => "dpop_binding",
             Reason::DpopUnavailable => "dpop_unavailable",
+            Reason::MtlsBinding => "mtls_binding",
         }
     }
 
@@ -1040,6 +1052,7 @@ impl AuthError {
             AuthError::Unavailable(UnavailableError::WouldWait { .. }) => Reason::WouldWait,
             AuthError::Misconfigured => Reason::Misconfigured,
             AuthError::Dpop(d) => d.reason(),
+            AuthError::Mtls(_) => Reason::MtlsBinding,
         }
     }
 }
@@ -1764,5 +1777,114 @@ mod dpop_tests {
         }
         assert_eq!(ErrorCode::InvalidDpopProof.as_str(), "invalid_dpop_proof");
         assert_eq!(ErrorCode::UseDpopNonce.as_str(), "use_dpop_nonce");
+    }
+}
+
+// ---- mTLS certificate-bound tokens (RFC 8705, issue 15). Additive, at the end.
+
+/// Refusals of a certificate-bound access token (RFC 8705 §3: `cnf["x5t#S256"]`).
+/// Every one answers 401 `invalid_token` (gRPC `UNAUTHENTICATED`) with a fixed
+/// description, and is counted under [`Reason::MtlsBinding`].
+///
+/// ```
+/// use tollgate_core::error::{AuthError, ErrorCode, MtlsError, Reason};
+///
+/// let e = AuthError::from(MtlsError::MissingCertificate);
+/// let w = e.wire();
+/// assert_eq!((w.status, w.error), (401, Some(ErrorCode::InvalidToken)));
+/// assert_eq!(w.description, "The access token is bound to a client certificate that was not presented");
+/// assert_eq!(e.reason(), Reason::MtlsBinding);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MtlsError {
+    /// The token is bound to a certificate and the request presented none.
+    MissingCertificate,
+    /// The presented certificate's SHA-256 thumbprint is not the token's `x5t#S256`.
+    CertificateMismatch,
+    /// The token's `cnf["x5t#S256"]` is not the base64url of 32 bytes.
+    InvalidConfirmation,
+    /// The trusted proxy's certificate header (Envoy `x-forwarded-client-cert`, RFC
+    /// 9440 `Client-Cert`) is present but cannot be read: repeated, several
+    /// elements, bad encoding, or `Hash` and `Cert` disagreeing.
+    MalformedForwardedCertificate,
+}
+
+impl MtlsError {
+    /// The wire answer: always 401 `invalid_token`, a fixed description per case.
+    #[must_use]
+    pub fn wire(&self) -> WireError {
+        let description = match self {
+            MtlsError::MissingCertificate => {
+                "The access token is bound to a client certificate that was not presented"
+            }
+            MtlsError::CertificateMismatch => {
+                "The client certificate does not match the access token"
+            }
+            MtlsError::InvalidConfirmation => "The access token has an invalid certificate binding",
+            MtlsError::MalformedForwardedCertificate => {
+                "The forwarded client certificate cannot be read"
+            }
+        };
+        WireError {
+            status: 401,
+            error: Some(ErrorCode::InvalidToken),
+            description,
+            grpc: GrpcCode::Unauthenticated,
+            retry_after: None,
+        }
+    }
+}
+
+impl fmt::Display for MtlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MtlsError::MissingCertificate => {
+                "certificate-bound token (cnf.x5t#S256) without a client certificate"
+            }
+            MtlsError::CertificateMismatch => {
+                "client certificate thumbprint is not the token's cnf.x5t#S256"
+            }
+            MtlsError::InvalidConfirmation => {
+                "token cnf.x5t#S256 is not the base64url of a SHA-256 digest"
+            }
+            MtlsError::MalformedForwardedCertificate => {
+                "forwarded client certificate header from the trusted proxy is malformed"
+            }
+        })
+    }
+}
+
+impl std::error::Error for MtlsError {}
+
+#[cfg(test)]
+mod mtls_tests {
+    use super::*;
+
+    #[test]
+    fn mtls_rows() {
+        for m in [
+            MtlsError::MissingCertificate,
+            MtlsError::CertificateMismatch,
+            MtlsError::InvalidConfirmation,
+            MtlsError::MalformedForwardedCertificate,
+        ] {
+            let e = AuthError::from(m);
+            let w = e.wire();
+            assert_eq!((w.status, w.error), (401, Some(ErrorCode::InvalidToken)));
+            assert_eq!(w.grpc, GrpcCode::Unauthenticated);
+            assert!(
+                w.description
+                    .bytes()
+                    .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)),
+                "{m:?}"
+            );
+            assert_eq!(e.reason(), Reason::MtlsBinding);
+            assert_eq!(e.reason().outcome(), Outcome::Refused);
+            assert_eq!(e.to_string(), m.to_string());
+            let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<MtlsError>());
+            assert_eq!(source, Some(&m));
+        }
+        assert_eq!(Reason::MtlsBinding.as_str(), "mtls_binding");
     }
 }

@@ -58,6 +58,7 @@ pub mod introspect;
 mod json;
 pub mod keys;
 pub mod metrics;
+pub mod mtls;
 #[cfg(feature = "remote")]
 pub mod oauth;
 pub mod preset;

@@ -54,7 +54,8 @@ where
         for (path, policy) in methods.methods() {
             self.record_policy(path, policy);
         }
-        let layer = GrpcAuthLayer::with_claims(self.authenticator().clone(), methods);
+        let layer = GrpcAuthLayer::with_claims(self.authenticator().clone(), methods)
+            .mtls(self.mtls_settings());
         let dpop = self.dpop_for_layers();
         // with a resource configured, refusals carry `resource_metadata` too; with DPoP
         // on, the challenges tell clients which schemes and algorithms are accepted
@@ -83,9 +84,9 @@ where
                  path a proof's htu names: use grpc_layer",
             ));
         }
-        Ok(GrpcInterceptor::with_claims(
-            self.authenticator().clone(),
-            policy,
-        ))
+        Ok(
+            GrpcInterceptor::with_claims(self.authenticator().clone(), policy)
+                .mtls(self.mtls_settings()),
+        )
     }
 }

@@ -95,6 +95,7 @@ struct Shared<A> {
     auth: A,
     policy: ScopePolicy,
     rejector: GrpcRejector,
+    mtls: crate::mtls::Mtls,
 }
 
 /// A synchronous `tonic` interceptor that authenticates the bearer token, checks one
@@ -149,6 +150,7 @@ impl<X, A: Authenticate<X>> GrpcInterceptor<X, A> {
                 auth,
                 policy,
                 rejector,
+                mtls: crate::mtls::for_tonic(crate::mtls::Mtls::default()),
             }),
             _claims: PhantomData,
         }
@@ -158,6 +160,24 @@ impl<X, A: Authenticate<X>> GrpcInterceptor<X, A> {
     #[must_use]
     pub fn policy(&self) -> &ScopePolicy {
         &self.shared.policy
+    }
+
+    /// Where the client certificate of certificate-bound tokens (RFC 8705) comes from
+    /// (see [`crate::mtls`]); tonic's own TLS record is read too (feature `tls`).
+    pub fn mtls(self, mtls: crate::mtls::Mtls) -> Self
+    where
+        A: Clone,
+    {
+        let s = &self.shared;
+        GrpcInterceptor {
+            shared: Arc::new(Shared {
+                auth: s.auth.clone(),
+                policy: s.policy.clone(),
+                rejector: s.rejector.clone(),
+                mtls: crate::mtls::for_tonic(mtls),
+            }),
+            _claims: PhantomData,
+        }
     }
 }
 
@@ -171,6 +191,8 @@ where
         let mut fut = self.shared.auth.authenticate(token);
         match Pin::new(&mut fut).poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(Ok(claims)) => {
+                let (headers, extensions) = (request.metadata().as_ref(), request.extensions());
+                self.shared.mtls.admit_in(&claims, headers, extensions)?;
                 request.extensions_mut().insert(claims);
                 check_scopes::<X>(request.extensions(), &self.shared.policy)
             }

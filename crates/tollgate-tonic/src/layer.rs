@@ -128,7 +128,9 @@ where
         scopes.warn_malformed();
         let rejector = GrpcRejector::new();
         GrpcAuthLayer {
-            auth: AuthLayer::new(auth).rejector(rejector.clone()),
+            auth: AuthLayer::new(auth)
+                .rejector(rejector.clone())
+                .mtls(crate::mtls::for_tonic(Default::default())),
             scopes: ScopeLayer::with_rejector(scopes, rejector),
         }
     }
@@ -154,6 +156,17 @@ where
     pub fn dpop(self, dpop: tollgate_tower::Dpop) -> Self {
         GrpcAuthLayer {
             auth: self.auth.dpop(dpop),
+            scopes: self.scopes,
+        }
+    }
+}
+
+impl<X, A: Clone> GrpcAuthLayer<X, A> {
+    /// Where the client certificate of certificate-bound tokens (RFC 8705) comes from
+    /// (see [`crate::mtls`]); tonic's own TLS record is read too (feature `tls`).
+    pub fn mtls(self, mtls: crate::mtls::Mtls) -> Self {
+        GrpcAuthLayer {
+            auth: self.auth.mtls(crate::mtls::for_tonic(mtls)),
             scopes: self.scopes,
         }
     }

@@ -97,6 +97,7 @@ pub mod gate;
 pub mod interceptor;
 pub mod layer;
 pub mod methods;
+pub mod mtls;
 pub mod reject;
 
 pub use ext::RequestExt;

@@ -44,4 +44,60 @@ fn main() {
             ""
         }
     );
+    let (bound, unbound) = (certificate_bound(true), certificate_bound(false));
+    println!(
+        "allocations per request with a ClientCertificate extension, no scope layer: \
+         certificate-bound token (RFC 8705) {bound}, unbound token {unbound}"
+    );
+}
+
+/// The warm path for a token bound (or not) to a client certificate, the request
+/// carrying that certificate as its `ClientCertificate` extension.
+fn certificate_bound(bound: bool) -> f64 {
+    use std::task::{Context, Poll, Waker};
+    use tollgate_core::authenticate::StaticKeys;
+    use tollgate_core::{KeySet, Validation};
+    use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
+    use tollgate_tower::mtls::ClientCertificate;
+    use tower::{Service, ServiceBuilder, service_fn};
+
+    let key = TestKey::p256("k1");
+    let validation = Validation::builder()
+        .issuer(DEFAULT_ISSUER)
+        .audience(DEFAULT_AUDIENCE)
+        .build()
+        .unwrap();
+    let gate = tollgate_tower::Tollgate::<()>::new(StaticKeys::new(
+        validation,
+        KeySet::from_keys([key.public_key()]),
+    ));
+    let cert = ClientCertificate::from_der(b"client certificate");
+    let token = if bound {
+        key.token()
+            .claim(
+                "cnf",
+                serde_json::json!({ "x5t#S256": cert.thumbprint().to_base64url() }),
+            )
+            .sign()
+    } else {
+        key.token().sign()
+    };
+    let header = http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    let mut svc = ServiceBuilder::new()
+        .layer(gate.layer())
+        .service(service_fn(|_req: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+        }));
+    let mut call = move || {
+        let mut req = common::request(&header);
+        req.extensions_mut().insert(cert);
+        let mut fut = std::pin::pin!(svc.call(req));
+        match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(r) => assert_eq!(r.unwrap().status(), 200),
+            Poll::Pending => panic!("the warm path must not wait"),
+        }
+    };
+    call();
+    call(); // admitted to the verified-token cache on the second verification
+    count_blocks(call)
 }

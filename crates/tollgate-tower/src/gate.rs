@@ -73,6 +73,7 @@ use tollgate_core::validation::{TokenProfile, Validation, ValidationBuilder};
 
 use crate::auth::{AuthLayer, Dpop, Mode};
 use crate::metadata::{MetadataService, Policies, ProtectedResource};
+use crate::mtls::Mtls;
 use crate::reject::BearerRejector;
 use crate::scope::RequireScopeLayer;
 
@@ -90,6 +91,8 @@ pub struct Tollgate<X = ()> {
     resource: Option<Arc<ProtectedResource>>,
     /// DPoP (RFC 9449); `None`: Bearer only.
     dpop: Option<Dpop>,
+    /// Certificate source for certificate-bound tokens (RFC 8705).
+    mtls: Mtls,
     _claims: PhantomData<fn() -> X>,
 }
 
@@ -102,6 +105,7 @@ impl<X> Clone for Tollgate<X> {
             policies: self.policies.clone(),
             resource: self.resource.clone(),
             dpop: self.dpop.clone(),
+            mtls: self.mtls,
             _claims: PhantomData,
         }
     }
@@ -136,6 +140,7 @@ impl<X> Tollgate<X> {
             policies,
             resource: None,
             dpop: None,
+            mtls: Mtls::default(),
             _claims: PhantomData,
         }
     }
@@ -179,6 +184,19 @@ impl<X> Tollgate<X> {
         self.dpop.as_ref()
     }
 
+    /// Where the client certificate of certificate-bound tokens (RFC 8705) comes from
+    /// (see [`crate::mtls`]): the TLS connection by default, a trusted proxy's header
+    /// only when configured. The binding check itself is always on.
+    pub fn mtls(mut self, mtls: Mtls) -> Self {
+        self.mtls = mtls;
+        self
+    }
+
+    /// The mTLS settings.
+    pub fn mtls_settings(&self) -> Mtls {
+        self.mtls
+    }
+
     /// The DPoP settings the layers enforce: [`Self::dpop_settings`] when DPoP is on
     /// (allowed or required), with the RFC 9728 `resource_metadata` of the challenge
     /// configuration when a [resource](TollgateBuilder::resource) is configured (or the
@@ -205,7 +223,8 @@ impl<X> Tollgate<X> {
     pub fn layer(&self) -> AuthLayer<X> {
         let layer = AuthLayer::new(self.auth.clone())
             .rejector(self.rejector.clone())
-            .mode(self.mode);
+            .mode(self.mode)
+            .mtls(self.mtls);
         match self.dpop_for_layers() {
             Some(d) => layer.dpop(d),
             None => layer,
@@ -383,6 +402,7 @@ pub struct TollgateBuilder<X = ()> {
     has_audience: bool,
     error: Option<BuildError>,
     dpop: Option<Dpop>,
+    mtls: Mtls,
     _claims: PhantomData<fn() -> X>,
 }
 
@@ -405,6 +425,7 @@ impl<X> Default for TollgateBuilder<X> {
             has_audience: false,
             error: None,
             dpop: None,
+            mtls: Mtls::default(),
             _claims: PhantomData,
         }
     }
@@ -429,6 +450,7 @@ impl<X> Clone for TollgateBuilder<X> {
             has_audience: self.has_audience,
             error: self.error.clone(),
             dpop: self.dpop.clone(),
+            mtls: self.mtls,
             _claims: PhantomData,
         }
     }
@@ -625,6 +647,19 @@ where
         self
     }
 
+    /// Where the client certificate of certificate-bound tokens (RFC 8705) comes from
+    /// (see [`crate::mtls`]). The default, [`CertificateSource::Connection`], reads the
+    /// [`ClientCertificate`](crate::mtls::ClientCertificate) the TLS server inserts;
+    /// [`CertificateSource::TrustedProxy`] reads a proxy's header instead, and only
+    /// then: a client could forge it.
+    ///
+    /// [`CertificateSource::Connection`]: crate::mtls::CertificateSource::Connection
+    /// [`CertificateSource::TrustedProxy`]: crate::mtls::CertificateSource::TrustedProxy
+    pub fn mtls(mut self, mtls: Mtls) -> Self {
+        self.mtls = mtls;
+        self
+    }
+
     fn finish(&self, auth: Authenticator) -> Result<Tollgate<X>, BuildError> {
         let policies = Arc::new(Policies::default());
         let resource = match &self.resource {
@@ -659,6 +694,7 @@ where
             policies,
             resource,
             dpop: self.dpop.clone(),
+            mtls: self.mtls,
             _claims: PhantomData,
         })
     }

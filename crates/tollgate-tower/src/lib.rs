@@ -16,6 +16,10 @@
 //!   (one policy per route) here, per gRPC method in `tollgate-tonic`. 403
 //!   `insufficient_scope` when not met, 500 when no claims are present (the layers
 //!   were stacked wrongly).
+//! - Certificate-bound tokens (RFC 8705, module [`mtls`]): a token with
+//!   `cnf["x5t#S256"]` needs the matching client certificate, found in the
+//!   [`ClientCertificate`](mtls::ClientCertificate) extension a TLS server inserts or,
+//!   only when configured, in a trusted proxy's header.
 //! - [`GateConfig`] (module [`config`]): the settings as plain data, read from
 //!   `TOLLGATE_*` environment variables, turned into a [`TollgateBuilder`].
 //!
@@ -61,6 +65,7 @@ pub mod auth;
 pub mod config;
 pub mod gate;
 pub mod metadata;
+pub mod mtls;
 pub mod reject;
 pub mod scope;
 pub mod scopes;

@@ -75,9 +75,10 @@ pub enum ClientAuthError {
 /// How a client authenticates to an authorization server's endpoint (RFC 6749 §2.3,
 /// RFC 7523, RFC 7662 §2.1). Secrets are never shown by `Debug`.
 ///
-/// `#[non_exhaustive]`: mTLS (`tls_client_auth`, RFC 8705) comes as a variant later;
-/// until then use [`ClientAuth::custom`] with an [`HttpClient`](super::HttpClient)
-/// presenting the certificate.
+/// mTLS client authentication (RFC 8705 §2: `tls_client_auth`,
+/// `self_signed_tls_client_auth`) is a pair: the variant names the client in the
+/// form, the [`HttpClient`](super::HttpClient) presents the certificate
+/// ([`HyperClient::with_client_auth_cert`](super::HyperClient::with_client_auth_cert)).
 ///
 /// ```
 /// use tollgate_core::oauth::ClientAuth;
@@ -128,6 +129,19 @@ pub enum ClientAuth {
     AccessToken(String),
     /// Your own scheme: see [`ClientAuthHook`].
     Custom(Arc<dyn ClientAuthHook>),
+    /// `tls_client_auth` (RFC 8705 §2.1): the client authenticates with a TLS client
+    /// certificate from a PKI the authorization server trusts, presented by the HTTP
+    /// client; the form carries `client_id` only.
+    TlsClientAuth {
+        /// `client_id`.
+        client_id: String,
+    },
+    /// `self_signed_tls_client_auth` (RFC 8705 §2.2): as [`Self::TlsClientAuth`]
+    /// with a self-signed certificate registered with the authorization server.
+    SelfSignedTlsClientAuth {
+        /// `client_id`.
+        client_id: String,
+    },
 }
 
 /// Secrets are never shown.
@@ -141,6 +155,10 @@ impl fmt::Debug for ClientAuth {
             ClientAuth::ClientSecretBasic { client_id, .. } => ("ClientSecretBasic", client_id),
             ClientAuth::ClientSecretPost { client_id, .. } => ("ClientSecretPost", client_id),
             ClientAuth::PrivateKeyJwt { client_id, .. } => ("PrivateKeyJwt", client_id),
+            ClientAuth::TlsClientAuth { client_id } => ("TlsClientAuth", client_id),
+            ClientAuth::SelfSignedTlsClientAuth { client_id } => {
+                ("SelfSignedTlsClientAuth", client_id)
+            }
         };
         f.debug_struct(method)
             .field("client_id", client_id)
@@ -185,6 +203,29 @@ impl ClientAuth {
         ClientAuth::AccessToken(token.into())
     }
 
+    /// `tls_client_auth` (RFC 8705 §2.1): `client_id` in the form, the certificate
+    /// presented by the HTTP client (e.g.
+    /// [`HyperClient::with_client_auth_cert`](super::HyperClient::with_client_auth_cert)).
+    ///
+    /// ```
+    /// use tollgate_core::oauth::ClientAuth;
+    /// let auth = ClientAuth::tls_client_auth("orders-api");
+    /// assert_eq!(auth.client_id(), Some("orders-api"));
+    /// ```
+    pub fn tls_client_auth(client_id: impl Into<String>) -> Self {
+        ClientAuth::TlsClientAuth {
+            client_id: client_id.into(),
+        }
+    }
+
+    /// `self_signed_tls_client_auth` (RFC 8705 §2.2): as
+    /// [`Self::tls_client_auth`], with a self-signed certificate.
+    pub fn self_signed_tls_client_auth(client_id: impl Into<String>) -> Self {
+        ClientAuth::SelfSignedTlsClientAuth {
+            client_id: client_id.into(),
+        }
+    }
+
     /// Your own scheme.
     pub fn custom(hook: impl ClientAuthHook) -> Self {
         ClientAuth::Custom(Arc::new(hook))
@@ -197,7 +238,9 @@ impl ClientAuth {
             ClientAuth::Public { client_id }
             | ClientAuth::ClientSecretBasic { client_id, .. }
             | ClientAuth::ClientSecretPost { client_id, .. }
-            | ClientAuth::PrivateKeyJwt { client_id, .. } => Some(client_id),
+            | ClientAuth::PrivateKeyJwt { client_id, .. }
+            | ClientAuth::TlsClientAuth { client_id }
+            | ClientAuth::SelfSignedTlsClientAuth { client_id } => Some(client_id),
             ClientAuth::None | ClientAuth::AccessToken(_) | ClientAuth::Custom(_) => None,
         }
     }
@@ -214,7 +257,11 @@ impl ClientAuth {
     ) -> Result<(), ClientAuthError> {
         match self {
             ClientAuth::None => {}
-            ClientAuth::Public { client_id } => form.append("client_id", client_id),
+            ClientAuth::Public { client_id }
+            | ClientAuth::TlsClientAuth { client_id }
+            | ClientAuth::SelfSignedTlsClientAuth { client_id } => {
+                form.append("client_id", client_id);
+            }
             ClientAuth::ClientSecretBasic {
                 client_id,
                 client_secret,
@@ -286,6 +333,22 @@ mod tests {
         ] {
             let dbg = format!("{auth:?}");
             assert!(!dbg.contains("hunter2"), "{dbg}");
+        }
+    }
+
+    #[test]
+    fn tls_client_auth_names_the_client_only() {
+        let uri: Uri = "https://as.example/token".parse().expect("uri");
+        for auth in [
+            ClientAuth::tls_client_auth("rs"),
+            ClientAuth::self_signed_tls_client_auth("rs"),
+        ] {
+            let mut h = HeaderMap::new();
+            let mut f = FormParams::default();
+            auth.apply(&uri, &mut h, &mut f).expect("applies");
+            assert!(h.is_empty());
+            assert_eq!(f.as_slice(), [("client_id".to_owned(), "rs".to_owned())]);
+            assert_eq!(auth.client_id(), Some("rs"));
         }
     }
 

@@ -161,6 +161,27 @@ impl HyperClient {
         Ok(Self::from_connector(connector))
     }
 
+    /// A client presenting a TLS client certificate (mTLS, RFC 8705) to every
+    /// server, with the webpki (Mozilla) roots: for `tls_client_auth` token requests
+    /// (see [`ClientAuth::tls_client_auth`](super::ClientAuth::tls_client_auth)) and
+    /// the certificate-bound tokens they yield. `certs` is the chain, end-entity
+    /// first; `key` its private key. For a private CA, build the configuration with
+    /// [`mtls_client_config`] and pass it to [`Self::with_tls_config`].
+    ///
+    /// # Errors
+    /// When rustls refuses the key or the certificate.
+    pub fn with_client_auth_cert(
+        certs: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+    ) -> Result<Self, rustls::Error> {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        Ok(Self::with_tls_config(mtls_client_config(
+            roots, certs, key,
+        )?))
+    }
+
     /// A client with your own TLS configuration (custom CA, client certificate).
     #[must_use]
     pub fn with_tls_config(config: rustls::ClientConfig) -> Self {
@@ -180,6 +201,27 @@ impl HyperClient {
             .build(connector);
         HyperClient { client }
     }
+}
+
+/// A rustls client configuration (aws-lc-rs, safe default protocol versions) that
+/// trusts `roots` and presents the client certificate `certs` (end-entity first) with
+/// `key`: for [`HyperClient::with_tls_config`], and for the client that then calls the
+/// resource server with the certificate-bound tokens (RFC 8705 §3), which must
+/// present the same certificate.
+///
+/// # Errors
+/// When rustls refuses the key or the certificate.
+pub fn mtls_client_config(
+    roots: rustls::RootCertStore,
+    certs: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_client_auth_cert(certs, key)
 }
 
 fn transport(e: impl fmt::Display) -> HttpError {

@@ -26,6 +26,10 @@ pub enum MetadataField {
     TokenEndpoint,
     /// `introspection_endpoint` (RFC 8414 §2).
     IntrospectionEndpoint,
+    /// The token endpoint for a client authenticating with mTLS (RFC 8705 §5):
+    /// `mtls_endpoint_aliases.token_endpoint` when the metadata has it, else
+    /// `token_endpoint`.
+    MtlsTokenEndpoint,
 }
 
 /// The discovery URL of `issuer` for one form.
@@ -52,6 +56,9 @@ struct Metadata {
     token_endpoint: Option<String>,
     #[serde(default)]
     introspection_endpoint: Option<String>,
+    /// RFC 8705 §5; kept as JSON so an odd value cannot spoil the other fields.
+    #[serde(default)]
+    mtls_endpoint_aliases: Option<serde_json::Value>,
 }
 
 async fn discover_one(
@@ -84,6 +91,14 @@ async fn discover_one(
         MetadataField::JwksUri => meta.jwks_uri,
         MetadataField::TokenEndpoint => meta.token_endpoint,
         MetadataField::IntrospectionEndpoint => meta.introspection_endpoint,
+        MetadataField::MtlsTokenEndpoint => match meta.mtls_endpoint_aliases {
+            None => meta.token_endpoint,
+            Some(aliases) => match aliases.get("token_endpoint") {
+                None => meta.token_endpoint,
+                Some(serde_json::Value::String(s)) => Some(s.clone()),
+                Some(_) => None,
+            },
+        },
     }
     .ok_or_else(|| FetchError::new(url, FetchErrorKind::InvalidMetadata))?;
     parse_url(&value).map_err(|_| FetchError::new(url, FetchErrorKind::InsecureUrl))

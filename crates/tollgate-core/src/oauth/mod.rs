@@ -49,7 +49,9 @@ use std::time::Duration;
 
 pub use self::assertion::{JwtSigner, PemSigner, SignerError};
 pub use self::auth::{ClientAuth, ClientAuthError, ClientAuthHook};
-pub use self::client::{BoxFuture, HttpClient, HttpError, HttpRequest, HttpResponse, HyperClient};
+pub use self::client::{
+    BoxFuture, HttpClient, HttpError, HttpRequest, HttpResponse, HyperClient, mtls_client_config,
+};
 pub use self::discovery::{MetadataField, discover_endpoint};
 pub use self::form::{FormParams, form_post};
 pub use self::url::{InsecureUrl, check_url, parse_url};

@@ -74,6 +74,7 @@ where
             (Ok(claims), Some(dpop)) => dpop.admit(&claims, binding).map(|()| claims),
             (result, _) => result,
         };
+        let admitted = admitted.and_then(|c| shared.mtls.admit(&c, &req).map(|()| c));
         match admitted {
             Ok(claims) => {
                 let nonce = match &shared.dpop {

@@ -42,6 +42,8 @@ pub(crate) struct Shared<A, R> {
     pub(crate) mode: Mode,
     /// DPoP (RFC 9449); `None` is today's Bearer-only behaviour.
     pub(crate) dpop: Option<Dpop>,
+    /// Where the client certificate of certificate-bound tokens (RFC 8705) comes from.
+    pub(crate) mtls: crate::mtls::Mtls,
 }
 
 /// Layer that authenticates bearer tokens; see the [crate docs](crate).
@@ -83,6 +85,7 @@ impl<X, A> AuthLayer<X, A, BearerRejector> {
                 rejector: BearerRejector::default(),
                 mode: Mode::Required,
                 dpop: None,
+                mtls: crate::mtls::Mtls::default(),
             }),
             _claims: PhantomData,
         }
@@ -100,10 +103,12 @@ impl<X, A, R> AuthLayer<X, A, R> {
             rejector: arc.rejector.clone(),
             mode: arc.mode,
             dpop: arc.dpop.clone(),
+            mtls: arc.mtls,
         });
-        let dpop = s.dpop;
+        let (dpop, mtls) = (s.dpop, s.mtls);
         let mut shared = f(s.auth, s.rejector, s.mode);
         shared.dpop = dpop;
+        shared.mtls = mtls;
         AuthLayer {
             shared: Arc::new(shared),
             _claims: PhantomData,
@@ -121,6 +126,7 @@ impl<X, A, R> AuthLayer<X, A, R> {
             rejector,
             mode,
             dpop: None,
+            mtls: crate::mtls::Mtls::default(),
         })
     }
 
@@ -135,6 +141,7 @@ impl<X, A, R> AuthLayer<X, A, R> {
             rejector,
             mode,
             dpop: None,
+            mtls: crate::mtls::Mtls::default(),
         })
     }
 
@@ -151,9 +158,33 @@ impl<X, A, R> AuthLayer<X, A, R> {
             rejector,
             mode,
             dpop: None,
+            mtls: crate::mtls::Mtls::default(),
         });
         if let Some(shared) = Arc::get_mut(&mut layer.shared) {
             shared.dpop = dpop;
+        }
+        layer
+    }
+
+    /// Where the client certificate of certificate-bound tokens (RFC 8705) comes from
+    /// (see [`crate::mtls`]); the default is the request's [`ClientCertificate`]
+    /// extension. The binding check itself is always on.
+    ///
+    /// [`ClientCertificate`]: crate::mtls::ClientCertificate
+    pub fn mtls(self, mtls: crate::mtls::Mtls) -> Self
+    where
+        A: Clone,
+        R: Clone,
+    {
+        let mut layer = self.map_shared(|auth, rejector, mode| Shared {
+            auth,
+            rejector,
+            mode,
+            dpop: None,
+            mtls: crate::mtls::Mtls::default(),
+        });
+        if let Some(shared) = Arc::get_mut(&mut layer.shared) {
+            shared.mtls = mtls;
         }
         layer
     }

@@ -61,6 +61,8 @@ pub mod metrics;
 #[cfg(feature = "remote")]
 pub mod oauth;
 pub mod preset;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod scope;

@@ -357,6 +357,12 @@ pub struct TollgateBuilder<X = ()> {
     has_audience: bool,
     error: Option<BuildError>,
     dpop: Option<Dpop>,
+    /// State shared by replicas (issue 16).
+    #[cfg(feature = "redis")]
+    redis: Option<(
+        tollgate_core::redis::RedisStore,
+        tollgate_core::redis::ReplayFallback,
+    )>,
     _claims: PhantomData<fn() -> X>,
 }
 
@@ -379,6 +385,8 @@ impl<X> Default for TollgateBuilder<X> {
             has_audience: false,
             error: None,
             dpop: None,
+            #[cfg(feature = "redis")]
+            redis: None,
             _claims: PhantomData,
         }
     }
@@ -403,6 +411,8 @@ impl<X> Clone for TollgateBuilder<X> {
             has_audience: self.has_audience,
             error: self.error.clone(),
             dpop: self.dpop.clone(),
+            #[cfg(feature = "redis")]
+            redis: self.redis.clone(),
             _claims: PhantomData,
         }
     }
@@ -599,6 +609,35 @@ where
         self
     }
 
+    /// Shares state between replicas on Redis (feature `redis`): the DPoP replay
+    /// store (this replica's memory, then `SET NX PX` on Redis; `fallback` when Redis
+    /// cannot answer in time, default [`ReplayFallback::Refuse`]: 503) and the
+    /// introspection cache (local, then Redis, then the authorization server). See
+    /// `tollgate_core::redis`.
+    ///
+    /// [`ReplayFallback::Refuse`]: tollgate_core::redis::ReplayFallback::Refuse
+    #[cfg(feature = "redis")]
+    pub fn redis(
+        mut self,
+        store: tollgate_core::redis::RedisStore,
+        fallback: tollgate_core::redis::ReplayFallback,
+    ) -> Self {
+        self.redis = Some((store, fallback));
+        self
+    }
+
+    /// The DPoP settings, with the Redis replay store when configured.
+    fn dpop_settings(&self) -> Option<Dpop> {
+        let dpop = self.dpop.clone()?;
+        #[cfg(feature = "redis")]
+        if let Some((store, fallback)) = &self.redis {
+            return Some(dpop.replay_store(
+                tollgate_core::redis::RedisReplayStore::new(store.clone()).fallback(*fallback),
+            ));
+        }
+        Some(dpop)
+    }
+
     fn finish(&self, auth: Authenticator) -> Result<Tollgate<X>, BuildError> {
         let policies = Arc::new(Policies::default());
         let resource = match &self.resource {
@@ -629,7 +668,7 @@ where
             mode: self.mode,
             policies,
             resource,
-            dpop: self.dpop.clone(),
+            dpop: self.dpop_settings(),
             _claims: PhantomData,
         })
     }
@@ -713,6 +752,11 @@ where
             i
         } else {
             i.validation(validation)
+        };
+        #[cfg(feature = "redis")]
+        let i = match &self.redis {
+            Some((store, _)) => i.shared_cache(store.answers()),
+            None => i,
         };
         Some(match &self.http_client {
             Some(c) => i.http_client_arc(c.clone()),

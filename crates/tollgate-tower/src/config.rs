@@ -28,6 +28,12 @@
 //!
 //! [cache]
 //! max_entries = 100000                  # verified-token cache; 0 turns it off
+//!
+//! [redis]                               # state shared by replicas (feature `redis`), optional
+//! url = "redis://127.0.0.1:6379/0"      # DPoP replay store + introspection cache
+//! prefix = "orders:"                    # key prefix (default "tollgate:")
+//! timeout_ms = 50                       # per operation; slower → DPoP 503, introspection asks the AS
+//! fallback = "refuse"                   # refuse (default: DPoP 503 while Redis is away) | local-only
 //! ```
 //!
 //! Unknown fields and bad values are refused with a message naming the field (and the
@@ -50,6 +56,8 @@
 //! | `TOLLGATE_INTROSPECTION_CACHE_SECS` | cache TTL of active answers (default 30) |
 //! | `TOLLGATE_INTROSPECTION_MAX_IN_FLIGHT` | most introspection calls at once (default 16); a new token beyond → 503 without a call |
 //! | `TOLLGATE_INTROSPECTION_MAX_PER_SEC` | most new introspection calls per second (default 100; 0: no rate limit); beyond → 503 without a call |
+//! | `TOLLGATE_REDIS_URL` | `redis://host:port/db`: the DPoP replay store and the introspection cache shared by replicas on Redis (feature `redis`) |
+//! | `TOLLGATE_REDIS_PREFIX` | key prefix on Redis (default `tollgate:`): one per service sharing a Redis |
 //!
 //! ```
 //! use tollgate_tower::GateConfig;
@@ -117,6 +125,82 @@ pub struct GateConfig {
     /// The verified-token cache.
     #[serde(default)]
     pub cache: CacheSettings,
+    /// State shared by replicas on Redis (`[redis]`, feature `redis`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisSettings>,
+}
+
+/// The `[redis]` section: the DPoP replay store and the introspection cache shared
+/// by replicas (see `tollgate_core::redis`; needs the `redis` feature).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisSettings {
+    /// `redis://[:password@]host:port/db`.
+    pub url: String,
+    /// Key prefix (default `tollgate:`): services sharing one Redis use different ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Timeout of one operation in milliseconds (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// What DPoP does when Redis cannot answer in time.
+    #[serde(default)]
+    pub fallback: RedisFallback,
+}
+
+impl RedisSettings {
+    /// Settings for the Redis at `url`, defaults otherwise.
+    #[must_use]
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisSettings {
+            url: url.into(),
+            prefix: None,
+            timeout_ms: None,
+            fallback: RedisFallback::default(),
+        }
+    }
+}
+
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // the URL may carry a password
+        let url = match self.url.rsplit_once('@') {
+            Some((_, host)) => format!("redis://***@{host}"),
+            None => self.url.clone(),
+        };
+        f.debug_struct("RedisSettings")
+            .field("url", &url)
+            .field("prefix", &self.prefix)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("fallback", &self.fallback)
+            .finish()
+    }
+}
+
+/// What DPoP does when Redis cannot answer in time (`fallback` of `[redis]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RedisFallback {
+    /// 503 + `Retry-After` (the replay check is never skipped).
+    #[default]
+    Refuse,
+    /// Check against this replica's memory only, logged at warn.
+    LocalOnly,
+}
+
+/// Checks a Redis URL (names `field` in the error).
+fn check_redis_url(field: &str, url: &str) -> Result<(), BuildError> {
+    #[cfg(feature = "redis")]
+    let checked = tollgate_core::redis::check_url(url).map_err(|e| e.to_string());
+    #[cfg(not(feature = "redis"))]
+    let checked = if url.trim().starts_with("redis://") {
+        Ok(())
+    } else {
+        Err("the scheme must be redis://".to_owned())
+    };
+    checked.map_err(|problem| BuildError::field(field, format!("is not a usable Redis URL ({problem})")))
 }
 
 /// One trusted issuer of a [`GateConfig`].
@@ -421,6 +505,15 @@ impl GateConfig {
                 })
             }
         };
+        let redis = match optional("TOLLGATE_REDIS_URL") {
+            None => None,
+            Some(url) => {
+                check_redis_url("TOLLGATE_REDIS_URL", &url)?;
+                let mut r = RedisSettings::new(url.trim());
+                r.prefix = optional("TOLLGATE_REDIS_PREFIX");
+                Some(r)
+            }
+        };
         Ok(GateConfig {
             realm: None,
             resource,
@@ -435,6 +528,7 @@ impl GateConfig {
             }],
             introspection,
             cache: CacheSettings::default(),
+            redis,
         })
     }
 
@@ -490,6 +584,12 @@ impl GateConfig {
                     format!("issuer[{i}].audiences"),
                     "needs at least one audience",
                 ));
+            }
+        }
+        if let Some(r) = &self.redis {
+            check_redis_url("redis.url", &r.url)?;
+            if r.timeout_ms == Some(0) {
+                return Err(BuildError::field("redis.timeout_ms", "must be more than 0"));
             }
         }
         if let Some(intro) = &self.introspection
@@ -596,9 +696,43 @@ impl GateConfig {
         } else if self.cache.max_entries != default_cache_entries() {
             b = b.cache(CacheConfig::default().max_entries(self.cache.max_entries));
         }
-        match (self.introspector(), &self.introspection) {
+        let b = match (self.introspector(), &self.introspection) {
             (Some(i), Some(c)) => b.introspection(i).routing(c.routing),
             _ => b,
+        };
+        self.with_redis(b)
+    }
+
+    /// The `[redis]` settings applied to `b` (the store is set up here: within a
+    /// tokio runtime).
+    fn with_redis<X>(&self, b: TollgateBuilder<X>) -> TollgateBuilder<X> {
+        let Some(r) = &self.redis else { return b };
+        #[cfg(feature = "redis")]
+        {
+            use tollgate_core::redis::{RedisStore, ReplayFallback};
+            let mut store = RedisStore::builder(r.url.trim());
+            if let Some(p) = &r.prefix {
+                store = store.prefix(p);
+            }
+            if let Some(ms) = r.timeout_ms {
+                store = store.timeout(Duration::from_millis(ms));
+            }
+            let fallback = match r.fallback {
+                RedisFallback::Refuse => ReplayFallback::Refuse,
+                RedisFallback::LocalOnly => ReplayFallback::LocalOnly,
+            };
+            match store.build() {
+                Ok(store) => b.redis(store, fallback),
+                Err(e) => b.fail(BuildError::field("redis.url", e.to_string())),
+            }
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = r;
+            b.fail(BuildError::field(
+                "redis",
+                "needs the `redis` feature of tollgate (tollgate-axum / tollgate-tonic / tollgate-tower)",
+            ))
         }
     }
 }

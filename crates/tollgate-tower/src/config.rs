@@ -705,7 +705,10 @@ impl GateConfig {
 
     /// The `[redis]` settings applied to `b` (the store is set up here: within a
     /// tokio runtime).
-    fn with_redis<X>(&self, b: TollgateBuilder<X>) -> TollgateBuilder<X> {
+    fn with_redis<X>(&self, b: TollgateBuilder<X>) -> TollgateBuilder<X>
+    where
+        X: serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
         let Some(r) = &self.redis else { return b };
         #[cfg(feature = "redis")]
         {

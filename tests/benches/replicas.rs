@@ -72,7 +72,12 @@ fn dpop_request(token: &str, proof: String) -> Request<Body> {
 
 /// Sends `proofs` through `app` with `concurrency` workers: (requests/s, sorted
 /// latencies in µs).
-async fn drive(app: axum::Router, token: Arc<str>, proofs: Vec<String>, concurrency: usize) -> (f64, Vec<u64>) {
+async fn drive(
+    app: axum::Router,
+    token: Arc<str>,
+    proofs: Vec<String>,
+    concurrency: usize,
+) -> (f64, Vec<u64>) {
     let n = proofs.len();
     let queue = Arc::new(std::sync::Mutex::new(proofs));
     let started = Instant::now();
@@ -82,9 +87,15 @@ async fn drive(app: axum::Router, token: Arc<str>, proofs: Vec<String>, concurre
             tokio::spawn(async move {
                 let mut lat = Vec::new();
                 loop {
-                    let Some(proof) = queue.lock().unwrap().pop() else { break };
+                    let Some(proof) = queue.lock().unwrap().pop() else {
+                        break;
+                    };
                     let t = Instant::now();
-                    let res = app.clone().oneshot(dpop_request(&token, proof)).await.unwrap();
+                    let res = app
+                        .clone()
+                        .oneshot(dpop_request(&token, proof))
+                        .await
+                        .unwrap();
                     assert_eq!(res.status(), 200);
                     lat.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
                 }
@@ -103,7 +114,11 @@ async fn drive(app: axum::Router, token: Arc<str>, proofs: Vec<String>, concurre
 }
 
 fn pct(sorted: &[u64], p: f64) -> u64 {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).copied().unwrap_or(0)
 }
@@ -124,9 +139,16 @@ async fn replay_store(idp: &DevIdp, redis: &RedisServer) {
             .public_url(PublicUrl::parse(PUBLIC).unwrap())
     };
     let memory_app = axum_orders::router(&gate(&env_of(idp, None), Some(dpop())).await);
-    let store = RedisStore::builder(redis.url()).prefix("bench:").build().unwrap();
+    let store = RedisStore::builder(redis.url())
+        .prefix("bench:")
+        .build()
+        .unwrap();
     let redis_app = axum_orders::router(
-        &gate(&env_of(idp, None), Some(dpop().replay_store(RedisReplayStore::new(store)))).await,
+        &gate(
+            &env_of(idp, None),
+            Some(dpop().replay_store(RedisReplayStore::new(store))),
+        )
+        .await,
     );
     let sign = |n: usize| -> Vec<String> {
         (0..n)
@@ -145,9 +167,16 @@ async fn replay_store(idp: &DevIdp, redis: &RedisServer) {
     let mut sums = [0.0f64; 2];
     let mut p99s = [Vec::new(), Vec::new()];
     for round in 0..rounds {
-        for (i, (name, app)) in [("memory", &memory_app), ("redis", &redis_app)].into_iter().enumerate() {
+        for (i, (name, app)) in [("memory", &memory_app), ("redis", &redis_app)]
+            .into_iter()
+            .enumerate()
+        {
             let (rps, lat) = drive(app.clone(), token.clone(), sign(requests), concurrency).await;
-            println!("{name:<7} {round:>5}  {rps:>8.0}  {:>6}  {:>6}", pct(&lat, 0.5), pct(&lat, 0.99));
+            println!(
+                "{name:<7} {round:>5}  {rps:>8.0}  {:>6}  {:>6}",
+                pct(&lat, 0.5),
+                pct(&lat, 0.99)
+            );
             sums[i] += rps;
             p99s[i].push(pct(&lat, 0.99));
         }
@@ -164,7 +193,10 @@ async fn replay_store(idp: &DevIdp, redis: &RedisServer) {
         r / m,
         pr.saturating_sub(pm)
     );
-    println!("redis keys written: {}", redis.count_keys("bench:dpop:").unwrap());
+    println!(
+        "redis keys written: {}",
+        redis.count_keys("bench:dpop:").unwrap()
+    );
 }
 
 async fn introspection_calls(idp: &DevIdp, redis: &RedisServer) {

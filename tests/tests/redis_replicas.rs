@@ -162,10 +162,7 @@ async fn dpop_get(base: &str, token: &str, proof: &str) -> Reply {
     send(
         Method::GET,
         &format!("{base}/orders"),
-        &[
-            ("authorization", &format!("DPoP {token}")),
-            ("dpop", proof),
-        ],
+        &[("authorization", &format!("DPoP {token}")), ("dpop", proof)],
         "",
     )
     .await
@@ -245,8 +242,7 @@ async fn slow_proxy(target: SocketAddr, delay: Duration) -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dpop_proof_is_accepted_once_by_the_fleet() {
-    let Some(redis) = RedisServer::start_or_skip("dpop_proof_is_accepted_once_by_the_fleet")
-    else {
+    let Some(redis) = RedisServer::start_or_skip("dpop_proof_is_accepted_once_by_the_fleet") else {
         return;
     };
     let w = World::new().await;
@@ -341,7 +337,11 @@ async fn redis_outage_fails_dpop_closed_and_recovers_without_restart() {
         let r = dpop_get(&a, &token, &w.proof(&token)).await;
         assert_unavailable(&format!("DPoP while Redis is down #{i}"), &r);
         // the timeout is 50 ms; a generous bound for a busy machine
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
     // bearer JWTs do not need Redis
     assert_eq!(bearer_get(&a, &jwt).await.status, 200);
@@ -383,7 +383,11 @@ async fn slow_redis_bounds_the_latency() {
         let started = Instant::now();
         let r = dpop_get(&a, &token, &w.proof(&token)).await;
         assert_unavailable(&format!("DPoP with a slow Redis #{i}"), &r);
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
     assert_eq!(bearer_get(&a, &w.jwt().await).await.status, 200);
     // introspection: the slow Redis is a miss, the authorization server answers
@@ -402,27 +406,30 @@ async fn key_prefixes_keep_services_apart() {
         return;
     };
     let w = World::new().await;
-    let (orders, _) = w
-        .replica(&w.env(Some(&redis.url()), Some("orders:")))
-        .await;
+    let (orders, _) = w.replica(&w.env(Some(&redis.url()), Some("orders:"))).await;
     let (billing, _) = w
         .replica(&w.env(Some(&redis.url()), Some("billing:")))
         .await;
-    let (orders2, _) = w
-        .replica(&w.env(Some(&redis.url()), Some("orders:")))
-        .await;
+    let (orders2, _) = w.replica(&w.env(Some(&redis.url()), Some("orders:"))).await;
     let token = w.bound_token();
     let proof = w.proof(&token);
     assert_eq!(dpop_get(&orders, &token, &proof).await.status, 200);
     // another service: its own replay entries
     assert_eq!(dpop_get(&billing, &token, &proof).await.status, 200);
     // the same service: shared
-    assert_replay_refused("orders replica 2", &dpop_get(&orders2, &token, &proof).await);
+    assert_replay_refused(
+        "orders replica 2",
+        &dpop_get(&orders2, &token, &proof).await,
+    );
 
     let opaque = w.opaque().await;
     assert_eq!(bearer_get(&orders, &opaque).await.status, 200);
     assert_eq!(bearer_get(&billing, &opaque).await.status, 200);
-    assert_eq!(w.calls(), 2, "billing does not see orders' introspection entry");
+    assert_eq!(
+        w.calls(),
+        2,
+        "billing does not see orders' introspection entry"
+    );
     assert_eq!(bearer_get(&orders2, &opaque).await.status, 200);
     assert_eq!(w.calls(), 2);
     assert_eq!(redis.count_keys("orders:").unwrap(), 2);

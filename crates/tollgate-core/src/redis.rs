@@ -4,7 +4,7 @@
 //! Verification is stateless; two things are not. A DPoP proof replayed against
 //! another replica must still be refused, and an opaque token should be introspected
 //! once for the fleet rather than once per replica. [`RedisStore`] is one connection
-//! (a `redis` crate [`ConnectionManager`](::redis::aio::ConnectionManager), which
+//! (a `redis` crate `ConnectionManager`, which
 //! reconnects by itself when Redis comes back) handing out both:
 //!
 //! - [`RedisReplayStore`]: the in-memory [`MemoryReplayStore`] first (a proof this

@@ -200,7 +200,9 @@ fn check_redis_url(field: &str, url: &str) -> Result<(), BuildError> {
     } else {
         Err("the scheme must be redis://".to_owned())
     };
-    checked.map_err(|problem| BuildError::field(field, format!("is not a usable Redis URL ({problem})")))
+    checked.map_err(|problem| {
+        BuildError::field(field, format!("is not a usable Redis URL ({problem})"))
+    })
 }
 
 /// One trusted issuer of a [`GateConfig`].

@@ -613,7 +613,9 @@ where
     /// store (this replica's memory, then `SET NX PX` on Redis; `fallback` when Redis
     /// cannot answer in time, default [`ReplayFallback::Refuse`]: 503) and the
     /// introspection cache (local, then Redis, then the authorization server). See
-    /// `tollgate_core::redis`.
+    /// `tollgate_core::redis`. The Redis replay store replaces the one of the
+    /// [`Self::dpop`] settings (with a default in-memory store in front). Build the
+    /// store within a tokio runtime.
     ///
     /// [`ReplayFallback::Refuse`]: tollgate_core::redis::ReplayFallback::Refuse
     #[cfg(feature = "redis")]

@@ -1117,4 +1117,53 @@ max_entries = 5000
         assert!(e.is_configuration());
         assert_eq!(e.to_string(), "an issuer or audience is the empty string");
     }
+
+    #[test]
+    fn redis_section_and_variables() {
+        let c = GateConfig::from_toml(
+            "[[issuer]]\nissuer = \"https://idp.example\"\naudiences = [\"orders\"]\n\n\
+             [redis]\nurl = \"redis://:hunter2@127.0.0.1:6379/1\"\nprefix = \"orders:\"\n\
+             timeout_ms = 80\nfallback = \"local-only\"\n",
+        )
+        .unwrap();
+        let r = c.redis.as_ref().unwrap();
+        assert_eq!(r.prefix.as_deref(), Some("orders:"));
+        assert_eq!(r.timeout_ms, Some(80));
+        assert_eq!(r.fallback, RedisFallback::LocalOnly);
+        // the password is never printed
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let e = GateConfig::from_toml(
+            "[[issuer]]\nissuer = \"https://idp.example\"\naudiences = [\"orders\"]\n\n\
+             [redis]\nurl = \"redis://127.0.0.1:6379/0\"\ntimeout_ms = 0\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "redis.timeout_ms must be more than 0");
+
+        let env = |k: &str| match k {
+            "TOLLGATE_ISSUER" => Some("https://idp.example".to_owned()),
+            "TOLLGATE_AUDIENCE" => Some("orders".to_owned()),
+            "TOLLGATE_REDIS_URL" => Some("redis://127.0.0.1:6379/0".to_owned()),
+            "TOLLGATE_REDIS_PREFIX" => Some("billing:".to_owned()),
+            _ => None,
+        };
+        let c = GateConfig::from_lookup(env).unwrap();
+        let r = c.redis.unwrap();
+        assert_eq!(
+            (r.url.as_str(), r.prefix.as_deref(), r.fallback),
+            (
+                "redis://127.0.0.1:6379/0",
+                Some("billing:"),
+                RedisFallback::Refuse
+            )
+        );
+        let bad = |k: &str| match k {
+            "TOLLGATE_REDIS_URL" => Some("localhost:6379".to_owned()),
+            k => env(k),
+        };
+        let e = GateConfig::from_lookup(bad).unwrap_err().to_string();
+        assert!(
+            e.starts_with("TOLLGATE_REDIS_URL is not a usable Redis URL"),
+            "{e}"
+        );
+    }
 }

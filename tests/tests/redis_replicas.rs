@@ -92,8 +92,23 @@ impl World {
     }
 
     /// The environment of one replica: the dev IdP, introspection through the counting
-    /// proxy, Redis at `redis_url` (none when `None`) with `prefix`.
+    /// proxy, Redis at `redis_url` (none when `None`) with `prefix`, and a Redis
+    /// timeout of 2 s (generous: the answers these tests expect must not depend on the
+    /// machine's load; the outage and slow-Redis tests use the 50 ms default).
     fn env(&self, redis_url: Option<&str>, prefix: Option<&str>) -> HashMap<&'static str, String> {
+        let mut env = self.env_default_timeout(redis_url, prefix);
+        if redis_url.is_some() {
+            env.insert("TOLLGATE_REDIS_TIMEOUT_MS", "2000".to_owned());
+        }
+        env
+    }
+
+    /// [`Self::env`] with the default Redis timeout (50 ms).
+    fn env_default_timeout(
+        &self,
+        redis_url: Option<&str>,
+        prefix: Option<&str>,
+    ) -> HashMap<&'static str, String> {
         let mut env: HashMap<&str, String> = [
             ("TOLLGATE_ISSUER", self.idp.issuer().to_owned()),
             ("TOLLGATE_AUDIENCE", "orders".to_owned()),
@@ -240,6 +255,23 @@ async fn slow_proxy(target: SocketAddr, delay: Duration) -> SocketAddr {
     addr
 }
 
+/// Fresh proofs to `base` until one is accepted (each refusal must be a 503 of the
+/// replay store, within 20 s): the statuses seen.
+async fn until_200(w: &World, base: &str, token: &str) -> Vec<u16> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut statuses = Vec::new();
+    loop {
+        let r = dpop_get(base, token, &w.proof(token)).await;
+        statuses.push(r.status.as_u16());
+        if r.status == 200 {
+            return statuses;
+        }
+        assert_unavailable("DPoP while (re)connecting", &r);
+        assert!(Instant::now() < deadline, "no success: {statuses:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dpop_proof_is_accepted_once_by_the_fleet() {
     let Some(redis) = RedisServer::start_or_skip("dpop_proof_is_accepted_once_by_the_fleet") else {
@@ -325,16 +357,17 @@ async fn redis_outage_fails_dpop_closed_and_recovers_without_restart() {
         return;
     };
     let w = World::new().await;
-    let env = w.env(Some(&redis.url()), None);
+    let env = w.env_default_timeout(Some(&redis.url()), None);
     let (a, _) = w.replica(&env).await;
     let token = w.bound_token();
     let jwt = w.jwt().await;
-    assert_eq!(dpop_get(&a, &token, &w.proof(&token)).await.status, 200);
+    eprintln!("before the outage: {:?}", until_200(&w, &a, &token).await);
 
     redis.stop();
     for i in 0..3 {
         let started = Instant::now();
         let r = dpop_get(&a, &token, &w.proof(&token)).await;
+        eprintln!("503 after {:?}", started.elapsed());
         assert_unavailable(&format!("DPoP while Redis is down #{i}"), &r);
         // the timeout is 50 ms; a generous bound for a busy machine
         assert!(
@@ -352,19 +385,7 @@ async fn redis_outage_fails_dpop_closed_and_recovers_without_restart() {
 
     redis.restart().unwrap();
     // the same replica, not restarted: DPoP works again once the manager reconnects
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut statuses = Vec::new();
-    loop {
-        let r = dpop_get(&a, &token, &w.proof(&token)).await;
-        statuses.push(r.status.as_u16());
-        if r.status == 200 {
-            break;
-        }
-        assert_unavailable("DPoP while reconnecting", &r);
-        assert!(Instant::now() < deadline, "no recovery: {statuses:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    eprintln!("after restart: {statuses:?}");
+    eprintln!("after restart: {:?}", until_200(&w, &a, &token).await);
     assert!(redis.count_keys("tollgate:dpop:").unwrap() >= 1);
 }
 
@@ -376,12 +397,13 @@ async fn slow_redis_bounds_the_latency() {
     let w = World::new().await;
     // every chunk held 500 ms: ten times the 50 ms timeout
     let slow = slow_proxy(redis.addr(), Duration::from_millis(500)).await;
-    let env = w.env(Some(&format!("redis://{slow}/0")), None);
+    let env = w.env_default_timeout(Some(&format!("redis://{slow}/0")), None);
     let (a, gate) = w.replica(&env).await;
     let token = w.bound_token();
     for i in 0..3 {
         let started = Instant::now();
         let r = dpop_get(&a, &token, &w.proof(&token)).await;
+        eprintln!("503 after {:?}", started.elapsed());
         assert_unavailable(&format!("DPoP with a slow Redis #{i}"), &r);
         assert!(
             started.elapsed() < Duration::from_secs(5),

@@ -130,6 +130,11 @@ impl RedisStoreBuilder {
                 reason: e.to_string(),
             }
         })?;
+        // connect now in the background, so the first request does not pay for it
+        let mut warm = conn.clone();
+        tokio::spawn(async move {
+            let _ = ::redis::cmd("PING").query_async::<()>(&mut warm).await;
+        });
         Ok(RedisStore {
             inner: Arc::new(Inner {
                 conn,

@@ -58,6 +58,7 @@
 //! | `TOLLGATE_INTROSPECTION_MAX_PER_SEC` | most new introspection calls per second (default 100; 0: no rate limit); beyond → 503 without a call |
 //! | `TOLLGATE_REDIS_URL` | `redis://host:port/db`: the DPoP replay store and the introspection cache shared by replicas on Redis (feature `redis`) |
 //! | `TOLLGATE_REDIS_PREFIX` | key prefix on Redis (default `tollgate:`): one per service sharing a Redis |
+//! | `TOLLGATE_REDIS_TIMEOUT_MS` | timeout of one Redis operation (default 50): slower → DPoP 503, introspection asks the authorization server |
 //!
 //! ```
 //! use tollgate_tower::GateConfig;
@@ -513,6 +514,18 @@ impl GateConfig {
                 check_redis_url("TOLLGATE_REDIS_URL", &url)?;
                 let mut r = RedisSettings::new(url.trim());
                 r.prefix = optional("TOLLGATE_REDIS_PREFIX");
+                r.timeout_ms = match optional("TOLLGATE_REDIS_TIMEOUT_MS") {
+                    None => None,
+                    Some(v) => match v.trim().parse::<u64>() {
+                        Ok(n) if n > 0 => Some(n),
+                        _ => {
+                            return Err(BuildError::field(
+                                "TOLLGATE_REDIS_TIMEOUT_MS",
+                                "must be a number of milliseconds above 0",
+                            ));
+                        }
+                    },
+                };
                 Some(r)
             }
         };

@@ -4,8 +4,8 @@
 //! for opaque tokens `TOLLGATE_INTROSPECTION_URI`, `TOLLGATE_CLIENT_ID`,
 //! `TOLLGATE_CLIENT_SECRET` or `TOLLGATE_CLIENT_SECRET_FILE`,
 //! `TOLLGATE_INTROSPECTION_CACHE_SECS`, `TOLLGATE_INTROSPECTION_MAX_IN_FLIGHT`,
-//! `TOLLGATE_INTROSPECTION_MAX_PER_SEC`; for many replicas `TOLLGATE_REDIS_URL` and
-//! `TOLLGATE_REDIS_PREFIX`: the DPoP replay store and the introspection cache on Redis),
+//! `TOLLGATE_INTROSPECTION_MAX_PER_SEC`; for many replicas `TOLLGATE_REDIS_URL`,
+//! `TOLLGATE_REDIS_PREFIX`, `TOLLGATE_REDIS_TIMEOUT_MS`: the DPoP replay store and the introspection cache on Redis),
 //! plus `BIND`. See `tollgate_tower::config`.
 //! Operations (`tollgate_testkit::ops`): `RUST_LOG` (default `info`),
 //! `TOLLGATE_LOG_FORMAT=json`, `TOLLGATE_ADMIN_BIND` (serves `/metrics`; off when unset).

@@ -70,24 +70,24 @@ fn dpop_request(token: &str, proof: String) -> Request<Body> {
         .unwrap()
 }
 
-/// Sends `proofs` through `app` with `concurrency` workers: (requests/s, sorted
-/// latencies in µs).
+/// Sends the (token, proof) pairs through `app` with `concurrency` workers:
+/// (requests/s, sorted latencies in µs, answers other than 200).
 async fn drive(
     app: axum::Router,
-    token: Arc<str>,
-    proofs: Vec<String>,
+    proofs: Vec<(Arc<str>, String)>,
     concurrency: usize,
-) -> (f64, Vec<u64>) {
+) -> (f64, Vec<u64>, usize) {
     let n = proofs.len();
     let queue = Arc::new(std::sync::Mutex::new(proofs));
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (app, token, queue) = (app.clone(), token.clone(), queue.clone());
+            let (app, queue) = (app.clone(), queue.clone());
             tokio::spawn(async move {
                 let mut lat = Vec::new();
+                let mut not_ok = 0;
                 loop {
-                    let Some(proof) = queue.lock().unwrap().pop() else {
+                    let Some((token, proof)) = queue.lock().unwrap().pop() else {
                         break;
                     };
                     let t = Instant::now();
@@ -96,21 +96,26 @@ async fn drive(
                         .oneshot(dpop_request(&token, proof))
                         .await
                         .unwrap();
-                    assert_eq!(res.status(), 200);
+                    if res.status() != 200 {
+                        not_ok += 1;
+                    }
                     lat.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
                 }
-                lat
+                (lat, not_ok)
             })
         })
         .collect();
     let mut all = Vec::with_capacity(n);
+    let mut not_ok = 0;
     for w in workers {
-        all.extend(w.await.unwrap());
+        let (lat, bad) = w.await.unwrap();
+        all.extend(lat);
+        not_ok += bad;
     }
     let secs = started.elapsed().as_secs_f64();
     all.sort_unstable();
     #[allow(clippy::cast_precision_loss)]
-    (n as f64 / secs, all)
+    (n as f64 / secs, all, not_ok)
 }
 
 fn pct(sorted: &[u64], p: f64) -> u64 {
@@ -127,20 +132,32 @@ async fn replay_store(idp: &DevIdp, redis: &RedisServer) {
     let requests = env_num("BENCH_REQUESTS", 4000);
     let concurrency = env_num("BENCH_CONCURRENCY", 16);
     let rounds = env_num("BENCH_ROUNDS", 3);
-    let client = TestKey::p256("bench-client");
-    let token: Arc<str> = idp
-        .token_builder("demo-full")
-        .audience("orders")
-        .dpop_bound(&client)
-        .sign()
-        .into();
+    if rounds == 0 {
+        return;
+    }
+    // 32 clients (keys and bound tokens): the in-memory store holds at most 10,000
+    // live proofs per key
+    let clients: Vec<(TestKey, Arc<str>)> = (0..32)
+        .map(|i| {
+            let key = TestKey::p256(&format!("bench-client-{i}"));
+            let token: Arc<str> = idp
+                .token_builder("demo-full")
+                .audience("orders")
+                .dpop_bound(&key)
+                .sign()
+                .into();
+            (key, token)
+        })
+        .collect();
     let dpop = || {
         Dpop::new(DpopMode::Allowed, DpopVerifier::builder().build().unwrap())
             .public_url(PublicUrl::parse(PUBLIC).unwrap())
     };
     let memory_app = axum_orders::router(&gate(&env_of(idp, None), Some(dpop())).await);
+    // a generous timeout: the machine is shared, and a 503 would not measure the store
     let store = RedisStore::builder(redis.url())
         .prefix("bench:")
+        .timeout(Duration::from_secs(1))
         .build()
         .unwrap();
     let redis_app = axum_orders::router(
@@ -150,20 +167,22 @@ async fn replay_store(idp: &DevIdp, redis: &RedisServer) {
         )
         .await,
     );
-    let sign = |n: usize| -> Vec<String> {
+    let sign = |n: usize| -> Vec<(Arc<str>, String)> {
         (0..n)
-            .map(|_| {
-                DpopProof::new(&client, "GET", &format!("{PUBLIC}/orders"))
-                    .access_token(&token)
-                    .sign()
+            .map(|i| {
+                let (key, token) = &clients[i % clients.len()];
+                let proof = DpopProof::new(key, "GET", &format!("{PUBLIC}/orders"))
+                    .access_token(token)
+                    .sign();
+                (token.clone(), proof)
             })
             .collect()
     };
-    // warm-up: the token lands in each verified-token cache, the connection is made
-    drive(memory_app.clone(), token.clone(), sign(200), concurrency).await;
-    drive(redis_app.clone(), token.clone(), sign(200), concurrency).await;
+    // warm-up: the tokens land in each verified-token cache, the connection is made
+    drive(memory_app.clone(), sign(256), concurrency).await;
+    drive(redis_app.clone(), sign(256), concurrency).await;
     println!("DPoP, one replica, {requests} requests x {rounds} rounds, concurrency {concurrency}");
-    println!("store   round  req/s     p50 µs  p99 µs");
+    println!("store   round  req/s     p50 µs  p99 µs  not-200");
     let mut sums = [0.0f64; 2];
     let mut p99s = [Vec::new(), Vec::new()];
     for round in 0..rounds {
@@ -171,9 +190,9 @@ async fn replay_store(idp: &DevIdp, redis: &RedisServer) {
             .into_iter()
             .enumerate()
         {
-            let (rps, lat) = drive(app.clone(), token.clone(), sign(requests), concurrency).await;
+            let (rps, lat, not_ok) = drive(app.clone(), sign(requests), concurrency).await;
             println!(
-                "{name:<7} {round:>5}  {rps:>8.0}  {:>6}  {:>6}",
+                "{name:<7} {round:>5}  {rps:>8.0}  {:>6}  {:>6}  {not_ok}",
                 pct(&lat, 0.5),
                 pct(&lat, 0.99)
             );
@@ -204,7 +223,9 @@ async fn introspection_calls(idp: &DevIdp, redis: &RedisServer) {
     let tokens = env_num("BENCH_TOKENS", 50);
     for shared in [false, true] {
         let url = redis.url();
-        let env = env_of(idp, shared.then_some(url.as_str()));
+        let mut env = env_of(idp, shared.then_some(url.as_str()));
+        // no rate limit: this counts calls, it does not test the budget
+        env.insert("TOLLGATE_INTROSPECTION_MAX_PER_SEC", "0".to_owned());
         let mut gates = Vec::new();
         for _ in 0..replicas {
             gates.push(gate(&env, None).await);
@@ -223,7 +244,8 @@ async fn introspection_calls(idp: &DevIdp, redis: &RedisServer) {
                     .header("authorization", format!("Bearer {t}"))
                     .body(Body::empty())
                     .unwrap();
-                assert_eq!(app.clone().oneshot(req).await.unwrap().status(), 200);
+                let status = app.clone().oneshot(req).await.unwrap().status();
+                assert_eq!(status, 200, "opaque token refused");
             }
         }
         let calls: u64 = gates

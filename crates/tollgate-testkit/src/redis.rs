@@ -5,7 +5,7 @@
 //! ```no_run
 //! use tollgate_testkit::redis::RedisServer;
 //!
-//! let Some(mut redis) = RedisServer::start_or_skip("my_test") else { return };
+//! let Some(mut redis) = RedisServer::start_or_skip("my_test") else { return Ok(()) };
 //! let url = redis.url(); // redis://127.0.0.1:<port>/0
 //! redis.stop();          // an outage
 //! redis.restart()?;      // back, same port, empty

@@ -6,6 +6,8 @@
 //! (`TOLLGATE_REDIS_URL`, `TOLLGATE_REDIS_PREFIX`, introspection at the dev IdP through
 //! a counting proxy), with DPoP turned on in the test (`Dpop` on the gate builder, one
 //! public URL for the fleet as behind one load balancer), served on 127.0.0.1:0.
+//! One test configures the replicas by a TOML file (`TOLLGATE_CONFIG`, `[redis]` with
+//! `fallback = "local-only"`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -484,4 +486,50 @@ fn a_bad_redis_url_stops_start_up_naming_the_field() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("fallback"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_only_fallback_from_the_config_file() {
+    let Some(mut redis) = RedisServer::start_or_skip("local_only_fallback_from_the_config_file")
+    else {
+        return;
+    };
+    let w = World::new().await;
+    let file = std::env::temp_dir().join(format!(
+        "tollgate-redis-{}-{}.toml",
+        std::process::id(),
+        redis.port()
+    ));
+    std::fs::write(
+        &file,
+        format!(
+            "[[issuer]]\nissuer = \"{}\"\naudiences = [\"orders\"]\njwks_uri = \"{}\"\n\n\
+             [redis]\nurl = \"{}\"\nprefix = \"file:\"\ntimeout_ms = 2000\nfallback = \"local-only\"\n",
+            w.idp.issuer(),
+            w.idp.jwks_uri(),
+            redis.url()
+        ),
+    )
+    .unwrap();
+    let env: HashMap<&'static str, String> = [("TOLLGATE_CONFIG", file.display().to_string())]
+        .into_iter()
+        .collect();
+    let (a, _) = w.replica(&env).await;
+    let (b, _) = w.replica(&env).await;
+    let _ = std::fs::remove_file(&file);
+    let token = w.bound_token();
+    let proof = w.proof(&token);
+    assert_eq!(dpop_get(&a, &token, &proof).await.status, 200);
+    assert_replay_refused("B, Redis up", &dpop_get(&b, &token, &proof).await);
+    assert_eq!(redis.count_keys("file:dpop:").unwrap(), 1);
+
+    redis.stop();
+    // opted in: checked against this replica's memory alone (logged at warn)
+    let proof = w.proof(&token);
+    let r = dpop_get(&a, &token, &proof).await;
+    show("A, Redis down, local-only", &r);
+    assert_eq!(r.status, 200);
+    assert_replay_refused("A again, Redis down", &dpop_get(&a, &token, &proof).await);
+    // the documented cost: another replica cannot know
+    assert_eq!(dpop_get(&b, &token, &proof).await.status, 200);
 }

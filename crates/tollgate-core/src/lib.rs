@@ -62,6 +62,8 @@ pub mod mtls;
 #[cfg(feature = "remote")]
 pub mod oauth;
 pub mod preset;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod scope;

@@ -44,6 +44,8 @@ pub use token::TokenBuilder;
 pub mod idp;
 #[cfg(feature = "ops")]
 pub mod ops;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "idp")]
 pub use idp::DevIdp;
 

@@ -33,6 +33,11 @@
 //! mode = "allowed"                      # off (default) | allowed | required
 //! nonce = "required"                    # off (default) | required
 //! nonce_secret_env = "ORDERS_DPOP_NONCE_SECRET"   # or nonce_secret_file; >= 32 bytes; absent: random per process
+//! [redis]                               # state shared by replicas (feature `redis`), optional
+//! url = "redis://127.0.0.1:6379/0"      # DPoP replay store + introspection cache
+//! prefix = "orders:"                    # key prefix (default "tollgate:")
+//! timeout_ms = 50                       # per operation; slower → DPoP 503, introspection asks the AS
+//! fallback = "refuse"                   # refuse (default: DPoP 503 while Redis is away) | local-only
 //! ```
 //!
 //! With DPoP on, the top-level `public_url = "https://orders.example.com"` is the
@@ -62,6 +67,9 @@
 //! | `TOLLGATE_DPOP_NONCE` | `off` (default) or `required`: proofs carry a server nonce (401 `use_dpop_nonce` + `DPoP-Nonce` otherwise); needs `TOLLGATE_DPOP` on |
 //! | `TOLLGATE_DPOP_NONCE_SECRET` | the nonce HMAC secret: the raw value's bytes, at least 32 (e.g. `openssl rand -hex 32`); replicas sharing it accept each other's nonces; unset → random per process |
 //! | `TOLLGATE_PUBLIC_URL` | the external base URL a DPoP proof's `htu` names (e.g. `https://orders.example.com`); unset → the application's default (the examples: `http://<BIND>`) |
+//! | `TOLLGATE_REDIS_URL` | `redis://host:port/db`: the DPoP replay store and the introspection cache shared by replicas on Redis (feature `redis`) |
+//! | `TOLLGATE_REDIS_PREFIX` | key prefix on Redis (default `tollgate:`): one per service sharing a Redis |
+//! | `TOLLGATE_REDIS_TIMEOUT_MS` | timeout of one Redis operation (default 50): slower → DPoP 503, introspection asks the authorization server |
 //!
 //! ```
 //! use tollgate_tower::GateConfig;
@@ -140,6 +148,84 @@ pub struct GateConfig {
     /// DPoP (RFC 9449, `[dpop]`): off by default.
     #[serde(default, skip_serializing_if = "DpopSettings::is_default")]
     pub dpop: DpopSettings,
+    /// State shared by replicas on Redis (`[redis]`, feature `redis`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisSettings>,
+}
+
+/// The `[redis]` section: the DPoP replay store and the introspection cache shared
+/// by replicas (see `tollgate_core::redis`; needs the `redis` feature).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisSettings {
+    /// `redis://[:password@]host:port/db`.
+    pub url: String,
+    /// Key prefix (default `tollgate:`): services sharing one Redis use different ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Timeout of one operation in milliseconds (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// What DPoP does when Redis cannot answer in time.
+    #[serde(default)]
+    pub fallback: RedisFallback,
+}
+
+impl RedisSettings {
+    /// Settings for the Redis at `url`, defaults otherwise.
+    #[must_use]
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisSettings {
+            url: url.into(),
+            prefix: None,
+            timeout_ms: None,
+            fallback: RedisFallback::default(),
+        }
+    }
+}
+
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // the URL may carry a password
+        let url = match self.url.rsplit_once('@') {
+            Some((_, host)) => format!("redis://***@{host}"),
+            None => self.url.clone(),
+        };
+        f.debug_struct("RedisSettings")
+            .field("url", &url)
+            .field("prefix", &self.prefix)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("fallback", &self.fallback)
+            .finish()
+    }
+}
+
+/// What DPoP does when Redis cannot answer in time (`fallback` of `[redis]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RedisFallback {
+    /// 503 + `Retry-After` (the replay check is never skipped).
+    #[default]
+    Refuse,
+    /// Check against this replica's memory only, logged at warn.
+    LocalOnly,
+}
+
+/// Checks a Redis URL (names `field` in the error).
+fn check_redis_url(field: &str, url: &str) -> Result<(), BuildError> {
+    #[cfg(feature = "redis")]
+    let checked = tollgate_core::redis::check_url(url).map_err(|e| e.to_string());
+    #[cfg(not(feature = "redis"))]
+    let checked = if url.trim().starts_with("redis://") {
+        Ok(())
+    } else {
+        Err("the scheme must be redis://".to_owned())
+    };
+    checked.map_err(|problem| {
+        BuildError::field(field, format!("is not a usable Redis URL ({problem})"))
+    })
 }
 
 /// One trusted issuer of a [`GateConfig`].
@@ -445,6 +531,27 @@ impl GateConfig {
             }
         };
         let (public_url, dpop) = dpop_from_env(&optional)?;
+        let redis = match optional("TOLLGATE_REDIS_URL") {
+            None => None,
+            Some(url) => {
+                check_redis_url("TOLLGATE_REDIS_URL", &url)?;
+                let mut r = RedisSettings::new(url.trim());
+                r.prefix = optional("TOLLGATE_REDIS_PREFIX");
+                r.timeout_ms = match optional("TOLLGATE_REDIS_TIMEOUT_MS") {
+                    None => None,
+                    Some(v) => match v.trim().parse::<u64>() {
+                        Ok(n) if n > 0 => Some(n),
+                        _ => {
+                            return Err(BuildError::field(
+                                "TOLLGATE_REDIS_TIMEOUT_MS",
+                                "must be a number of milliseconds above 0",
+                            ));
+                        }
+                    },
+                };
+                Some(r)
+            }
+        };
         Ok(GateConfig {
             realm: None,
             resource,
@@ -461,6 +568,7 @@ impl GateConfig {
             }],
             introspection,
             cache: CacheSettings::default(),
+            redis,
         })
     }
 
@@ -516,6 +624,12 @@ impl GateConfig {
                     format!("issuer[{i}].audiences"),
                     "needs at least one audience",
                 ));
+            }
+        }
+        if let Some(r) = &self.redis {
+            check_redis_url("redis.url", &r.url)?;
+            if r.timeout_ms == Some(0) {
+                return Err(BuildError::field("redis.timeout_ms", "must be more than 0"));
             }
         }
         if let Some(intro) = &self.introspection
@@ -628,9 +742,46 @@ impl GateConfig {
             // kept, typed, and returned by build()
             Err(e) => b.fail(e),
         };
-        match (self.introspector(), &self.introspection) {
+        let b = match (self.introspector(), &self.introspection) {
             (Some(i), Some(c)) => b.introspection(i).routing(c.routing),
             _ => b,
+        };
+        self.with_redis(b)
+    }
+
+    /// The `[redis]` settings applied to `b` (the store is set up here: within a
+    /// tokio runtime).
+    fn with_redis<X>(&self, b: TollgateBuilder<X>) -> TollgateBuilder<X>
+    where
+        X: serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        let Some(r) = &self.redis else { return b };
+        #[cfg(feature = "redis")]
+        {
+            use tollgate_core::redis::{RedisStore, ReplayFallback};
+            let mut store = RedisStore::builder(r.url.trim());
+            if let Some(p) = &r.prefix {
+                store = store.prefix(p);
+            }
+            if let Some(ms) = r.timeout_ms {
+                store = store.timeout(Duration::from_millis(ms));
+            }
+            let fallback = match r.fallback {
+                RedisFallback::Refuse => ReplayFallback::Refuse,
+                RedisFallback::LocalOnly => ReplayFallback::LocalOnly,
+            };
+            match store.build() {
+                Ok(store) => b.redis(store, fallback),
+                Err(e) => b.fail(BuildError::field("redis.url", e.to_string())),
+            }
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = r;
+            b.fail(BuildError::field(
+                "redis",
+                "needs the `redis` feature of tollgate (tollgate-axum / tollgate-tonic / tollgate-tower)",
+            ))
         }
     }
 }
@@ -1432,5 +1583,54 @@ max_entries = 5000
             "dpop.nonce_secret_env names NONCE_SECRET_UNSET, which is not set"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn redis_section_and_variables() {
+        let c = GateConfig::from_toml(
+            "[[issuer]]\nissuer = \"https://idp.example\"\naudiences = [\"orders\"]\n\n\
+             [redis]\nurl = \"redis://:hunter2@127.0.0.1:6379/1\"\nprefix = \"orders:\"\n\
+             timeout_ms = 80\nfallback = \"local-only\"\n",
+        )
+        .unwrap();
+        let r = c.redis.as_ref().unwrap();
+        assert_eq!(r.prefix.as_deref(), Some("orders:"));
+        assert_eq!(r.timeout_ms, Some(80));
+        assert_eq!(r.fallback, RedisFallback::LocalOnly);
+        // the password is never printed
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let e = GateConfig::from_toml(
+            "[[issuer]]\nissuer = \"https://idp.example\"\naudiences = [\"orders\"]\n\n\
+             [redis]\nurl = \"redis://127.0.0.1:6379/0\"\ntimeout_ms = 0\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "redis.timeout_ms must be more than 0");
+
+        let env = |k: &str| match k {
+            "TOLLGATE_ISSUER" => Some("https://idp.example".to_owned()),
+            "TOLLGATE_AUDIENCE" => Some("orders".to_owned()),
+            "TOLLGATE_REDIS_URL" => Some("redis://127.0.0.1:6379/0".to_owned()),
+            "TOLLGATE_REDIS_PREFIX" => Some("billing:".to_owned()),
+            _ => None,
+        };
+        let c = GateConfig::from_lookup(env).unwrap();
+        let r = c.redis.unwrap();
+        assert_eq!(
+            (r.url.as_str(), r.prefix.as_deref(), r.fallback),
+            (
+                "redis://127.0.0.1:6379/0",
+                Some("billing:"),
+                RedisFallback::Refuse
+            )
+        );
+        let bad = |k: &str| match k {
+            "TOLLGATE_REDIS_URL" => Some("localhost:6379".to_owned()),
+            k => env(k),
+        };
+        let e = GateConfig::from_lookup(bad).unwrap_err().to_string();
+        assert!(
+            e.starts_with("TOLLGATE_REDIS_URL is not a usable Redis URL"),
+            "{e}"
+        );
     }
 }

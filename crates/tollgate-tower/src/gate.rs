@@ -403,6 +403,12 @@ pub struct TollgateBuilder<X = ()> {
     error: Option<BuildError>,
     dpop: Option<Dpop>,
     mtls: Mtls,
+    /// State shared by replicas (issue 16).
+    #[cfg(feature = "redis")]
+    redis: Option<(
+        tollgate_core::redis::RedisStore,
+        tollgate_core::redis::ReplayFallback,
+    )>,
     _claims: PhantomData<fn() -> X>,
 }
 
@@ -426,6 +432,8 @@ impl<X> Default for TollgateBuilder<X> {
             error: None,
             dpop: None,
             mtls: Mtls::default(),
+            #[cfg(feature = "redis")]
+            redis: None,
             _claims: PhantomData,
         }
     }
@@ -451,6 +459,8 @@ impl<X> Clone for TollgateBuilder<X> {
             error: self.error.clone(),
             dpop: self.dpop.clone(),
             mtls: self.mtls,
+            #[cfg(feature = "redis")]
+            redis: self.redis.clone(),
             _claims: PhantomData,
         }
     }
@@ -660,6 +670,37 @@ where
         self
     }
 
+    /// Shares state between replicas on Redis (feature `redis`): the DPoP replay
+    /// store (this replica's memory, then `SET NX PX` on Redis; `fallback` when Redis
+    /// cannot answer in time, default [`ReplayFallback::Refuse`]: 503) and the
+    /// introspection cache (local, then Redis, then the authorization server). See
+    /// `tollgate_core::redis`. The Redis replay store replaces the one of the
+    /// [`Self::dpop`] settings (with a default in-memory store in front). Build the
+    /// store within a tokio runtime.
+    ///
+    /// [`ReplayFallback::Refuse`]: tollgate_core::redis::ReplayFallback::Refuse
+    #[cfg(feature = "redis")]
+    pub fn redis(
+        mut self,
+        store: tollgate_core::redis::RedisStore,
+        fallback: tollgate_core::redis::ReplayFallback,
+    ) -> Self {
+        self.redis = Some((store, fallback));
+        self
+    }
+
+    /// The DPoP settings, with the Redis replay store when configured.
+    fn dpop_settings(&self) -> Option<Dpop> {
+        let dpop = self.dpop.clone()?;
+        #[cfg(feature = "redis")]
+        if let Some((store, fallback)) = &self.redis {
+            return Some(dpop.replay_store(
+                tollgate_core::redis::RedisReplayStore::new(store.clone()).fallback(*fallback),
+            ));
+        }
+        Some(dpop)
+    }
+
     fn finish(&self, auth: Authenticator) -> Result<Tollgate<X>, BuildError> {
         let policies = Arc::new(Policies::default());
         let resource = match &self.resource {
@@ -693,7 +734,7 @@ where
             mode: self.mode,
             policies,
             resource,
-            dpop: self.dpop.clone(),
+            dpop: self.dpop_settings(),
             mtls: self.mtls,
             _claims: PhantomData,
         })
@@ -778,6 +819,11 @@ where
             i
         } else {
             i.validation(validation)
+        };
+        #[cfg(feature = "redis")]
+        let i = match &self.redis {
+            Some((store, _)) => i.shared_cache(store.answers()),
+            None => i,
         };
         Some(match &self.http_client {
             Some(c) => i.http_client_arc(c.clone()),

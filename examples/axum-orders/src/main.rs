@@ -5,8 +5,10 @@
 //! `TOLLGATE_CLIENT_SECRET` or `TOLLGATE_CLIENT_SECRET_FILE`,
 //! `TOLLGATE_INTROSPECTION_CACHE_SECS`, `TOLLGATE_INTROSPECTION_MAX_IN_FLIGHT`,
 //! `TOLLGATE_INTROSPECTION_MAX_PER_SEC`; for DPoP `TOLLGATE_DPOP`, `TOLLGATE_DPOP_NONCE`,
-//! `TOLLGATE_DPOP_NONCE_SECRET`, `TOLLGATE_PUBLIC_URL` (default `http://<BIND>`)), plus
-//! `BIND`. See `tollgate_tower::config`.
+//! `TOLLGATE_DPOP_NONCE_SECRET`, `TOLLGATE_PUBLIC_URL` (default `http://<BIND>`); for many
+//! replicas `TOLLGATE_REDIS_URL`, `TOLLGATE_REDIS_PREFIX`, `TOLLGATE_REDIS_TIMEOUT_MS`: the
+//! DPoP replay store and the introspection cache on Redis), plus `BIND`. See
+//! `tollgate_tower::config`.
 //! Operations (`tollgate_testkit::ops`): `RUST_LOG` (default `info`),
 //! `TOLLGATE_LOG_FORMAT=json`, `TOLLGATE_ADMIN_BIND` (serves `/metrics`; off when unset).
 //! Exit status 2: bad configuration (the message names the field); 1: cannot start.

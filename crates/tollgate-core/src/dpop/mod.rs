@@ -520,6 +520,23 @@ impl DpopVerifier {
         })
     }
 
+    /// The same verifier with another replay store (e.g. one shared by replicas);
+    /// the other settings are kept.
+    #[must_use]
+    pub fn with_replay_store(&self, store: Arc<dyn ReplayStore>) -> DpopVerifier {
+        let i = &self.inner;
+        DpopVerifier {
+            inner: Arc::new(Inner {
+                algorithms: i.algorithms,
+                max_age: i.max_age,
+                max_future: i.max_future,
+                max_proof_len: i.max_proof_len,
+                replay: store,
+                nonces: i.nonces.clone(),
+            }),
+        }
+    }
+
     /// Records the proof in the replay store: [`DpopError::Replayed`] when its key and
     /// `jti` were seen within the window, [`DpopError::ReplayStoreFull`] /
     /// [`DpopError::ReplayStoreUnavailable`] (503) when the store cannot answer. The

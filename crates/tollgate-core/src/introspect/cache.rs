@@ -47,7 +47,7 @@ fn store(cfg: CacheConfig) -> Store {
 }
 
 /// Time left until `exp` by the wall clock (zero when past).
-fn until_exp(exp: i64) -> Duration {
+pub(crate) fn until_exp(exp: i64) -> Duration {
     let exp = UNIX_EPOCH + Duration::from_secs(u64::try_from(exp).unwrap_or(0));
     exp.duration_since(SystemTime::now())
         .unwrap_or(Duration::ZERO)
@@ -117,6 +117,16 @@ impl AnswerCache {
             flights: Mutex::new(HashMap::new()),
             next_flight: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// The TTL of active answers (zero: not cached).
+    pub(crate) fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The TTL of refusals (zero: not cached).
+    pub(crate) fn negative_ttl(&self) -> Duration {
+        self.negative_ttl
     }
 
     /// A cached answer that is still valid.

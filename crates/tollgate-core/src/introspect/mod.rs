@@ -110,6 +110,34 @@ use crate::{Claims, Validation};
 
 pub use route::{Routing, looks_like_jwt};
 
+/// The future of a [`SharedCache`] operation.
+pub type SharedFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// An introspection cache shared by replicas (e.g.
+/// [`RedisAnswers`](crate::redis::RedisAnswers) with the `redis` feature), asked after
+/// the local cache and before the authorization server.
+///
+/// Entries are keyed by the SHA-256 of the token (never the token) and hold the
+/// authorization server's answer as it came (the JSON body), which every reader
+/// verifies again with its own [`Validation`]: an active answer lives until
+/// min(cache TTL, `exp`), a refusal for the negative TTL. A shared cache that cannot
+/// answer is a miss, never an error for the client: implementations bound their own
+/// time.
+pub trait SharedCache: Send + Sync + fmt::Debug + 'static {
+    /// The answer stored for the token whose SHA-256 is `token_hash`, if any.
+    fn get(&self, token_hash: &[u8; 32]) -> SharedFuture<Option<Vec<u8>>>;
+    /// Stores `answer` for `ttl`.
+    fn put(&self, token_hash: &[u8; 32], answer: Vec<u8>, ttl: Duration) -> SharedFuture<()>;
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref(),
+    );
+    out
+}
+
 use crate::oauth::ClientAuth;
 
 use cache::{AnswerCache, Joined, Shared};
@@ -160,6 +188,7 @@ pub struct IntrospectorBuilder {
     token_filter: Option<Filter>,
     any_token_type: bool,
     client: Option<Arc<dyn HttpClient>>,
+    shared: Option<Arc<dyn SharedCache>>,
 }
 
 impl fmt::Debug for IntrospectorBuilder {
@@ -174,11 +203,26 @@ impl fmt::Debug for IntrospectorBuilder {
             .field("max_per_sec", &self.max_per_sec)
             .field("token_length", &self.token_length)
             .field("token_prefix", &self.token_prefix)
+            .field("shared", &self.shared)
             .finish_non_exhaustive()
     }
 }
 
 impl IntrospectorBuilder {
+    /// A cache shared by replicas (see [`SharedCache`]), asked after the local cache
+    /// and before the authorization server; the budget ([`Self::max_in_flight`],
+    /// [`Self::max_per_sec`]) counts only the calls to the authorization server.
+    pub fn shared_cache(mut self, cache: impl SharedCache) -> Self {
+        self.shared = Some(Arc::new(cache));
+        self
+    }
+
+    /// As [`Self::shared_cache`], with a shared handle.
+    pub fn shared_cache_arc(mut self, cache: Arc<dyn SharedCache>) -> Self {
+        self.shared = Some(cache);
+        self
+    }
+
     /// The policy for the answers' `exp`, `nbf`, `iat`, `iss`, `aud` (checked when
     /// present, with its leeway). Required. Share it with the JWT side.
     pub fn validation(mut self, validation: Validation) -> Self {
@@ -396,6 +440,8 @@ impl IntrospectorBuilder {
                 runtime,
                 calls: AtomicU64::new(0),
                 shed: AtomicU64::new(0),
+                shared: self.shared,
+                shared_hits: AtomicU64::new(0),
             }),
         })
     }
@@ -464,6 +510,8 @@ struct Inner {
     runtime: tokio::runtime::Handle,
     calls: AtomicU64,
     shed: AtomicU64,
+    shared: Option<Arc<dyn SharedCache>>,
+    shared_hits: AtomicU64,
 }
 
 /// The introspection authenticator (RFC 7662): see the [module docs](self). Cheap to
@@ -506,6 +554,7 @@ impl Introspector {
             token_filter: None,
             any_token_type: false,
             client: None,
+            shared: None,
         }
     }
 
@@ -519,6 +568,13 @@ impl Introspector {
     #[must_use]
     pub fn calls(&self) -> u64 {
         self.inner.calls.load(Ordering::Relaxed)
+    }
+
+    /// Answers taken from the [`SharedCache`] so far (no call to the authorization
+    /// server).
+    #[must_use]
+    pub fn shared_hits(&self) -> u64 {
+        self.inner.shared_hits.load(Ordering::Relaxed)
     }
 
     /// Cached answers (active and refused) held now.
@@ -618,8 +674,18 @@ impl Inner {
         &self,
         token: &str,
     ) -> Result<Claims<X>, AuthError> {
+        self.call_keeping::<X>(token, &mut None).await
+    }
+
+    /// [`Self::call`], keeping the answer's body in `body` when it was read (active
+    /// or not; not when the endpoint failed).
+    async fn call_keeping<X: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        token: &str,
+        body: &mut Option<bytes::Bytes>,
+    ) -> Result<Claims<X>, AuthError> {
         let started = std::time::Instant::now();
-        let result = self.call_inner(token).await;
+        let result = self.call_inner(token, body).await;
         let label = match &result {
             Ok(_) => 0,
             Err(AuthError::Inactive) => 1,
@@ -633,6 +699,7 @@ impl Inner {
     async fn call_inner<X: DeserializeOwned + Send + Sync + 'static>(
         &self,
         token: &str,
+        body: &mut Option<bytes::Bytes>,
     ) -> Result<Claims<X>, AuthError> {
         let mut form = FormParams::default();
         form.append("token", token);
@@ -665,12 +732,54 @@ impl Inner {
                 response.status.as_u16()
             )));
         }
-        answer::read::<X>(
+        let result = answer::read::<X>(
             &response.body,
             &self.validation,
             now_secs(),
             self.any_token_type,
-        )
+        );
+        *body = Some(response.body);
+        result
+    }
+
+    /// The answer for `token`: from the shared cache when it holds one (verified
+    /// again here), else from the authorization server within the budget (`permit`:
+    /// already granted), stored in the shared cache for the others.
+    async fn answer<X: DeserializeOwned + Send + Sync + 'static>(
+        &self,
+        token: &str,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<Claims<X>, AuthError> {
+        let key = self.shared.as_ref().map(|_| token_hash(token));
+        if let (Some(shared), Some(key)) = (&self.shared, &key)
+            && let Some(stored) = shared.get(key).await
+        {
+            self.shared_hits.fetch_add(1, Ordering::Relaxed);
+            return answer::read::<X>(&stored, &self.validation, now_secs(), self.any_token_type);
+        }
+        let permit = match permit {
+            Some(p) => p,
+            None => self.admit().map_err(|why| self.shed(why))?,
+        };
+        let mut body = None;
+        let result = self.call_keeping::<X>(token, &mut body).await;
+        drop(permit);
+        if let (Some(shared), Some(key), Some(body)) = (&self.shared, &key, body) {
+            let ttl = match &result {
+                Ok(c) => c
+                    .exp
+                    .map(crate::claims::NumericDate::as_secs)
+                    .map_or(self.cache.ttl(), |e| {
+                        self.cache.ttl().min(cache::until_exp(e))
+                    }),
+                Err(AuthError::Unavailable(_) | AuthError::Misconfigured) => Duration::ZERO,
+                Err(_) => self.cache.negative_ttl(),
+            };
+            if !ttl.is_zero() {
+                shared.put(key, body.to_vec(), ttl).await;
+            }
+        }
+        result
     }
 }
 
@@ -694,7 +803,7 @@ async fn flight<X: DeserializeOwned + Send + Sync + 'static>(
     token: Arc<str>,
     id: u64,
     tx: watch::Sender<Option<Shared>>,
-    permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
 ) {
     let guard = FlightGuard {
         inner,
@@ -702,9 +811,8 @@ async fn flight<X: DeserializeOwned + Send + Sync + 'static>(
         id,
         tx,
     };
-    let result = guard.inner.call::<X>(&guard.token).await;
-    // the call is over: the next new token may go
-    drop(permit);
+    // the permit is dropped when the call is over: the next new token may go
+    let result = guard.inner.answer::<X>(&guard.token, permit).await;
     let exp = result
         .as_ref()
         .ok()
@@ -795,10 +903,12 @@ where
             return IntrospectFuture::ready(hit);
         }
         let token: Arc<str> = Arc::from(token);
-        let rx = match inner
-            .cache
-            .join_or_start::<X, _, _>(&token, || inner.admit())
-        {
+        // with a shared cache the budget is taken only when the shared cache misses
+        let admit = || match inner.shared {
+            Some(_) => Ok(None),
+            None => inner.admit().map(Some),
+        };
+        let rx = match inner.cache.join_or_start::<X, _, _>(&token, admit) {
             Joined::Cached(hit) => {
                 crate::metrics::introspection_cache_hit();
                 return IntrospectFuture::ready(hit);

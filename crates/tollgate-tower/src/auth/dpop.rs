@@ -1,10 +1,15 @@
 //! DPoP (RFC 9449) in the authentication layer: opt-in, off by default.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::WWW_AUTHENTICATE;
 use http::{HeaderValue, Request, Response};
-use tollgate_core::dpop::{DpopVerifier, PublicUrl, VerifiedProof, check_bearer, check_binding};
+use tollgate_core::dpop::{
+    DpopVerifier, PublicUrl, ReplayFuture, VerifiedProof, check_bearer, check_binding,
+};
 use tollgate_core::error::DpopError;
 use tollgate_core::{AuthError, Claims};
 
@@ -90,6 +95,13 @@ impl Dpop {
         self
     }
 
+    /// The same settings with another replay store (e.g. one shared by replicas,
+    /// `tollgate_core::redis::RedisReplayStore`).
+    pub fn replay_store(mut self, store: impl tollgate_core::dpop::ReplayStore) -> Self {
+        self.verifier = self.verifier.with_replay_store(std::sync::Arc::new(store));
+        self
+    }
+
     /// The mode.
     #[must_use]
     pub fn mode(&self) -> DpopMode {
@@ -116,17 +128,29 @@ impl Dpop {
     }
 
     /// The binding rule once the token is verified; records the proof in the replay
-    /// store. A store that cannot answer at once is treated as unavailable (503):
-    /// stores with I/O need the layer's waiting state (not yet).
-    pub(crate) fn admit<X>(&self, claims: &Claims<X>, binding: &Binding) -> Result<(), AuthError> {
+    /// store. The store's answer is polled once inline: an in-memory store answers at
+    /// once ([`Admission::Done`], no allocation); a store doing I/O (Redis) hands back
+    /// its future for the layer's waiting state ([`Admission::Wait`]).
+    pub(crate) fn admit<X>(
+        &self,
+        claims: &Claims<X>,
+        binding: &Binding,
+    ) -> Result<Admission, AuthError> {
         match binding {
-            Binding::Off => Ok(()),
-            Binding::Bearer => Ok(check_bearer(claims.cnf.as_ref())?),
+            Binding::Off => Ok(Admission::Done),
+            Binding::Bearer => {
+                check_bearer(claims.cnf.as_ref())?;
+                Ok(Admission::Done)
+            }
             Binding::Dpop(proof) => {
                 check_binding(claims.cnf.as_ref(), proof)?;
-                match self.verifier.remember(proof, now()).now_or_never() {
-                    Some(r) => Ok(r?),
-                    None => Err(DpopError::ReplayStoreUnavailable.into()),
+                let mut fut = self.verifier.remember(proof, now());
+                match Pin::new(&mut fut).poll(&mut Context::from_waker(Waker::noop())) {
+                    Poll::Ready(r) => {
+                        r?;
+                        Ok(Admission::Done)
+                    }
+                    Poll::Pending => Ok(Admission::Wait(fut)),
                 }
             }
         }
@@ -190,6 +214,15 @@ impl Dpop {
         let nonces = self.verifier.nonces()?;
         HeaderValue::from_str(&nonces.mint(now())).ok()
     }
+}
+
+/// What [`Dpop::admit`] decided for a token whose binding holds.
+#[derive(Debug)]
+pub(crate) enum Admission {
+    /// Admitted (the replay store answered at once, or there was nothing to record).
+    Done,
+    /// The replay store's answer is on its way (a store doing I/O).
+    Wait(ReplayFuture),
 }
 
 /// What the token's binding must be checked against once it is verified.

@@ -9,8 +9,10 @@ use std::task::{Context, Poll, ready};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tollgate_core::authenticate::Authenticate;
+use tollgate_core::dpop::ReplayFuture;
 use tower_service::Service;
 
+use super::dpop::Admission;
 use super::{Binding, Shared, reject_with, span_for};
 use crate::audit::Counted;
 use crate::reject::Rejector;
@@ -50,6 +52,13 @@ pin_project! {
             shared: Arc<Shared<A, R>>,
             binding: Binding,
         },
+        // Only when the DPoP replay store does I/O (Redis): its answer, then the
+        // request is forwarded with its claims or refused.
+        Replay {
+            replay: ReplayFuture,
+            pending: Option<(Request<ReqBody>, S, Arc<tollgate_core::Claims<X>>)>,
+            shared: Arc<Shared<A, R>>,
+        },
     }
 }
 
@@ -62,23 +71,48 @@ where
 {
     /// What follows the authenticator's answer, on the inline path and after a wait
     /// alike: the DPoP binding check (when DPoP is on), then the request forwarded with
-    /// its claims (and a fresh `DPoP-Nonce` for a DPoP request), or the refusal.
+    /// its claims (and a fresh `DPoP-Nonce` for a DPoP request), or the refusal. A
+    /// replay store doing I/O moves to the `Replay` state first.
     pub(super) fn decide(
-        shared: &Shared<A, R>,
-        mut inner: S,
-        mut req: Request<ReqBody>,
+        shared: &Arc<Shared<A, R>>,
+        inner: S,
+        req: Request<ReqBody>,
         result: Result<Arc<tollgate_core::Claims<X>>, tollgate_core::AuthError>,
         binding: &Binding,
     ) -> Self {
+        // the certificate binding (RFC 8705) before the DPoP step, so that a refused
+        // request does not spend its proof in the replay store
+        let result = result.and_then(|c| shared.mtls.admit(&c, &req).map(|()| c));
         let admitted = match (result, &shared.dpop) {
-            (Ok(claims), Some(dpop)) => dpop.admit(&claims, binding).map(|()| claims),
+            (Ok(claims), Some(dpop)) => match dpop.admit(&claims, binding) {
+                Ok(Admission::Done) => Ok(claims),
+                Ok(Admission::Wait(replay)) => {
+                    return State::Replay {
+                        replay,
+                        pending: Some((req, inner, claims)),
+                        shared: shared.clone(),
+                    };
+                }
+                Err(e) => Err(e),
+            },
             (result, _) => result,
         };
-        let admitted = admitted.and_then(|c| shared.mtls.admit(&c, &req).map(|()| c));
+        Self::settle(shared, inner, req, admitted, binding.used_dpop())
+    }
+
+    /// The request forwarded with its claims (and a fresh `DPoP-Nonce` for a DPoP
+    /// request), or refused.
+    fn settle(
+        shared: &Shared<A, R>,
+        mut inner: S,
+        mut req: Request<ReqBody>,
+        admitted: Result<Arc<tollgate_core::Claims<X>>, tollgate_core::AuthError>,
+        used_dpop: bool,
+    ) -> Self {
         match admitted {
             Ok(claims) => {
                 let nonce = match &shared.dpop {
-                    Some(dpop) if binding.used_dpop() => dpop.fresh_nonce(),
+                    Some(dpop) if used_dpop => dpop.fresh_nonce(),
                     _ => None,
                 };
                 let span = span_for(&claims);
@@ -90,7 +124,7 @@ where
                 }
             }
             Err(e) => State::Reject {
-                response: Some(reject_with(shared, &e, &req, binding.used_dpop())),
+                response: Some(reject_with(shared, &e, &req, used_dpop)),
             },
         }
     }
@@ -175,6 +209,24 @@ where
                         panic!("ResponseFuture polled after completion");
                     };
                     State::decide(shared, inner, req, result, binding)
+                }
+                StateProj::Replay {
+                    replay,
+                    pending,
+                    shared,
+                } => {
+                    let answer = ready!(Pin::new(replay).poll(cx));
+                    let Some((req, inner, claims)) = pending.take() else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    // only a DPoP request waits for the replay store
+                    State::settle(
+                        shared,
+                        inner,
+                        req,
+                        answer.map(|()| claims).map_err(Into::into),
+                        true,
+                    )
                 }
             };
             this.state.set(next);

@@ -284,7 +284,7 @@ where
         let mut fut = shared.auth.authenticate(token);
         // Poll once inline: a known key answers at once, with no state kept.
         let state = match Pin::new(&mut fut).poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(result) => State::decide(shared, inner, req, result, &binding),
+            Poll::Ready(result) => State::decide(&self.shared, inner, req, result, &binding),
             Poll::Pending => State::Waiting {
                 auth: fut,
                 pending: Some((req, inner)),

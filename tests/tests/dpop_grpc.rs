@@ -336,7 +336,9 @@ async fn allowed_mode_every_case() {
     );
     assert_eq!(
         ch,
-        [r#"Bearer realm="api", error="insufficient_scope", error_description="The access token lacks the required scope", scope="inventory:write""#]
+        [
+            r#"Bearer realm="api", error="insufficient_scope", error_description="The access token lacks the required scope", scope="inventory:write""#
+        ]
     );
     let writer = app.bound("inventory:write");
     let p = app.proof(methods::RESERVE_ITEM, &writer).sign();

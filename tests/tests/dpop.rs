@@ -683,3 +683,100 @@ async fn challenges_name_the_resource_metadata() {
     assert_eq!(doc(&gate).1, Some(true));
     assert_eq!(doc(&gate).0.map(|a| a.len()), Some(5));
 }
+
+/// RFC 9449 §7.1: a DPoP request that fails the route's scope check gets 403
+/// `insufficient_scope` with the `DPoP` challenge (and `resource_metadata` when
+/// configured); a Bearer request keeps the `Bearer` challenge.
+#[tokio::test]
+async fn insufficient_scope_uses_the_request_scheme() {
+    let f = Fixture::new();
+    let metadata =
+        r#"resource_metadata="https://api.example/.well-known/oauth-protected-resource""#;
+    let scope = r#"scope="orders:write""#;
+    let description = "The access token lacks the required scope";
+    for resource in [false, true] {
+        let mut gate = Tollgate::<()>::builder()
+            .issuer(DEFAULT_ISSUER)
+            .audience(DEFAULT_AUDIENCE)
+            .keys(KeySet::from_keys([f.idp.public_key()]))
+            .dpop(dpop(DpopMode::Allowed));
+        if resource {
+            gate = gate.resource(BASE);
+        }
+        let gate = gate.build().await.unwrap();
+        let suffix = if resource {
+            format!(", {metadata}")
+        } else {
+            String::new()
+        };
+        let scoped = |authorization: String, proofs: Vec<String>| {
+            let gate = &gate;
+            async move {
+                let handler = service_fn(|_req: Request<String>| async {
+                    Ok::<_, Infallible>(Response::new(String::from("ok")))
+                });
+                let svc = gate.layer().layer(
+                    gate.require(tollgate_core::scope::ScopePolicy::all_of([
+                        tollgate_core::scope::Scope::from_static("orders:write"),
+                    ]))
+                    .layer(handler),
+                );
+                let mut req = Request::post("/orders")
+                    .header("host", "internal:8080")
+                    .header("authorization", authorization);
+                for p in &proofs {
+                    req = req.header("dpop", p);
+                }
+                let res = svc.oneshot(req.body(String::new()).unwrap()).await.unwrap();
+                let challenges: Vec<String> = res
+                    .headers()
+                    .get_all("www-authenticate")
+                    .iter()
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .collect();
+                (res.status(), challenges)
+            }
+        };
+
+        // DPoP-bound token with the scope: accepted
+        let token = f
+            .idp
+            .token()
+            .dpop_bound(&f.client)
+            .scope("orders:write")
+            .sign();
+        let p = f.proof("POST", "/orders", &token).sign();
+        let (status, _) = scoped(format!("DPoP {token}"), vec![p]).await;
+        assert_eq!(status, 200);
+
+        // DPoP-bound token lacking the scope: 403 with the DPoP challenge only
+        let token = f
+            .idp
+            .token()
+            .dpop_bound(&f.client)
+            .scope("orders:read")
+            .sign();
+        let p = f.proof("POST", "/orders", &token).sign();
+        let (status, challenges) = scoped(format!("DPoP {token}"), vec![p]).await;
+        eprintln!("DPoP request lacking the scope: {status} | {challenges:?}");
+        assert_eq!(status, 403);
+        assert_eq!(
+            challenges,
+            [format!(
+                r#"DPoP error="insufficient_scope", error_description="{description}", {scope}, {ALGS}{suffix}"#
+            )]
+        );
+
+        // Bearer token lacking the scope: today's Bearer challenge
+        let token = f.idp.token().scope("orders:read").sign();
+        let (status, challenges) = scoped(format!("Bearer {token}"), vec![]).await;
+        eprintln!("Bearer request lacking the scope: {status} | {challenges:?}");
+        assert_eq!(status, 403);
+        assert_eq!(
+            challenges,
+            [format!(
+                r#"Bearer realm="api", error="insufficient_scope", error_description="{description}", {scope}{suffix}"#
+            )]
+        );
+    }
+}

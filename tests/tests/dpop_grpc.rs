@@ -297,8 +297,9 @@ async fn allowed_mode_every_case() {
     );
 
     // per-method scopes unchanged: a valid proof, a token without inventory:write
+    // (RFC 9449 §7.1: the DPoP scheme in the PERMISSION_DENIED challenge)
     let p = app.proof(methods::RESERVE_ITEM, &token).sign();
-    refused(
+    let ch = refused(
         "ReserveItem with inventory:read",
         c.reserve_item(request(
             ReserveItemRequest {
@@ -311,6 +312,33 @@ async fn allowed_mode_every_case() {
         .await,
         Code::PermissionDenied,
         "The access token lacks the required scope",
+    );
+    assert_eq!(
+        ch,
+        [format!(
+            r#"DPoP error="insufficient_scope", error_description="The access token lacks the required scope", scope="inventory:write", {ALGS}"#
+        )]
+    );
+    // the same refusal of a Bearer request keeps the Bearer challenge
+    let ch = refused(
+        "ReserveItem with inventory:read, as Bearer",
+        c.reserve_item(request(
+            ReserveItemRequest {
+                id: "widget".into(),
+                quantity: 1,
+            },
+            &format!("Bearer {plain}"),
+            &[],
+        ))
+        .await,
+        Code::PermissionDenied,
+        "The access token lacks the required scope",
+    );
+    assert_eq!(
+        ch,
+        [
+            r#"Bearer realm="api", error="insufficient_scope", error_description="The access token lacks the required scope", scope="inventory:write""#
+        ]
     );
     let writer = app.bound("inventory:write");
     let p = app.proof(methods::RESERVE_ITEM, &writer).sign();
@@ -429,6 +457,28 @@ async fn challenges_name_the_resource_metadata() {
                 "invalid_dpop_proof",
                 "The DPoP proof is for another request"
             )
+        )]
+    );
+    // 403 of a DPoP request: the DPoP challenge with resource_metadata too
+    let p = app.proof(methods::RESERVE_ITEM, &token).sign();
+    let ch = refused(
+        "ReserveItem with inventory:read, resource configured",
+        c.reserve_item(request(
+            ReserveItemRequest {
+                id: "widget".into(),
+                quantity: 1,
+            },
+            &format!("DPoP {token}"),
+            &[p],
+        ))
+        .await,
+        Code::PermissionDenied,
+        "The access token lacks the required scope",
+    );
+    assert_eq!(
+        ch,
+        [format!(
+            r#"DPoP error="insufficient_scope", error_description="The access token lacks the required scope", scope="inventory:write", {ALGS}, resource_metadata="{url}""#
         )]
     );
 }

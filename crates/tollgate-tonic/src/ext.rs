@@ -38,10 +38,11 @@ use std::sync::Arc;
 
 use tollgate_core::scope::ScopePolicy;
 use tollgate_core::{AuthError, Claims};
-use tollgate_tower::check_scopes;
+use tollgate_tower::{DpopChallenge, check_scopes};
 use tonic::Status;
+use tonic::metadata::MetadataValue;
 
-use crate::reject::GrpcRejector;
+use crate::reject::{GrpcRejector, WWW_AUTHENTICATE};
 
 mod sealed {
     pub trait Sealed {}
@@ -64,7 +65,9 @@ pub trait RequestExt: sealed::Sealed {
     ///
     /// # Errors
     ///
-    /// `PERMISSION_DENIED` when not met; `INTERNAL` as for [`RequestExt::claims`].
+    /// `PERMISSION_DENIED` when not met (with the `DPoP` challenge as
+    /// `www-authenticate` metadata when the request was admitted with the `DPoP`
+    /// scheme, see [`DpopChallenge`]); `INTERNAL` as for [`RequestExt::claims`].
     fn require_scopes<X: Send + Sync + 'static>(&self, policy: &ScopePolicy) -> Result<(), Status>;
 }
 
@@ -80,6 +83,16 @@ impl<T> RequestExt for tonic::Request<T> {
     }
 
     fn require_scopes<X: Send + Sync + 'static>(&self, policy: &ScopePolicy) -> Result<(), Status> {
-        check_scopes::<X>(self.extensions(), policy).map_err(|e| GrpcRejector::new().status(&e))
+        check_scopes::<X>(self.extensions(), policy).map_err(|e| {
+            let mut status = GrpcRejector::new().status(&e);
+            // a request admitted with the DPoP scheme: the RFC 9449 §7.1 challenge
+            if let Some(dpop) = self.extensions().get::<DpopChallenge>()
+                && matches!(e, AuthError::InsufficientScope { .. })
+                && let Ok(v) = MetadataValue::try_from(dpop.challenge(Some(&e)))
+            {
+                status.metadata_mut().insert(WWW_AUTHENTICATE, v);
+            }
+            status
+        })
     }
 }

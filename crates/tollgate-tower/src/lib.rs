@@ -71,7 +71,7 @@ pub mod scope;
 pub mod scopes;
 
 pub use audit::PeerAddr;
-pub use auth::{Auth, AuthLayer, Dpop, DpopMode, Mode, ResponseFuture};
+pub use auth::{Auth, AuthLayer, Dpop, DpopChallenge, DpopMode, Mode, ResponseFuture};
 pub use config::GateConfig;
 pub use gate::{BuildError, Tollgate, TollgateBuilder};
 pub use metadata::{MetadataService, ProtectedResource, ResourceMetadata};

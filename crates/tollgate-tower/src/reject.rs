@@ -57,7 +57,7 @@ impl Default for BearerRejector {
 }
 
 /// RFC 7230 quoted-string: escape `"` and `\`, drop control characters.
-fn quote(out: &mut String, s: &str) {
+pub(crate) fn quote(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {

@@ -8,12 +8,14 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use http::header::WWW_AUTHENTICATE;
+use http::{HeaderValue, Request, Response};
 use tollgate_core::scope::ScopePolicy;
 use tollgate_core::{AuthError, Claims};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::auth::DpopChallenge;
 use crate::reject::{BearerRejector, Rejector};
 
 /// Chooses the scope policy that applies to a request.
@@ -36,7 +38,8 @@ struct Config<P, R> {
 
 /// Checks the policy that `P` selects against the `Arc<Claims<X>>` that
 /// [`AuthLayer`](crate::AuthLayer) inserted. Not met → 403 `insufficient_scope` with
-/// `scope="..."` (gRPC: `PERMISSION_DENIED`); no claims at all → 500 / `INTERNAL` and
+/// `scope="..."` (gRPC: `PERMISSION_DENIED`; the `DPoP` challenge of RFC 9449 §7.1
+/// when the request was admitted with the `DPoP` scheme, see [`DpopChallenge`]); no claims at all → 500 / `INTERNAL` and
 /// an error log (the layers were stacked wrongly, or `X` differs from the auth
 /// layer's), never 401.
 ///
@@ -251,6 +254,14 @@ where
                     self.config
                         .rejector
                         .reject_request(&e, req.method(), req.uri().path());
+                // RFC 9449 §7.1: a request made with the DPoP scheme gets the DPoP
+                // challenge (HTTP header; gRPC metadata of the trailers-only response)
+                if matches!(e, AuthError::InsufficientScope { .. })
+                    && let Some(dpop) = req.extensions().get::<DpopChallenge>()
+                    && let Ok(v) = HeaderValue::from_str(&dpop.challenge(Some(&e)))
+                {
+                    response.headers_mut().insert(WWW_AUTHENTICATE, v);
+                }
                 response.extensions_mut().insert(crate::audit::Counted);
                 ScopeFuture {
                     state: ScopeState::Reject {

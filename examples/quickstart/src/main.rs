@@ -11,7 +11,8 @@
 //!
 //! axum-orders runs with `TOLLGATE_DPOP=allowed` (DPoP, RFC 9449), and a second
 //! instance adds `TOLLGATE_DPOP_NONCE=required`: rows for a DPoP-bound token (`cnf.jkt`,
-//! minted with the IdP's signing key) with a fresh proof, the proof replayed, a proof
+//! `token_type` `DPoP`, obtained at the IdP's token endpoint with a DPoP proof) with a
+//! fresh proof, the proof replayed, a proof
 //! for another URL, the bound token sent as Bearer, the token with another key's
 //! proof, and the nonce round trip (401 `use_dpop_nonce` with a `DPoP-Nonce`, then 200).
 //!
@@ -216,6 +217,21 @@ impl Tour {
         basic: bool,
         params: &str,
     ) -> Result<Option<String>, Error> {
+        self.token_request(call, expected, client, basic, params, None)
+            .await
+    }
+
+    /// [`Self::token`], with a `DPoP` proof header when `dpop_proof` is set (the row's
+    /// result then names the `token_type` answered).
+    async fn token_request(
+        &mut self,
+        call: &str,
+        expected: &str,
+        client: (&str, &str),
+        basic: bool,
+        params: &str,
+        dpop_proof: Option<&str>,
+    ) -> Result<Option<String>, Error> {
         let (id, secret) = client;
         let auth = format!(
             "Basic {}",
@@ -229,7 +245,11 @@ impl Tour {
         let mut body = format!("grant_type=client_credentials{params}");
         if basic {
             headers.push(("authorization", &auth));
-        } else {
+        }
+        if let Some(p) = dpop_proof {
+            headers.push(("dpop", p));
+        }
+        if !basic {
             let _ = write!(
                 body,
                 "&client_id={}&client_secret={}",
@@ -240,9 +260,10 @@ impl Tour {
         let r = self
             .send(Method::POST, &self.idp.token_endpoint(), &headers, &body)
             .await?;
-        let got = match r.body["error"].as_str() {
-            Some(e) => format!("{} {e}", r.status),
-            None => r.status.to_string(),
+        let got = match (r.body["error"].as_str(), r.body["token_type"].as_str()) {
+            (Some(e), _) => format!("{} {e}", r.status),
+            (None, Some(t)) if dpop_proof.is_some() => format!("{} token_type {t}", r.status),
+            (None, _) => r.status.to_string(),
         };
         let detail = match (&r.body["scope"], &r.body["error_description"]) {
             (Value::String(s), _) => format!("scope \"{s}\""),
@@ -320,17 +341,27 @@ impl Tour {
     }
 
     /// DPoP (RFC 9449) against axum-orders (`TOLLGATE_DPOP=allowed`, and the second
-    /// instance with `TOLLGATE_DPOP_NONCE=required`). The dev IdP does not issue
-    /// DPoP-bound tokens at its token endpoint here: the bound token (`cnf.jkt` = the
-    /// client key's RFC 7638 thumbprint) is minted with its signing key.
+    /// instance with `TOLLGATE_DPOP_NONCE=required`) and tonic-inventory. The bound
+    /// token (`cnf.jkt` = the client key's RFC 7638 thumbprint, `token_type` `DPoP`)
+    /// comes from the dev IdP's token endpoint, asked with a DPoP proof (`htm` POST,
+    /// `htu` the token endpoint).
     async fn dpop_rows(&mut self) -> Result<(), Error> {
         let client_key = tollgate_testkit::TestKey::p256("quickstart-dpop-client");
         let other_key = tollgate_testkit::TestKey::p256("quickstart-other-client");
+        let token_proof =
+            tollgate_testkit::DpopProof::new(&client_key, "POST", &self.idp.token_endpoint())
+                .sign();
         let bound = self
-            .idp
-            .token_builder("demo-full")
-            .dpop_bound(&client_key)
-            .sign();
+            .token_request(
+                "token demo-full with a DPoP proof",
+                "200 token_type DPoP",
+                ("demo-full", "demo-full-secret"),
+                true,
+                "",
+                Some(&token_proof),
+            )
+            .await?
+            .ok_or("the IdP issued no DPoP-bound token")?;
         let dpop_auth = format!("DPoP {bound}");
         let orders = self.orders.clone();
         let proof = |key: &tollgate_testkit::TestKey, base: &str, path: &str| {
@@ -400,13 +431,8 @@ impl Tour {
         )
         .await?;
 
-        // the same over gRPC: tonic-inventory with DPoP allowed (htm POST, htu the
-        // method's full URL)
-        let bound = self
-            .idp
-            .token_builder("demo-full")
-            .dpop_bound(&client_key)
-            .sign();
+        // the same over gRPC, with the same bound token: tonic-inventory with DPoP
+        // allowed (htm POST, htu the method's full URL)
         let get_item = format!("http://{}/inventory.v1.Inventory/GetItem", self.inventory);
         let call = |authorization: &str, proof: Option<&str>| -> Result<_, Error> {
             let mut req = tonic::Request::new(GetItemRequest {

@@ -26,7 +26,8 @@ fn quickstart_exits_zero_with_every_call_as_expected() {
         started.elapsed()
     );
     let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("ok ")).collect();
-    assert!(rows.len() >= 20, "{stdout}");
+    // every row of the tour (the IdP token requests, HTTP, gRPC, DPoP, service chain)
+    assert_eq!(rows.len(), 36, "{stdout}");
     assert!(!stdout.lines().any(|l| l.starts_with("XX")), "{stdout}");
     for needle in [
         "HTTP  GET /orders no token",
@@ -35,6 +36,9 @@ fn quickstart_exits_zero_with_every_call_as_expected() {
         "PERMISSION_DENIED",
         "UNAUTHENTICATED",
         "400 invalid_scope",
+        // a DPoP-bound token from the dev IdP's token endpoint (a DPoP proof sent)
+        "IdP   token demo-full with a DPoP proof",
+        "200 token_type DPoP",
         // DPoP (RFC 9449) against axum-orders with TOLLGATE_DPOP=allowed
         "DPoP  GET /orders bound token + proof",
         r#"DPoP error="invalid_dpop_proof", error_description="The DPoP proof was already used""#,

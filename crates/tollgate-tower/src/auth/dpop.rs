@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -50,9 +51,74 @@ pub struct Dpop {
     mode: DpopMode,
     verifier: DpopVerifier,
     public_url: Option<PublicUrl>,
-    algs: String,
-    /// RFC 9728 `resource_metadata` for the `DPoP` challenges.
-    resource_metadata: Option<Box<str>>,
+    /// `algs` and the RFC 9728 `resource_metadata` of the `DPoP` challenges.
+    challenge: DpopChallenge,
+}
+
+/// The `DPoP` challenge parameters of a gate (RFC 9449 §7.1), in the request
+/// extensions of every request the [`AuthLayer`](super::AuthLayer) admitted with the
+/// `DPoP` scheme (beside its claims): its presence says the request used DPoP.
+///
+/// A scope check ([`ScopeLayer`](crate::ScopeLayer), over HTTP and gRPC) that refuses
+/// such a request answers with [`Self::challenge`] (`DPoP error="insufficient_scope",
+/// ..., scope="..", algs=".."`) instead of the `Bearer` one.
+///
+/// ```
+/// use tollgate_core::AuthError;
+/// use tollgate_core::dpop::DpopVerifier;
+/// use tollgate_tower::auth::{Dpop, DpopMode};
+///
+/// let dpop = Dpop::new(DpopMode::Allowed, DpopVerifier::builder().build()?);
+/// let refused = AuthError::InsufficientScope { required: "orders:write".into() };
+/// assert_eq!(
+///     dpop.challenge().challenge(Some(&refused)),
+///     "DPoP error=\"insufficient_scope\", error_description=\"The access token lacks the required scope\", \
+///      scope=\"orders:write\", algs=\"RS256 PS256 ES256 ES384 EdDSA\""
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct DpopChallenge {
+    algs: Arc<str>,
+    resource_metadata: Option<Arc<str>>,
+}
+
+impl DpopChallenge {
+    /// The `WWW-Authenticate` value: `DPoP`, then `error` and `error_description`
+    /// when `error` has an OAuth error code, `scope` for
+    /// [`AuthError::InsufficientScope`], `algs`, and `resource_metadata` when set.
+    #[must_use]
+    pub fn challenge(&self, error: Option<&AuthError>) -> String {
+        let mut ch = String::from("DPoP ");
+        if let Some(e) = error
+            && let Some(code) = e.wire().error
+        {
+            ch.push_str("error=");
+            crate::reject::quote(&mut ch, code.as_str());
+            ch.push_str(", error_description=");
+            crate::reject::quote(&mut ch, e.wire().description);
+            if let AuthError::InsufficientScope { required } = e
+                && !required.is_empty()
+            {
+                ch.push_str(", scope=");
+                crate::reject::quote(&mut ch, required);
+            }
+            ch.push_str(", ");
+        }
+        ch.push_str("algs=");
+        crate::reject::quote(&mut ch, &self.algs);
+        if let Some(url) = &self.resource_metadata {
+            ch.push_str(", resource_metadata=");
+            crate::reject::quote(&mut ch, url);
+        }
+        ch
+    }
+
+    /// The algorithms the `algs` parameter names, space-separated.
+    #[must_use]
+    pub fn algs(&self) -> &str {
+        &self.algs
+    }
 }
 
 impl Dpop {
@@ -68,8 +134,10 @@ impl Dpop {
             mode,
             verifier,
             public_url: None,
-            algs,
-            resource_metadata: None,
+            challenge: DpopChallenge {
+                algs: algs.into(),
+                resource_metadata: None,
+            },
         }
     }
 
@@ -79,14 +147,20 @@ impl Dpop {
     /// does to the `Bearer` ones. A [`Tollgate`](crate::Tollgate) with a
     /// [resource](crate::TollgateBuilder::resource) sets it on the layers it hands out.
     pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
-        self.resource_metadata = Some(url.into().into_boxed_str());
+        self.challenge.resource_metadata = Some(url.into().into());
         self
     }
 
     /// The RFC 9728 metadata URL of the `DPoP` challenges, if set.
     #[must_use]
     pub fn resource_metadata_url(&self) -> Option<&str> {
-        self.resource_metadata.as_deref()
+        self.challenge.resource_metadata.as_deref()
+    }
+
+    /// The `DPoP` challenge parameters (the [`DpopChallenge`] the layer puts in the
+    /// extensions of a request admitted with the `DPoP` scheme).
+    pub fn challenge(&self) -> &DpopChallenge {
+        &self.challenge
     }
 
     /// The external base URL of the service (scheme, host, port, path prefix).
@@ -167,28 +241,7 @@ impl Dpop {
             return;
         }
         let dpop_error = used_dpop || matches!(e, AuthError::Dpop(d) if d.dpop_challenge());
-        let mut ch = String::from("DPoP ");
-        if dpop_error && let Some(code) = wire.error {
-            ch.push_str("error=\"");
-            ch.push_str(code.as_str());
-            ch.push_str("\", error_description=\"");
-            ch.push_str(wire.description);
-            ch.push_str("\", ");
-        }
-        ch.push_str("algs=\"");
-        ch.push_str(&self.algs);
-        ch.push('"');
-        if let Some(url) = &self.resource_metadata {
-            ch.push_str(", resource_metadata=\"");
-            // RFC 7230 quoted-string, as the Bearer challenge's
-            for c in url.chars().filter(|c| !c.is_control()) {
-                if matches!(c, '"' | '\\') {
-                    ch.push('\\');
-                }
-                ch.push(c);
-            }
-            ch.push('"');
-        }
+        let ch = self.challenge.challenge(dpop_error.then_some(e));
         let headers = res.headers_mut();
         if dpop_error || self.mode == DpopMode::Required {
             headers.remove(WWW_AUTHENTICATE);

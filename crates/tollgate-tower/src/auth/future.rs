@@ -112,7 +112,11 @@ where
         match admitted {
             Ok(claims) => {
                 let nonce = match &shared.dpop {
-                    Some(dpop) if used_dpop => dpop.fresh_nonce(),
+                    Some(dpop) if used_dpop => {
+                        // marks the request as DPoP for a scope check's challenge
+                        req.extensions_mut().insert(dpop.challenge().clone());
+                        dpop.fresh_nonce()
+                    }
                     _ => None,
                 };
                 let span = span_for(&claims);

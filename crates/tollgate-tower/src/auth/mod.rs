@@ -18,7 +18,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use dpop::Binding;
-pub use dpop::{Dpop, DpopMode};
+pub use dpop::{Dpop, DpopChallenge, DpopMode};
 pub use future::ResponseFuture;
 use future::State;
 

@@ -1126,4 +1126,81 @@ mod tests {
         // the burst (2) is called, the rest shed without a call
         assert_eq!((unavailable, shed, i.calls(), i.shed()), (2, 8, 2, 8));
     }
+
+    /// A fleet count kept in memory: `None` (cannot count) until `up`, then one
+    /// counter per scope (one window for the whole test).
+    #[derive(Debug, Default)]
+    struct Fleet {
+        up: std::sync::atomic::AtomicBool,
+        counts: Mutex<std::collections::HashMap<[u8; 32], u64>>,
+    }
+
+    impl SharedBudget for Arc<Fleet> {
+        fn count(&self, scope: &[u8; 32]) -> SharedFuture<Option<u64>> {
+            let n = self.up.load(Ordering::SeqCst).then(|| {
+                let mut c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+                let n = c.entry(*scope).or_default();
+                *n += 1;
+                *n
+            });
+            Box::pin(std::future::ready(n))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fleet_budget_sheds_beyond_the_shared_window() {
+        let fleet = Arc::new(Fleet::default());
+        let replica = || {
+            Introspector::builder()
+                .validation(
+                    Validation::builder()
+                        .issuer("https://idp.example")
+                        .audience("a")
+                        .build()
+                        .expect("validation"),
+                )
+                .endpoint("http://127.0.0.1:9/introspect")
+                // burst 3; one request at a time, so never 3 in flight
+                .max_in_flight(3)
+                .max_per_sec(3)
+                .timeout(Duration::from_millis(200))
+                .shared_budget(fleet.clone())
+                .build()
+        };
+        let (a, b) = (replica().await.expect("a"), replica().await.expect("b"));
+        let run = |i: Introspector, tag: &'static str| async move {
+            let (mut called, mut shed) = (0, 0);
+            for n in 0..5 {
+                let token = format!("token-{tag}-number-{n:04}");
+                match Authenticate::<()>::authenticate(&i, &token).await {
+                    Err(AuthError::Unavailable(UnavailableError::Introspection {
+                        retry_after,
+                    })) if retry_after == SHED_RETRY_AFTER => shed += 1,
+                    // unreachable endpoint: a call was made
+                    Err(AuthError::Unavailable(_)) => called += 1,
+                    other => panic!("{other:?}"),
+                }
+            }
+            (called, shed, i.calls(), i.shed())
+        };
+        // the shared count cannot be had: each replica spends its own full bucket
+        // (3, and a refill at 3/s while it runs), never blocked
+        for r in [run(a.clone(), "down").await, run(b.clone(), "down").await] {
+            assert!(
+                r.0 >= 3 && r.0 + r.1 == 5 && r.2 == r.0 && r.3 == r.1,
+                "{r:?}"
+            );
+        }
+        // counted for the fleet: 3 calls in the window for the two replicas together
+        fleet.up.store(true, Ordering::SeqCst);
+        // both buckets full again
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let (sa, sb) = (a.calls(), b.calls());
+        let (ra, rb) = (run(a.clone(), "up").await, run(b.clone(), "up").await);
+        assert_eq!(ra.0 + rb.0, 3, "{ra:?} {rb:?}");
+        assert_eq!(ra.0 + rb.0, a.calls() - sa + b.calls() - sb);
+        // B's bucket admitted its first 3, the fleet window refused them
+        assert_eq!(rb.0, 0, "{rb:?}");
+        assert!(fleet.counts.lock().expect("counts").values().sum::<u64>() >= 6);
+    }
 }

@@ -459,8 +459,18 @@ async fn key_prefixes_keep_services_apart() {
     );
     assert_eq!(bearer_get(&orders2, &opaque).await.status, 200);
     assert_eq!(w.calls(), 2);
-    assert_eq!(redis.count_keys("orders:").unwrap(), 2);
-    assert_eq!(redis.count_keys("billing:").unwrap(), 2);
+    for service in ["orders:", "billing:"] {
+        assert_eq!(redis.count_keys(&format!("{service}dpop:")).unwrap(), 1);
+        assert_eq!(
+            redis.count_keys(&format!("{service}introspect:")).unwrap(),
+            1
+        );
+        // plus the budget's one-second counters of the calls (gone after 2 s)
+        let all = redis.count_keys(service).unwrap();
+        let budget = redis.count_keys(&format!("{service}budget:")).unwrap();
+        assert_eq!(all, 2 + budget, "{service}");
+        assert!(budget <= 1, "{service}: one call, at most one window");
+    }
     assert_eq!(redis.count_keys("tollgate:").unwrap(), 0);
 }
 

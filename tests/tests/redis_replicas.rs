@@ -1,13 +1,16 @@
-//! Issue 16: many replicas sharing the DPoP replay store and the introspection cache on
-//! a real `redis-server` (started here on a free loopback port; skipped with a message
-//! when it is not installed, unless `CI` is set).
+//! Issue 16: many replicas sharing the DPoP replay store, the introspection cache and
+//! the introspection budget's per-second count on a real `redis-server` (started here
+//! on a free loopback port; skipped with a message when it is not installed, unless
+//! `CI` is set).
 //!
 //! Each replica is axum-orders configured by its environment variables
 //! (`TOLLGATE_REDIS_URL`, `TOLLGATE_REDIS_PREFIX`, introspection at the dev IdP through
 //! a counting proxy), with DPoP turned on in the test (`Dpop` on the gate builder, one
 //! public URL for the fleet as behind one load balancer), served on 127.0.0.1:0.
 //! One test configures the replicas by a TOML file (`TOLLGATE_CONFIG`, `[redis]` with
-//! `fallback = "local-only"`).
+//! `fallback = "local-only"`). The budget test floods two replicas
+//! (`TOLLGATE_INTROSPECTION_MAX_PER_SEC=5`) with made-up opaque tokens and counts the
+//! calls reaching the authorization server, with Redis up and then stopped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -456,8 +459,18 @@ async fn key_prefixes_keep_services_apart() {
     );
     assert_eq!(bearer_get(&orders2, &opaque).await.status, 200);
     assert_eq!(w.calls(), 2);
-    assert_eq!(redis.count_keys("orders:").unwrap(), 2);
-    assert_eq!(redis.count_keys("billing:").unwrap(), 2);
+    for service in ["orders:", "billing:"] {
+        assert_eq!(redis.count_keys(&format!("{service}dpop:")).unwrap(), 1);
+        assert_eq!(
+            redis.count_keys(&format!("{service}introspect:")).unwrap(),
+            1
+        );
+        // plus the budget's one-second counters of the calls (gone after 2 s)
+        let all = redis.count_keys(service).unwrap();
+        let budget = redis.count_keys(&format!("{service}budget:")).unwrap();
+        assert_eq!(all, 2 + budget, "{service}");
+        assert!(budget <= 1, "{service}: one call, at most one window");
+    }
     assert_eq!(redis.count_keys("tollgate:").unwrap(), 0);
 }
 
@@ -532,4 +545,217 @@ async fn local_only_fallback_from_the_config_file() {
     assert_replay_refused("A again, Redis down", &dpop_get(&a, &token, &proof).await);
     // the documented cost: another replica cannot know
     assert_eq!(dpop_get(&b, &token, &proof).await.status, 200);
+}
+
+/// The fleet's introspection rate (`TOLLGATE_INTROSPECTION_MAX_PER_SEC`) for the
+/// budget tests.
+const FLEET_PER_SEC: usize = 5;
+/// Each replica's in-flight cap: ample for the requests sent at once
+/// ([`FLOOD_CONCURRENCY`]), and also the burst of its local token bucket.
+const FLEET_IN_FLIGHT: usize = 8;
+/// Requests each replica has in flight at once.
+const FLOOD_CONCURRENCY: usize = 4;
+/// Distinct made-up tokens sent to each replica.
+const FLOOD_PER_REPLICA: usize = 40;
+
+/// What a flood of made-up tokens got.
+#[derive(Debug, Default)]
+struct Flood {
+    /// 401: introspected, not active (each one call).
+    refused: usize,
+    /// 503 + `Retry-After: 1`: shed by the budget, no call.
+    shed: usize,
+    /// Anything else (status, retry-after).
+    other: Vec<(u16, String)>,
+    /// The slowest request.
+    slowest: Duration,
+}
+
+/// Sends [`FLOOD_PER_REPLICA`] distinct made-up opaque tokens (tagged `tag`) to
+/// `base`, [`FLOOD_CONCURRENCY`] at a time.
+async fn flood(base: String, tag: String) -> Flood {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..FLOOD_CONCURRENCY {
+        let (base, tag, next) = (base.clone(), tag.clone(), next.clone());
+        workers.spawn(async move {
+            let mut seen = Flood::default();
+            loop {
+                let n = next.fetch_add(1, Ordering::SeqCst);
+                if n >= FLOOD_PER_REPLICA {
+                    return seen;
+                }
+                // the dev IdP's shape, never issued: not active
+                let token = format!("dev_at_{tag}{n:04}madeUpOpaqueToken0123456789");
+                let started = Instant::now();
+                let r = bearer_get(&base, &token).await;
+                seen.slowest = seen.slowest.max(started.elapsed());
+                match (r.status.as_u16(), r.header("retry-after")) {
+                    (401, _) => seen.refused += 1,
+                    (503, "1") => seen.shed += 1,
+                    (s, ra) => seen.other.push((s, ra.to_owned())),
+                }
+            }
+        });
+    }
+    let mut all = Flood::default();
+    while let Some(w) = workers.join_next().await {
+        let w = w.unwrap();
+        all.refused += w.refused;
+        all.shed += w.shed;
+        all.other.extend(w.other);
+        all.slowest = all.slowest.max(w.slowest);
+    }
+    all
+}
+
+/// Both replicas flooded at the same time: what each got, and the seconds it took
+/// (from before the first request to after the last answer).
+async fn flood_both(a: &str, b: &str, tag: &str) -> (Flood, Flood, f64) {
+    let started = Instant::now();
+    let (fa, fb) = tokio::join!(
+        flood(a.to_owned(), format!("{tag}A")),
+        flood(b.to_owned(), format!("{tag}B"))
+    );
+    (fa, fb, started.elapsed().as_secs_f64())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_rate_holds_for_the_fleet() {
+    let Some(mut redis) = RedisServer::start_or_skip("introspection_rate_holds_for_the_fleet")
+    else {
+        return;
+    };
+    let w = World::new().await;
+    let mut env = w.env(Some(&redis.url()), None);
+    env.insert(
+        "TOLLGATE_INTROSPECTION_MAX_PER_SEC",
+        FLEET_PER_SEC.to_string(),
+    );
+    env.insert(
+        "TOLLGATE_INTROSPECTION_MAX_IN_FLIGHT",
+        FLEET_IN_FLIGHT.to_string(),
+    );
+    let (a, gate_a) = w.replica(&env).await;
+    let (b, gate_b) = w.replica(&env).await;
+    let intro_a = gate_a.authenticator().introspector().unwrap();
+    let intro_b = gate_b.authenticator().introspector().unwrap();
+
+    // Redis up: the fleet shares one count per second
+    let (fa, fb, secs) = flood_both(&a, &b, "up").await;
+    let calls = w.calls();
+    // fixed one-second windows: a run of `secs` touches at most ⌈secs⌉ + 1 of them
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let windows = secs.ceil() as usize + 1;
+    let bound = FLEET_PER_SEC * windows;
+    eprintln!(
+        "Redis up: {calls} calls to the authorization server in {secs:.3} s (bound {bound}); \
+         A {fa:?}; B {fb:?}; shed counters A {} B {}",
+        intro_a.shed(),
+        intro_b.shed()
+    );
+    assert!(fa.other.is_empty() && fb.other.is_empty(), "{fa:?} {fb:?}");
+    assert_eq!(fa.refused + fa.shed, FLOOD_PER_REPLICA);
+    assert_eq!(fb.refused + fb.shed, FLOOD_PER_REPLICA);
+    // every call refused one token; every other token was shed without a call
+    assert_eq!(fa.refused + fb.refused, calls);
+    assert_eq!(
+        usize::try_from(intro_a.calls() + intro_b.calls()).unwrap(),
+        calls
+    );
+    assert_eq!(
+        usize::try_from(intro_a.shed() + intro_b.shed()).unwrap(),
+        fa.shed + fb.shed
+    );
+    assert!(calls >= 1);
+    assert!(
+        calls <= bound,
+        "{calls} calls for the fleet in {secs:.3} s: more than {FLEET_PER_SEC}/s over {windows} windows"
+    );
+    assert!(fa.slowest < Duration::from_secs(10) && fb.slowest < Duration::from_secs(10));
+
+    // Redis stopped: each replica keeps to its own budget, nothing hangs
+    redis.stop();
+    // both local buckets full again (burst FLEET_IN_FLIGHT at FLEET_PER_SEC per second)
+    tokio::time::sleep(Duration::from_secs_f64(
+        (FLEET_IN_FLIGHT as f64 / FLEET_PER_SEC as f64) + 0.2,
+    ))
+    .await;
+    let before = w.calls();
+    let shed_before = intro_a.shed() + intro_b.shed();
+    let (fa, fb, secs) = flood_both(&a, &b, "down").await;
+    let calls = w.calls() - before;
+    // each replica: its bucket's burst, then FLEET_PER_SEC per second
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let local_bound = FLEET_IN_FLIGHT + (FLEET_PER_SEC as f64 * secs).ceil() as usize;
+    eprintln!(
+        "Redis down: {calls} calls in {secs:.3} s (local bound {local_bound} per replica, \
+         {} for two); A {fa:?}; B {fb:?}",
+        2 * local_bound
+    );
+    assert!(fa.other.is_empty() && fb.other.is_empty(), "{fa:?} {fb:?}");
+    assert_eq!(fa.refused + fa.shed, FLOOD_PER_REPLICA);
+    assert_eq!(fb.refused + fb.shed, FLOOD_PER_REPLICA);
+    assert_eq!(fa.refused + fb.refused, calls);
+    assert_eq!(
+        usize::try_from(intro_a.shed() + intro_b.shed() - shed_before).unwrap(),
+        fa.shed + fb.shed
+    );
+    // the lost fleet count does not stop calls: each full local bucket is spent
+    assert!(
+        fa.refused >= FLEET_IN_FLIGHT && fb.refused >= FLEET_IN_FLIGHT,
+        "{fa:?} {fb:?}"
+    );
+    assert!(calls <= 2 * local_bound, "{calls} > 2 × {local_bound}");
+    // the Redis timeout here is 2 s per operation; nothing waits much longer
+    assert!(
+        fa.slowest < Duration::from_secs(10) && fb.slowest < Duration::from_secs(10),
+        "{:?} {:?}",
+        fa.slowest,
+        fb.slowest
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_window_counts_on_redis() {
+    use tollgate_core::introspect::SharedBudget;
+    let Some(redis) = RedisServer::start_or_skip("budget_window_counts_on_redis") else {
+        return;
+    };
+    let store = tollgate_core::redis::RedisStore::builder(redis.url())
+        .prefix("svc:")
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let budget = store.budget();
+    let second = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    // three counts within one second (retried when a second boundary fell in between)
+    for attempt in 0.. {
+        assert!(attempt < 20, "never three counts within one second");
+        let scope = [attempt; 32];
+        let s0 = second();
+        let counts = [
+            budget.count(&scope).await,
+            budget.count(&scope).await,
+            budget.count(&scope).await,
+        ];
+        if second() != s0 {
+            continue;
+        }
+        assert_eq!(counts, [Some(1), Some(2), Some(3)]);
+        // another endpoint: its own counter
+        assert_eq!(budget.count(&[200; 32]).await.map(|n| n >= 1), Some(true));
+        let key = store.budget_key(&scope, s0);
+        assert!(key.starts_with("svc:budget:"));
+        assert_eq!(redis.command(&["INCRBY", &key, "0"]).unwrap(), ":3");
+        // expires on its own: at most 2 s left
+        let ttl = redis.command(&["TTL", &key]).unwrap();
+        assert!(matches!(ttl.as_str(), ":0" | ":1" | ":2"), "ttl {ttl}");
+        break;
+    }
 }

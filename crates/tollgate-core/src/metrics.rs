@@ -20,7 +20,7 @@
 //! | `tollgate_introspection_calls_total` | counter | `result` = `active`, `inactive`, `invalid` (active but refused by the policy), `error` (unreachable, timeout, bad answer) | calls to the introspection endpoint |
 //! | `tollgate_introspection_duration_seconds` | histogram | | their latency |
 //! | `tollgate_introspection_cache_hits_total` | counter | | answers served from the introspection cache |
-//! | `tollgate_introspection_shed_total` | counter | `reason` = `in_flight`, `rate` | new tokens answered 503 without a call: the introspection budget (`max_in_flight` calls at once, `max_per_sec` new calls per second) was spent |
+//! | `tollgate_introspection_shed_total` | counter | `reason` = `in_flight`, `rate`, `fleet_rate` | new tokens answered 503 without a call: the introspection budget (`max_in_flight` calls at once, `max_per_sec` new calls per second) was spent; `fleet_rate`: this replica's budget allowed the call but the fleet's shared per-second count (`SharedBudget`, e.g. Redis) was already at `max_per_sec` |
 //!
 //! Cost on the request path: the handles of the unlabelled and per-decision series are
 //! registered once, on first use, with the recorder installed at that moment (so
@@ -149,7 +149,7 @@ mod imp {
         introspection_hits: Counter,
         introspection_duration: Histogram,
         introspection: [Counter; 4],
-        shed: [Counter; 2],
+        shed: [Counter; 3],
     }
 
     fn caches() -> &'static Caches {
@@ -162,7 +162,7 @@ mod imp {
             introspection_duration: metrics::histogram!(super::INTROSPECTION_DURATION),
             introspection: ["active", "inactive", "invalid", "error"]
                 .map(|r| metrics::counter!(super::INTROSPECTION_CALLS_TOTAL, "result" => r)),
-            shed: ["in_flight", "rate"]
+            shed: ["in_flight", "rate", "fleet_rate"]
                 .map(|r| metrics::counter!(super::INTROSPECTION_SHED_TOTAL, "reason" => r)),
         })
     }
@@ -192,9 +192,9 @@ mod imp {
         c.introspection_duration.record(seconds);
     }
 
-    /// `reason`: 0 `in_flight`, 1 `rate`.
+    /// `reason`: 0 `in_flight`, 1 `rate`, 2 `fleet_rate`.
     pub(crate) fn introspection_shed(reason: usize) {
-        caches().shed[reason.min(1)].increment(1);
+        caches().shed[reason.min(2)].increment(1);
     }
 
     /// Per-issuer handles, registered when the issuer's entry is made.

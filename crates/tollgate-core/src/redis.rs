@@ -1,11 +1,12 @@
-//! State shared by replicas, on Redis (feature `redis`): the DPoP replay store and the
-//! introspection cache.
+//! State shared by replicas, on Redis (feature `redis`): the DPoP replay store, the
+//! introspection cache and the introspection budget's per-second count.
 //!
-//! Verification is stateless; two things are not. A DPoP proof replayed against
-//! another replica must still be refused, and an opaque token should be introspected
-//! once for the fleet rather than once per replica. [`RedisStore`] is one connection
+//! Verification is stateless; three things are not. A DPoP proof replayed against
+//! another replica must still be refused, an opaque token should be introspected
+//! once for the fleet rather than once per replica, and the introspection budget
+//! (`max_per_sec`) should hold for the fleet. [`RedisStore`] is one connection
 //! (a `redis` crate `ConnectionManager`, which
-//! reconnects by itself when Redis comes back) handing out both:
+//! reconnects by itself when Redis comes back) handing out all three:
 //!
 //! - [`RedisReplayStore`]: the in-memory [`MemoryReplayStore`] first (a proof this
 //!   replica has seen is refused without asking Redis), then an atomic
@@ -15,6 +16,15 @@
 //! - [`RedisAnswers`], an [`introspect::SharedCache`](crate::introspect::SharedCache):
 //!   `<prefix>introspect:<base64url(SHA-256(token))>` (never the token) holding the
 //!   authorization server's answer, which every replica verifies again on reading.
+//! - [`RedisBudget`], an [`introspect::SharedBudget`](crate::introspect::SharedBudget):
+//!   a fixed one-second window counter of new introspection calls,
+//!   `<prefix>budget:<base64url(SHA-256(endpoint))[..16]>:<unix second>`, incremented
+//!   atomically (a Lua script: `INCR`, then `EXPIRE 2` on the first increment). A call
+//!   is made when the window's count is at most `max_per_sec`, so the fleet makes at
+//!   most `max_per_sec × (⌈T⌉ + 1)` calls over *T* seconds (a burst may straddle a
+//!   window boundary). The window is the replica's own clock: keep the replicas'
+//!   clocks synchronised (NTP); a skew lets each skewed replica count in another
+//!   window. The local token bucket and the in-flight cap stay in front, per replica.
 //!
 //! **Failure behaviour.** Every Redis operation has a timeout (default 50 ms). A
 //! replay check that Redis does not answer in time (down, slow, unreachable) is
@@ -22,8 +32,10 @@
 //! check is never skipped silently. [`ReplayFallback::LocalOnly`] opts into checking
 //! against this replica's memory alone while Redis is away (logged at warn: a proof
 //! can then be replayed once per replica). The introspection cache falls back to the
-//! local cache and the authorization server, with no error for the client. When
-//! Redis returns, the connection manager reconnects: no restart needed.
+//! local cache and the authorization server, with no error for the client, and the
+//! budget to this replica's own (logged at warn once when the fleet count is lost,
+//! at info when it is back; at debug per request). When Redis returns, the connection
+//! manager reconnects: no restart needed.
 //!
 //! ```no_run
 //! use tollgate_core::dpop::DpopVerifier;
@@ -40,14 +52,15 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use base64::Engine as _;
 
 use crate::dpop::{MemoryReplayStore, ReplayFuture, ReplayKey, ReplayStore};
 use crate::error::DpopError;
-use crate::introspect::{SharedCache, SharedFuture};
+use crate::introspect::{SharedBudget, SharedCache, SharedFuture};
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "tollgate:";
@@ -227,6 +240,37 @@ impl RedisStore {
         format!("{}introspect:{}", self.inner.prefix, b64(token_hash))
     }
 
+    /// The Redis key of the fleet's count of new introspection calls to the
+    /// authorization server identified by `scope` (SHA-256 of its endpoint) during the
+    /// unix second `second`: `<prefix>budget:<16 characters of base64url(scope)>:<second>`.
+    #[must_use]
+    pub fn budget_key(&self, scope: &[u8; 32], second: u64) -> String {
+        format!(
+            "{}budget:{}:{second}",
+            self.inner.prefix,
+            b64(&scope[..BUDGET_SCOPE_BYTES])
+        )
+    }
+
+    /// Adds one to the counter at `key` (atomically setting its 2 s expiry on the
+    /// first increment) within the timeout: the new count.
+    async fn incr_window(&self, key: String) -> Result<u64, String> {
+        let mut conn = self.inner.conn.clone();
+        let cmd = ::redis::cmd("EVAL")
+            .arg(BUDGET_SCRIPT)
+            .arg(1)
+            .arg(key)
+            .arg(BUDGET_WINDOW_TTL_SECS)
+            .to_owned();
+        match tokio::time::timeout(self.inner.timeout, cmd.query_async::<u64>(&mut conn)).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {} ms",
+                self.inner.timeout.as_millis()
+            )),
+        }
+    }
+
     /// `SET key 1 NX PX ms` within the timeout: `Ok(true)` when set (first sighting),
     /// `Ok(false)` when the key exists, `Err` when Redis did not answer in time.
     async fn set_nx(&self, key: String, ms: u64) -> Result<bool, String> {
@@ -293,6 +337,72 @@ impl RedisStore {
         RedisAnswers {
             store: self.clone(),
         }
+    }
+
+    /// The fleet's count of new introspection calls per second on this Redis (for
+    /// [`IntrospectorBuilder::shared_budget`](crate::introspect::IntrospectorBuilder::shared_budget)).
+    #[must_use]
+    pub fn budget(&self) -> RedisBudget {
+        RedisBudget {
+            store: self.clone(),
+            lost: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// Bytes of the endpoint's SHA-256 in a budget key (16 base64url characters).
+const BUDGET_SCOPE_BYTES: usize = 12;
+/// Life of a budget window's counter: its own second and the next (then gone).
+const BUDGET_WINDOW_TTL_SECS: u64 = 2;
+/// `INCR`, and the expiry on the first increment, in one atomic step.
+const BUDGET_SCRIPT: &str = "local n = redis.call('INCR', KEYS[1]) \
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end \
+return n";
+
+/// The introspection budget's per-second count shared by replicas (from
+/// [`RedisStore::budget`]): see the [module docs](self). A Redis that does not answer
+/// within the timeout leaves each replica to its own budget (logged at warn once,
+/// then at info when the count is back), never blocks a request beyond the timeout.
+#[derive(Debug, Clone)]
+pub struct RedisBudget {
+    store: RedisStore,
+    /// Whether the last count failed (to log the change, not every request).
+    lost: Arc<AtomicBool>,
+}
+
+/// The current unix second by this replica's clock.
+fn unix_second() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl SharedBudget for RedisBudget {
+    fn count(&self, scope: &[u8; 32]) -> SharedFuture<Option<u64>> {
+        let store = self.store.clone();
+        let lost = self.lost.clone();
+        let key = store.budget_key(scope, unix_second());
+        Box::pin(async move {
+            match store.incr_window(key).await {
+                Ok(n) => {
+                    if lost.swap(false, Ordering::Relaxed) {
+                        tracing::info!(target: "tollgate::redis",
+                            "Redis introspection budget back; counting for the fleet again");
+                    }
+                    Some(n)
+                }
+                Err(why) => {
+                    if lost.swap(true, Ordering::Relaxed) {
+                        tracing::debug!(target: "tollgate::redis", error = %why,
+                            "Redis introspection budget unavailable; this replica's budget only");
+                    } else {
+                        tracing::warn!(target: "tollgate::redis", error = %why,
+                            "Redis introspection budget unavailable; each replica keeps to its own budget until it is back");
+                    }
+                    None
+                }
+            }
+        })
     }
 }
 
@@ -448,6 +558,26 @@ mod tests {
         assert!(!k.contains("jti-secret") && !k.contains("thumb"));
         assert_eq!(k.len(), "orders:dpop:".len() + 86);
         assert!(s.answer_key(&[7; 32]).starts_with("orders:introspect:"));
+        // one counter per endpoint and unix second, the endpoint hashed and shortened
+        let k = s.budget_key(&[0xfb; 32], 1_700_000_000);
+        assert_eq!(k, "orders:budget:-_v7-_v7-_v7-_v7:1700000000");
+        assert_ne!(k, s.budget_key(&[0xfb; 32], 1_700_000_001));
+        assert_ne!(k, s.budget_key(&[0xfa; 32], 1_700_000_000));
+    }
+
+    #[tokio::test]
+    async fn unreachable_redis_leaves_the_budget_local() {
+        // nothing listens on port 9: no count, so the introspector keeps to its own
+        let s = RedisStore::builder("redis://127.0.0.1:9/0")
+            .build()
+            .expect("lazy");
+        let budget = s.budget();
+        let started = std::time::Instant::now();
+        assert_eq!(budget.count(&[1; 32]).await, None);
+        assert_eq!(budget.count(&[1; 32]).await, None);
+        assert!(budget.lost.load(Ordering::Relaxed));
+        // bounded by the timeout (50 ms each), with room for a busy machine
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[test]

@@ -34,7 +34,7 @@
 //! nonce = "required"                    # off (default) | required
 //! nonce_secret_env = "ORDERS_DPOP_NONCE_SECRET"   # or nonce_secret_file; >= 32 bytes; absent: random per process
 //! [redis]                               # state shared by replicas (feature `redis`), optional
-//! url = "redis://127.0.0.1:6379/0"      # DPoP replay store + introspection cache
+//! url = "redis://127.0.0.1:6379/0"      # DPoP replay store + introspection cache + fleet max_per_sec
 //! prefix = "orders:"                    # key prefix (default "tollgate:")
 //! timeout_ms = 50                       # per operation; slower → DPoP 503, introspection asks the AS
 //! fallback = "refuse"                   # refuse (default: DPoP 503 while Redis is away) | local-only
@@ -67,9 +67,9 @@
 //! | `TOLLGATE_DPOP_NONCE` | `off` (default) or `required`: proofs carry a server nonce (401 `use_dpop_nonce` + `DPoP-Nonce` otherwise); needs `TOLLGATE_DPOP` on |
 //! | `TOLLGATE_DPOP_NONCE_SECRET` | the nonce HMAC secret: the raw value's bytes, at least 32 (e.g. `openssl rand -hex 32`); replicas sharing it accept each other's nonces; unset → random per process |
 //! | `TOLLGATE_PUBLIC_URL` | the external base URL a DPoP proof's `htu` names (e.g. `https://orders.example.com`); unset → the application's default (the examples: `http://<BIND>`) |
-//! | `TOLLGATE_REDIS_URL` | `redis://host:port/db`: the DPoP replay store and the introspection cache shared by replicas on Redis (feature `redis`) |
+//! | `TOLLGATE_REDIS_URL` | `redis://host:port/db`: the DPoP replay store, the introspection cache and the introspection `max_per_sec` count shared by replicas on Redis (feature `redis`) |
 //! | `TOLLGATE_REDIS_PREFIX` | key prefix on Redis (default `tollgate:`): one per service sharing a Redis |
-//! | `TOLLGATE_REDIS_TIMEOUT_MS` | timeout of one Redis operation (default 50): slower → DPoP 503, introspection asks the authorization server |
+//! | `TOLLGATE_REDIS_TIMEOUT_MS` | timeout of one Redis operation (default 50): slower → DPoP 503, introspection asks the authorization server within this replica's own budget |
 //!
 //! ```
 //! use tollgate_tower::GateConfig;
@@ -153,8 +153,9 @@ pub struct GateConfig {
     pub redis: Option<RedisSettings>,
 }
 
-/// The `[redis]` section: the DPoP replay store and the introspection cache shared
-/// by replicas (see `tollgate_core::redis`; needs the `redis` feature).
+/// The `[redis]` section: the DPoP replay store, the introspection cache and the
+/// introspection budget's per-second count shared by replicas (see
+/// `tollgate_core::redis`; needs the `redis` feature).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]

@@ -673,8 +673,10 @@ where
     /// Shares state between replicas on Redis (feature `redis`): the DPoP replay
     /// store (this replica's memory, then `SET NX PX` on Redis; `fallback` when Redis
     /// cannot answer in time, default [`ReplayFallback::Refuse`]: 503) and the
-    /// introspection cache (local, then Redis, then the authorization server). See
-    /// `tollgate_core::redis`. The Redis replay store replaces the one of the
+    /// introspection cache (local, then Redis, then the authorization server), and
+    /// the introspection budget's `max_per_sec`, counted for the fleet in a one-second
+    /// window on Redis (each replica's own budget in front, and alone while Redis
+    /// cannot answer). See `tollgate_core::redis`. The Redis replay store replaces the one of the
     /// [`Self::dpop`] settings (with a default in-memory store in front). Build the
     /// store within a tokio runtime.
     ///
@@ -822,7 +824,9 @@ where
         };
         #[cfg(feature = "redis")]
         let i = match &self.redis {
-            Some((store, _)) => i.shared_cache(store.answers()),
+            Some((store, _)) => i
+                .shared_cache(store.answers())
+                .shared_budget(store.budget()),
             None => i,
         };
         Some(match &self.http_client {

@@ -44,6 +44,11 @@
 //!   `tollgate_introspection_shed_total`, see [`crate::metrics`]); cached answers,
 //!   active or refused, and requests joining a call already in flight are served
 //!   regardless, so clients with known tokens keep working during a flood.
+//!   With a [`SharedBudget`] ([`IntrospectorBuilder::shared_budget`], e.g. Redis)
+//!   the rate also holds for the fleet: every new call that passed the local bucket
+//!   is counted in a one-second window shared by all replicas, and beyond
+//!   `max_per_sec` in that window it is shed the same way (`reason="fleet_rate"`). The
+//!   in-flight cap stays per replica.
 //! - **Hot path**: a cache hit is answered on the first poll (no allocation beyond the
 //!   `Arc` clone, no await); only a miss boxes a future and waits for the network.
 //!
@@ -110,7 +115,7 @@ use crate::{Claims, Validation};
 
 pub use route::{Routing, looks_like_jwt};
 
-/// The future of a [`SharedCache`] operation.
+/// The future of a [`SharedCache`] or [`SharedBudget`] operation.
 pub type SharedFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// An introspection cache shared by replicas (e.g.
@@ -128,6 +133,25 @@ pub trait SharedCache: Send + Sync + fmt::Debug + 'static {
     fn get(&self, token_hash: &[u8; 32]) -> SharedFuture<Option<Vec<u8>>>;
     /// Stores `answer` for `ttl`.
     fn put(&self, token_hash: &[u8; 32], answer: Vec<u8>, ttl: Duration) -> SharedFuture<()>;
+}
+
+/// A count of new introspection calls per second shared by replicas (e.g.
+/// [`RedisBudget`](crate::redis::RedisBudget) with the `redis` feature), so that
+/// [`IntrospectorBuilder::max_per_sec`] holds for the fleet, not per replica.
+///
+/// Asked once per new call to the authorization server, after the local budget
+/// admitted it (the local token bucket stays in front: a replica never exceeds its own
+/// share either). The introspector sheds the call (503 + `Retry-After: 1`, metric
+/// reason `fleet_rate`) when the count returned is above `max_per_sec`.
+/// Implementations bound their own time and answer `None` when they cannot count
+/// (the store is down or slow): the call then goes ahead under the local budget only,
+/// never blocked.
+pub trait SharedBudget: Send + Sync + fmt::Debug + 'static {
+    /// Counts one new call to the authorization server identified by `scope` (the
+    /// SHA-256 of its introspection endpoint) in the current one-second window:
+    /// the window's count with this call included, or `None` when it could not be
+    /// counted.
+    fn count(&self, scope: &[u8; 32]) -> SharedFuture<Option<u64>>;
 }
 
 fn token_hash(token: &str) -> [u8; 32] {
@@ -189,6 +213,7 @@ pub struct IntrospectorBuilder {
     any_token_type: bool,
     client: Option<Arc<dyn HttpClient>>,
     shared: Option<Arc<dyn SharedCache>>,
+    budget: Option<Arc<dyn SharedBudget>>,
 }
 
 impl fmt::Debug for IntrospectorBuilder {
@@ -204,6 +229,7 @@ impl fmt::Debug for IntrospectorBuilder {
             .field("token_length", &self.token_length)
             .field("token_prefix", &self.token_prefix)
             .field("shared", &self.shared)
+            .field("budget", &self.budget)
             .finish_non_exhaustive()
     }
 }
@@ -220,6 +246,27 @@ impl IntrospectorBuilder {
     /// As [`Self::shared_cache`], with a shared handle.
     pub fn shared_cache_arc(mut self, cache: Arc<dyn SharedCache>) -> Self {
         self.shared = Some(cache);
+        self
+    }
+
+    /// A per-second count of new calls shared by replicas (see [`SharedBudget`]), so
+    /// that [`Self::max_per_sec`] holds for the fleet: a new call admitted by this
+    /// replica's token bucket is also counted in a one-second window common to all
+    /// replicas, and shed (503 + `Retry-After: 1`) when that window already holds
+    /// `max_per_sec` calls. Over any period of *T* seconds the fleet then makes at most
+    /// `max_per_sec × (⌈T⌉ + 1)` calls (the fixed windows let up to one extra second's
+    /// worth through across a window boundary), instead of N × `max_per_sec` for N
+    /// replicas. When the shared count cannot be had (its store is down or slow) each
+    /// replica falls back to its own budget. No effect when `max_per_sec` is 0; the
+    /// in-flight cap ([`Self::max_in_flight`]) stays per replica.
+    pub fn shared_budget(mut self, budget: impl SharedBudget) -> Self {
+        self.budget = Some(Arc::new(budget));
+        self
+    }
+
+    /// As [`Self::shared_budget`], with a shared handle.
+    pub fn shared_budget_arc(mut self, budget: Arc<dyn SharedBudget>) -> Self {
+        self.budget = Some(budget);
         self
     }
 
@@ -413,6 +460,7 @@ impl IntrospectorBuilder {
         };
         let max_len = (*self.token_length.end()).min(validation.max_token_len());
         let max_in_flight = self.max_in_flight.max(1);
+        let budget_scope = token_hash(&endpoint.to_string());
         Ok(Introspector {
             inner: Arc::new(Inner {
                 max_token_len: max_len,
@@ -442,6 +490,10 @@ impl IntrospectorBuilder {
                 shed: AtomicU64::new(0),
                 shared: self.shared,
                 shared_hits: AtomicU64::new(0),
+                // no rate limit: nothing to count for the fleet either
+                budget: self.budget.filter(|_| self.max_per_sec > 0),
+                budget_scope,
+                max_per_sec: self.max_per_sec,
             }),
         })
     }
@@ -488,6 +540,7 @@ impl Bucket {
 enum Shed {
     InFlight,
     Rate,
+    FleetRate,
 }
 
 struct Inner {
@@ -512,6 +565,10 @@ struct Inner {
     shed: AtomicU64,
     shared: Option<Arc<dyn SharedCache>>,
     shared_hits: AtomicU64,
+    budget: Option<Arc<dyn SharedBudget>>,
+    /// SHA-256 of the endpoint: the fleet budget's scope.
+    budget_scope: [u8; 32],
+    max_per_sec: u32,
 }
 
 /// The introspection authenticator (RFC 7662): see the [module docs](self). Cheap to
@@ -555,6 +612,7 @@ impl Introspector {
             any_token_type: false,
             client: None,
             shared: None,
+            budget: None,
         }
     }
 
@@ -647,12 +705,26 @@ impl Inner {
         Ok(permit)
     }
 
+    /// The fleet's share of the budget (see [`SharedBudget`]), for a call the local
+    /// budget admitted: refused when the shared window is full; granted when no
+    /// shared budget is set or it could not count.
+    async fn admit_fleet(&self) -> Result<(), Shed> {
+        let Some(budget) = &self.budget else {
+            return Ok(());
+        };
+        match budget.count(&self.budget_scope).await {
+            Some(n) if n > u64::from(self.max_per_sec) => Err(Shed::FleetRate),
+            _ => Ok(()),
+        }
+    }
+
     /// The answer to a request the budget refused.
     fn shed(&self, why: Shed) -> AuthError {
         self.shed.fetch_add(1, Ordering::Relaxed);
         crate::metrics::introspection_shed(match why {
             Shed::InFlight => 0,
             Shed::Rate => 1,
+            Shed::FleetRate => 2,
         });
         tracing::debug!(target: "tollgate::introspect", endpoint = %self.endpoint,
             reason = ?why, "introspection budget spent; answering 503 without a call");
@@ -761,6 +833,7 @@ impl Inner {
             Some(p) => p,
             None => self.admit().map_err(|why| self.shed(why))?,
         };
+        self.admit_fleet().await.map_err(|why| self.shed(why))?;
         let mut body = None;
         let result = self.call_keeping::<X>(token, &mut body).await;
         drop(permit);
@@ -839,6 +912,7 @@ async fn wait<X: DeserializeOwned + Send + Sync + 'static>(
         // a flight started for another claims type on this introspector: ask on our own
         Err(_) => {
             let _permit = inner.admit().map_err(|why| inner.shed(why))?;
+            inner.admit_fleet().await.map_err(|why| inner.shed(why))?;
             inner.call::<X>(&token).await.map(Arc::new)
         }
     }
@@ -1051,5 +1125,82 @@ mod tests {
         }
         // the burst (2) is called, the rest shed without a call
         assert_eq!((unavailable, shed, i.calls(), i.shed()), (2, 8, 2, 8));
+    }
+
+    /// A fleet count kept in memory: `None` (cannot count) until `up`, then one
+    /// counter per scope (one window for the whole test).
+    #[derive(Debug, Default)]
+    struct Fleet {
+        up: std::sync::atomic::AtomicBool,
+        counts: Mutex<std::collections::HashMap<[u8; 32], u64>>,
+    }
+
+    impl SharedBudget for Arc<Fleet> {
+        fn count(&self, scope: &[u8; 32]) -> SharedFuture<Option<u64>> {
+            let n = self.up.load(Ordering::SeqCst).then(|| {
+                let mut c = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+                let n = c.entry(*scope).or_default();
+                *n += 1;
+                *n
+            });
+            Box::pin(std::future::ready(n))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fleet_budget_sheds_beyond_the_shared_window() {
+        let fleet = Arc::new(Fleet::default());
+        let replica = || {
+            Introspector::builder()
+                .validation(
+                    Validation::builder()
+                        .issuer("https://idp.example")
+                        .audience("a")
+                        .build()
+                        .expect("validation"),
+                )
+                .endpoint("http://127.0.0.1:9/introspect")
+                // burst 3; one request at a time, so never 3 in flight
+                .max_in_flight(3)
+                .max_per_sec(3)
+                .timeout(Duration::from_millis(200))
+                .shared_budget(fleet.clone())
+                .build()
+        };
+        let (a, b) = (replica().await.expect("a"), replica().await.expect("b"));
+        let run = |i: Introspector, tag: &'static str| async move {
+            let (mut called, mut shed) = (0, 0);
+            for n in 0..5 {
+                let token = format!("token-{tag}-number-{n:04}");
+                match Authenticate::<()>::authenticate(&i, &token).await {
+                    Err(AuthError::Unavailable(UnavailableError::Introspection {
+                        retry_after,
+                    })) if retry_after == SHED_RETRY_AFTER => shed += 1,
+                    // unreachable endpoint: a call was made
+                    Err(AuthError::Unavailable(_)) => called += 1,
+                    other => panic!("{other:?}"),
+                }
+            }
+            (called, shed, i.calls(), i.shed())
+        };
+        // the shared count cannot be had: each replica spends its own full bucket
+        // (3, and a refill at 3/s while it runs), never blocked
+        for r in [run(a.clone(), "down").await, run(b.clone(), "down").await] {
+            assert!(
+                r.0 >= 3 && r.0 + r.1 == 5 && r.2 == r.0 && r.3 == r.1,
+                "{r:?}"
+            );
+        }
+        // counted for the fleet: 3 calls in the window for the two replicas together
+        fleet.up.store(true, Ordering::SeqCst);
+        // both buckets full again
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let (sa, sb) = (a.calls(), b.calls());
+        let (ra, rb) = (run(a.clone(), "up").await, run(b.clone(), "up").await);
+        assert_eq!(ra.0 + rb.0, 3, "{ra:?} {rb:?}");
+        assert_eq!(ra.0 + rb.0, a.calls() - sa + b.calls() - sb);
+        // B's bucket admitted its first 3, the fleet window refused them
+        assert_eq!(rb.0, 0, "{rb:?}");
+        assert!(fleet.counts.lock().expect("counts").values().sum::<u64>() >= 6);
     }
 }

@@ -235,11 +235,20 @@ impl TokenEndpoint {
         issuer: &str,
         http: Arc<dyn HttpClient>,
     ) -> Result<Self, ConfigError> {
+        Self::discover_field(issuer, http, MetadataField::TokenEndpoint).await
+    }
+
+    /// The endpoint the issuer's metadata names in `field`.
+    async fn discover_field(
+        issuer: &str,
+        http: Arc<dyn HttpClient>,
+        field: MetadataField,
+    ) -> Result<Self, ConfigError> {
         let uri = oauth::discover_endpoint(
             &*http,
             issuer,
             Discovery::Auto,
-            MetadataField::TokenEndpoint,
+            field,
             DEFAULT_TIMEOUT,
             MAX_RESPONSE,
         )
@@ -266,23 +275,7 @@ impl TokenEndpoint {
         issuer: &str,
         http: Arc<dyn HttpClient>,
     ) -> Result<Self, ConfigError> {
-        let uri = oauth::discover_endpoint(
-            &*http,
-            issuer,
-            Discovery::Auto,
-            MetadataField::MtlsTokenEndpoint,
-            DEFAULT_TIMEOUT,
-            MAX_RESPONSE,
-        )
-        .await
-        .map_err(ConfigError::Discovery)?;
-        Ok(TokenEndpoint {
-            uri,
-            auth: ClientAuth::None,
-            http,
-            timeout: DEFAULT_TIMEOUT,
-            dpop: None,
-        })
+        Self::discover_field(issuer, http, MetadataField::MtlsTokenEndpoint).await
     }
 
     /// Sets the client authentication (default [`ClientAuth::None`]).

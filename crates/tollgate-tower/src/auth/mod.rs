@@ -153,17 +153,7 @@ impl<X, A, R> AuthLayer<X, A, R> {
         R: Clone,
     {
         let dpop = (dpop.mode() != DpopMode::Off).then_some(dpop);
-        let mut layer = self.map_shared(|auth, rejector, mode| Shared {
-            auth,
-            rejector,
-            mode,
-            dpop: None,
-            mtls: crate::mtls::Mtls::default(),
-        });
-        if let Some(shared) = Arc::get_mut(&mut layer.shared) {
-            shared.dpop = dpop;
-        }
-        layer
+        self.update(|shared| shared.dpop = dpop)
     }
 
     /// Where the client certificate of certificate-bound tokens (RFC 8705) comes from
@@ -176,6 +166,16 @@ impl<X, A, R> AuthLayer<X, A, R> {
         A: Clone,
         R: Clone,
     {
+        self.update(|shared| shared.mtls = mtls)
+    }
+
+    /// This layer with `f` applied to its own copy of the shared settings.
+    fn update(self, f: impl FnOnce(&mut Shared<A, R>)) -> Self
+    where
+        A: Clone,
+        R: Clone,
+    {
+        // map_shared hands back a layer whose `Arc` nobody else holds
         let mut layer = self.map_shared(|auth, rejector, mode| Shared {
             auth,
             rejector,
@@ -184,7 +184,7 @@ impl<X, A, R> AuthLayer<X, A, R> {
             mtls: crate::mtls::Mtls::default(),
         });
         if let Some(shared) = Arc::get_mut(&mut layer.shared) {
-            shared.mtls = mtls;
+            f(shared);
         }
         layer
     }

@@ -33,6 +33,7 @@
 mod dpop;
 pub mod jwks_server;
 mod key;
+pub mod process;
 mod token;
 
 pub use dpop::DpopProof;

@@ -3,20 +3,12 @@
 //! and a message naming the field, before it listens.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tollgate_testkit::process::RunningBinary;
 use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey, serve_jwks};
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn config_file(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("axum-orders-{}", std::process::id()));
@@ -129,26 +121,10 @@ async fn serves_from_a_config_file() {
             "realm = \"orders-file\"\n[[issuer]]\nissuer = \"{DEFAULT_ISSUER}\"\naudiences = [\"{DEFAULT_AUDIENCE}\"]\npreset = \"jwt\"\njwks_uri = \"{jwks_url}\"\nalgorithms = [\"ES256\"]\n"
         ),
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_axum-orders"))
-        .env("TOLLGATE_CONFIG", &path)
-        .env("BIND", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _child = Kill(child);
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_axum-orders"));
+    cmd.env("TOLLGATE_CONFIG", &path).env("BIND", "127.0.0.1:0");
+    let _child = RunningBinary::start(cmd).await.unwrap();
+    let addr = _child.addr().to_owned();
     // preset jwt: a plain `typ: JWT` token is accepted
     let token = key.token().header("typ", "JWT").scope("orders:read").sign();
     let (status, body) = get(&addr, "/orders", &token).await;
@@ -191,33 +167,19 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
 }
 
 /// Spawns the binary with `env` and returns it with its address once it listens.
-async fn spawn(env: &[(&str, &str)]) -> (Kill, String) {
+async fn spawn(env: &[(&str, &str)]) -> (RunningBinary, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_axum-orders"));
     cmd.env_remove("TOLLGATE_CONFIG")
         .env_remove("TOLLGATE_PUBLIC_URL")
         .env_remove("TOLLGATE_DPOP_NONCE")
         .env_remove("TOLLGATE_DPOP_NONCE_SECRET")
-        .env("BIND", "127.0.0.1:0")
-        .stdout(Stdio::piped());
+        .env("BIND", "127.0.0.1:0");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let child = Kill(child);
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, addr)
+    let running = RunningBinary::start(cmd).await.unwrap();
+    let addr = running.addr().to_owned();
+    (running, addr)
 }
 
 /// `TOLLGATE_DPOP=required`: a Bearer request is answered with the DPoP challenge

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+use tollgate_testkit::process::RunningBinary;
 use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey, serve_jwks};
 use tonic::Code;
 use tonic_inventory::pb::GetItemRequest;
@@ -22,29 +23,14 @@ impl Drop for Kill {
 async fn binary_serves_and_refuses() {
     let key = TestKey::p256("bin-key");
     let (jwks_url, _jwks) = serve_jwks(TestKey::jwks([&key])).await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tonic-inventory"))
-        .env("TOLLGATE_ISSUER", DEFAULT_ISSUER)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tonic-inventory"));
+    cmd.env("TOLLGATE_ISSUER", DEFAULT_ISSUER)
         .env("TOLLGATE_AUDIENCE", DEFAULT_AUDIENCE)
         .env("TOLLGATE_JWKS_URI", &jwks_url)
         .env("TOLLGATE_ALGORITHMS", "ES256")
-        .env("BIND", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let child = Kill(child);
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+        .env("BIND", "127.0.0.1:0");
+    let child = RunningBinary::start(cmd).await.unwrap();
+    let addr = child.addr().to_owned();
 
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
         .unwrap()
@@ -156,30 +142,15 @@ async fn dpop_required_from_the_environment() {
     let idp = TestKey::p256("dpop-idp");
     let client_key = TestKey::p256("dpop-client");
     let (jwks_url, _jwks) = serve_jwks(TestKey::jwks([&idp])).await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tonic-inventory"))
-        .env("TOLLGATE_ISSUER", DEFAULT_ISSUER)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tonic-inventory"));
+    cmd.env("TOLLGATE_ISSUER", DEFAULT_ISSUER)
         .env("TOLLGATE_AUDIENCE", DEFAULT_AUDIENCE)
         .env("TOLLGATE_JWKS_URI", &jwks_url)
         .env("TOLLGATE_DPOP", "required")
         .env_remove("TOLLGATE_PUBLIC_URL")
-        .env("BIND", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _child = Kill(child);
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+        .env("BIND", "127.0.0.1:0");
+    let _child = RunningBinary::start(cmd).await.unwrap();
+    let addr = _child.addr().to_owned();
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()

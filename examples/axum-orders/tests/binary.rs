@@ -798,3 +798,102 @@ async fn dpop_refusals_from_the_running_binary() {
     .await;
     assert_eq!(seen, 34);
 }
+
+/// Two axum-orders processes behind one public URL, sharing a real `redis-server`
+/// through `TOLLGATE_REDIS_URL` (issue 16): a DPoP proof accepted by one replica is
+/// refused by the other and by the first again; with Redis stopped DPoP answers 503 +
+/// `Retry-After` while Bearer tokens still pass; after a restart DPoP works again
+/// without restarting the replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_the_replay_store_on_redis() {
+    use tollgate_testkit::DpopProof;
+    use tollgate_testkit::redis::RedisServer;
+
+    let Some(mut redis) =
+        RedisServer::start_or_skip("two_replicas_share_the_replay_store_on_redis")
+    else {
+        return;
+    };
+    let idp = TestKey::p256("dpop-idp");
+    let client = TestKey::p256("dpop-client");
+    let (jwks_url, _jwks) = serve_jwks(TestKey::jwks([&idp])).await;
+    let url = redis.url();
+    let env = [
+        ("TOLLGATE_ISSUER", DEFAULT_ISSUER),
+        ("TOLLGATE_AUDIENCE", DEFAULT_AUDIENCE),
+        ("TOLLGATE_JWKS_URI", jwks_url.as_str()),
+        ("TOLLGATE_DPOP", "allowed"),
+        ("TOLLGATE_PUBLIC_URL", "http://orders.test"),
+        ("TOLLGATE_REDIS_URL", url.as_str()),
+    ];
+    let (_a, a) = spawn(&env).await;
+    let (_b, b) = spawn(&env).await;
+
+    let token = idp.token().scope("orders:read").dpop_bound(&client).sign();
+    let auth = format!("DPoP {token}");
+    let proof = || {
+        DpopProof::new(&client, "GET", "http://orders.test/orders")
+            .access_token(&token)
+            .sign()
+    };
+    let call = async |addr: &str, proof: &str| {
+        raw(
+            addr,
+            "/orders",
+            &[("Authorization", auth.as_str()), ("DPoP", proof)],
+        )
+        .await
+    };
+    let replayed = [
+        r#"DPoP error="invalid_dpop_proof", error_description="The DPoP proof was already used", algs="RS256 PS256 ES256 ES384 EdDSA""#,
+    ];
+
+    let first = proof();
+    assert_eq!(call(&a, &first).await.0, 200);
+    let (status, h) = call(&b, &first).await;
+    assert_eq!(
+        (status, header(&h, "www-authenticate")),
+        (401, replayed.to_vec())
+    );
+    let (status, h) = call(&a, &first).await;
+    assert_eq!(
+        (status, header(&h, "www-authenticate")),
+        (401, replayed.to_vec())
+    );
+    let second = proof();
+    assert_eq!(call(&b, &second).await.0, 200);
+    assert_eq!(call(&a, &second).await.0, 401);
+
+    // Redis away: the replay check cannot be made, so DPoP is refused (503), never
+    // accepted unchecked; Bearer tokens do not need Redis
+    redis.stop();
+    let (status, h) = call(&b, &proof()).await;
+    assert_eq!(status, 503);
+    assert_eq!(header(&h, "retry-after"), ["1"]);
+    let plain = idp.token().scope("orders:read").sign();
+    let bearer = format!("Bearer {plain}");
+    assert_eq!(
+        raw(&b, "/orders", &[("Authorization", bearer.as_str())])
+            .await
+            .0,
+        200
+    );
+
+    // back: the replicas reconnect on their own (the first attempts may still meet
+    // the reconnecting connection: 503, never 200 for a replayed proof)
+    redis.restart().unwrap();
+    let mut ok = false;
+    for _ in 0..100 {
+        let p = proof();
+        match call(&a, &p).await.0 {
+            200 => {
+                assert_eq!(call(&b, &p).await.0, 401, "replayed after the restart");
+                ok = true;
+                break;
+            }
+            503 => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            other => panic!("unexpected status {other} after the restart"),
+        }
+    }
+    assert!(ok, "DPoP never recovered after Redis came back");
+}

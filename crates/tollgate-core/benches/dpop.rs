@@ -1,0 +1,118 @@
+//! DPoP figures (issue 15): what a proof check costs over the raw ES256 signature check
+//! it contains, and the in-memory replay check.
+//!
+//! `cargo bench -p tollgate-core --bench dpop`
+//!
+//! - `dpop/verify`: [`DpopVerifier::verify`] on a proof not verified before (a pool of
+//!   pre-signed ES256 proofs with distinct `jti`, `ath` bound to an access token):
+//!   format, header rules, the embedded JWK parsed into a key, its RFC 7638
+//!   thumbprint, the signature, the claims, `htu` normalisation, `ath`;
+//! - `dpop/verify_and_remember`: the same plus the replay check-and-insert in the
+//!   default `MemoryReplayStore` (a fresh verifier, hence an empty store, whenever the
+//!   pool wraps, outside the timed section: every timed proof is new to the store);
+//! - `dpop/remember`: the replay check-and-insert alone (two SHA-256 for the key, one
+//!   shard lock, the map insert);
+//! - `dpop/raw_es256_parsed_key`: `ParsedPublicKey::verify_sig` alone on the same proofs
+//!   (key parsed and signatures decoded beforehand): the floor.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::signature::{self, ParsedPublicKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{Criterion, criterion_group, criterion_main};
+use tollgate_core::dpop::{DpopVerifier, ProofRequest};
+use tollgate_testkit::{DpopProof, TestKey};
+
+const URL: &str = "https://api.example/orders";
+const POOL: usize = 4_000;
+
+fn bench(c: &mut Criterion) {
+    let key = TestKey::p256("dpop");
+    let token = TestKey::p256("as").token().dpop_bound(&key).sign();
+    let proofs: Vec<String> = (0..POOL)
+        .map(|_| DpopProof::new(&key, "GET", URL).access_token(&token).sign())
+        .collect();
+    let request = ProofRequest::new("GET", URL).access_token(&token);
+    let now = tollgate_testkit::now();
+    let verifier = DpopVerifier::builder().build().unwrap();
+    for p in &proofs {
+        verifier.verify(p, &request, now).unwrap();
+    }
+
+    let mut g = c.benchmark_group("dpop");
+    g.bench_function("verify", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let p = &proofs[i % POOL];
+            i += 1;
+            black_box(verifier.verify(black_box(p), &request, now).unwrap())
+        })
+    });
+    g.bench_function("verify_and_remember", |b| {
+        b.iter_custom(|iters| {
+            let mut left = iters as usize;
+            let mut spent = Duration::ZERO;
+            while left > 0 {
+                let n = left.min(POOL);
+                let fresh = DpopVerifier::builder().build().unwrap();
+                let t0 = Instant::now();
+                for p in &proofs[..n] {
+                    let v = fresh.verify(black_box(p), &request, now).unwrap();
+                    fresh.remember(&v, now).now_or_never().unwrap().unwrap();
+                }
+                spent += t0.elapsed();
+                left -= n;
+            }
+            spent
+        })
+    });
+    let verified: Vec<_> = proofs
+        .iter()
+        .map(|p| verifier.verify(p, &request, now).unwrap())
+        .collect();
+    g.bench_function("remember", |b| {
+        b.iter_custom(|iters| {
+            let mut left = iters as usize;
+            let mut spent = Duration::ZERO;
+            while left > 0 {
+                let n = left.min(POOL);
+                let fresh = DpopVerifier::builder().build().unwrap();
+                let t0 = Instant::now();
+                for v in &verified[..n] {
+                    fresh.remember(black_box(v), now).now_or_never().unwrap().unwrap();
+                }
+                spent += t0.elapsed();
+                left -= n;
+            }
+            spent
+        })
+    });
+    let jwk = key.jwk();
+    let member = |m: &str| URL_SAFE_NO_PAD.decode(jwk[m].as_str().unwrap()).unwrap();
+    let mut point = vec![4u8];
+    point.extend(member("x"));
+    point.extend(member("y"));
+    let parsed = ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).unwrap();
+    let split: Vec<(String, Vec<u8>)> = proofs
+        .iter()
+        .map(|p| {
+            let (input, sig) = p.rsplit_once('.').unwrap();
+            (input.to_owned(), URL_SAFE_NO_PAD.decode(sig).unwrap())
+        })
+        .collect();
+    g.bench_function("raw_es256_parsed_key", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            let (input, sig) = &split[i % POOL];
+            i += 1;
+            parsed.verify_sig(black_box(input.as_bytes()), sig).unwrap();
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -153,7 +153,7 @@ pub(crate) struct UniqueSkip;
 impl<'de> DeserializeSeed<'de> for UniqueSkip {
     type Value = bool;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        struct IsNull(bool);
+        struct IsNull;
         impl<'de> Visitor<'de> for IsNull {
             type Value = bool;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -184,7 +184,7 @@ impl<'de> DeserializeSeed<'de> for UniqueSkip {
                 Unique.visit_map(a).map(|()| false)
             }
         }
-        d.deserialize_any(IsNull(false))
+        d.deserialize_any(IsNull)
     }
 }
 

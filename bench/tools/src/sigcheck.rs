@@ -33,13 +33,19 @@ fn b64(s: &str) -> Vec<u8> {
 async fn fetch(url: &str) -> serde_json::Value {
     let rest = url.strip_prefix("http://").expect("an http:// URL");
     let (authority, path) = rest.split_once('/').expect("a path");
-    let mut s = tokio::net::TcpStream::connect(authority).await.expect("connect");
+    let mut s = tokio::net::TcpStream::connect(authority)
+        .await
+        .expect("connect");
     s.write_all(format!("GET /{path} HTTP/1.0\r\nHost: {authority}\r\n\r\n").as_bytes())
         .await
         .expect("write");
     let mut body = Vec::new();
     s.read_to_end(&mut body).await.expect("read");
-    let start = body.windows(4).position(|w| w == b"\r\n\r\n").expect("headers") + 4;
+    let start = body
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers")
+        + 4;
     serde_json::from_slice(&body[start..]).expect("JWKS JSON")
 }
 
@@ -52,9 +58,12 @@ fn key_for(jwks: &serde_json::Value, kty: &str) -> ParsedPublicKey {
         .expect("a key of this type");
     let m = |name: &str| b64(jwk[name].as_str().expect("member"));
     match kty {
-        "RSA" => RsaPublicKeyComponents { n: m("n"), e: m("e") }
-            .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
-            .expect("RSA key"),
+        "RSA" => RsaPublicKeyComponents {
+            n: m("n"),
+            e: m("e"),
+        }
+        .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
+        .expect("RSA key"),
         _ => {
             let mut point = vec![4u8];
             point.extend(m("x"));
@@ -112,6 +121,9 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .expect("bind");
-    println!("listening on {}", listener.local_addr().expect("local addr"));
+    println!(
+        "listening on {}",
+        listener.local_addr().expect("local addr")
+    );
     axum::serve(listener, app).await.expect("server");
 }

@@ -97,7 +97,11 @@ fn bench(c: &mut Criterion) {
                 let fresh = DpopVerifier::builder().build().unwrap();
                 let t0 = cpu_time();
                 for v in &verified[..n] {
-                    fresh.remember(black_box(v), now).now_or_never().unwrap().unwrap();
+                    fresh
+                        .remember(black_box(v), now)
+                        .now_or_never()
+                        .unwrap()
+                        .unwrap();
                 }
                 spent += cpu_time() - t0;
                 left -= n;

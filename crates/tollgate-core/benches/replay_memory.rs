@@ -34,7 +34,11 @@ fn main() {
     let (mut ok, mut full) = (0usize, 0usize);
     let mut at_100k = None;
     for k in &keys {
-        match store.check_and_insert(*k, now + 61, now).now_or_never().unwrap() {
+        match store
+            .check_and_insert(*k, now + 61, now)
+            .now_or_never()
+            .unwrap()
+        {
             Ok(()) => ok += 1,
             Err(DpopError::ReplayStoreFull) => full += 1,
             Err(e) => panic!("{e}"),

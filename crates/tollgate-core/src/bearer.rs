@@ -50,7 +50,10 @@ static TOKEN68: [bool; 256] = {
 fn token68_len(t: &[u8]) -> usize {
     let mut n = 0;
     for chunk in t.chunks_exact(16) {
-        if !chunk.iter().fold(true, |ok, &b| ok & TOKEN68[usize::from(b)]) {
+        if !chunk
+            .iter()
+            .fold(true, |ok, &b| ok & TOKEN68[usize::from(b)])
+        {
             break;
         }
         n += 16;
@@ -142,7 +145,10 @@ mod tests {
         // the scan goes 16 bytes at a time: a bad byte anywhere, including inside a
         // chunk and in the tail, is refused
         let good = "aZ09-._~+/".repeat(10);
-        assert_eq!(parse_authorization(format!("Bearer {good}").as_bytes()), Ok(&*good));
+        assert_eq!(
+            parse_authorization(format!("Bearer {good}").as_bytes()),
+            Ok(&*good)
+        );
         for i in 0..good.len() {
             for bad in [b' ', b',', b'=', b'\xff', b'"'] {
                 let mut t = good.clone().into_bytes();
@@ -150,8 +156,8 @@ mod tests {
                 let mut v = b"Bearer ".to_vec();
                 v.extend(&t);
                 // "=" is allowed only as trailing padding, a space only before the token
-                let allowed = (bad == b'=' && t[i..].iter().all(|&b| b == b'='))
-                    || (bad == b' ' && i == 0);
+                let allowed =
+                    (bad == b'=' && t[i..].iter().all(|&b| b == b'=')) || (bad == b' ' && i == 0);
                 assert_eq!(
                     parse_authorization(&v).is_ok(),
                     allowed,

@@ -201,7 +201,10 @@ impl<'de> Deserialize<'de> for Audience {
             fn visit_string<E>(self, v: String) -> Result<Audience, E> {
                 Ok(Audience(vec![v]))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Audience, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Audience, A::Error> {
                 let mut v = Vec::with_capacity(a.size_hint().unwrap_or(0).min(16));
                 while let Some(s) = a.next_element::<String>()? {
                     v.push(s);
@@ -336,7 +339,9 @@ impl<'de> Deserialize<'de> for RegisteredDto<'de> {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                fn value<'de, A: MapAccess<'de>>(a: &mut A) -> Result<Option<serde_json::Value>, A::Error> {
+                fn value<'de, A: MapAccess<'de>>(
+                    a: &mut A,
+                ) -> Result<Option<serde_json::Value>, A::Error> {
                     Ok(Some(a.next_value_seed(UniqueValue)?).filter(|v| !v.is_null()))
                 }
                 let mut dto = RegisteredDto::default();
@@ -626,9 +631,15 @@ mod tests {
         for (json, want) in [
             (r#"{"iss":"a","iss":"b"}"#, Err(dup)),
             (r#"{"x":1,"x":2}"#, Err(dup)),
-            (r#"{"x":1,"y":2,"z":3,"a":4,"b":5,"c":6,"d":7,"e":8,"f":9,"x":0}"#, Err(dup)),
+            (
+                r#"{"x":1,"y":2,"z":3,"a":4,"b":5,"c":6,"d":7,"e":8,"f":9,"x":0}"#,
+                Err(dup),
+            ),
             (r#"{"cnf":{"jkt":"a","jkt":"b"}}"#, Err(dup)),
-            (r#"{"act":{"sub":"a","act":{"sub":"b","sub":"c"}}}"#, Err(dup)),
+            (
+                r#"{"act":{"sub":"a","act":{"sub":"b","sub":"c"}}}"#,
+                Err(dup),
+            ),
             (r#"{"x":[{"y":1,"y":2}]}"#, Err(dup)),
             // a type error first, the repeated name later: the repeated name is the answer
             (r#"{"aud":5,"x":1,"x":2}"#, Err(dup)),
@@ -641,7 +652,10 @@ mod tests {
             (r#"{"iss":"a"} x"#, Err(ClaimsJson)),
             // a claim set is an object (serde's derive also read structs from arrays)
             (r#"["https://idp.example"]"#, Err(ClaimsJson)),
-            (r#"{"iss":null,"sub":"u","x":{"a":1,"b":[1,{"a":2}]}}"#, Ok(())),
+            (
+                r#"{"iss":null,"sub":"u","x":{"a":1,"b":[1,{"a":2}]}}"#,
+                Ok(()),
+            ),
         ] {
             assert_eq!(
                 RegisteredDto::parse(json.as_bytes()).map(|_| ()),

@@ -214,7 +214,8 @@ impl<'de> Visitor<'de> for UniqueValue {
         Ok(serde_json::Value::Number(v.into()))
     }
     fn visit_f64<E>(self, v: f64) -> Result<serde_json::Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number))
+        Ok(serde_json::Number::from_f64(v)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number))
     }
     fn visit_str<E>(self, v: &str) -> Result<serde_json::Value, E> {
         Ok(serde_json::Value::String(v.to_owned()))

@@ -986,7 +986,11 @@ mod tests {
             (r#"{"alg":"RS256"} 1"#, Err(FormatError::HeaderJson)),
             (r#"["RS256"]"#, Err(FormatError::HeaderJson)),
         ] {
-            assert_eq!(HeaderDto::parse(json.as_bytes()).map(|_| ()), want, "{json}");
+            assert_eq!(
+                HeaderDto::parse(json.as_bytes()).map(|_| ()),
+                want,
+                "{json}"
+            );
         }
         let h = HeaderDto::parse(br#"{"alg":"RS256","crit":null,"b64":false,"x5t":"a"}"#).unwrap();
         assert!(!h.crit && h.b64);
@@ -998,7 +1002,10 @@ mod tests {
         let (mut stack, mut heap) = ([0u8; 4], Vec::new());
         assert_eq!(b64_into("YWJj", 1, &mut stack, &mut heap), Ok(&b"abc"[..]));
         let (mut stack, mut heap) = ([0u8; 4], Vec::new());
-        assert_eq!(b64_into("YWJjZGVm", 1, &mut stack, &mut heap), Ok(&b"abcdef"[..]));
+        assert_eq!(
+            b64_into("YWJjZGVm", 1, &mut stack, &mut heap),
+            Ok(&b"abcdef"[..])
+        );
         for bad in ["YWJj=", "YW+j", "Y"] {
             let (mut stack, mut heap) = ([0u8; 64], Vec::new());
             assert_eq!(
@@ -1006,7 +1013,11 @@ mod tests {
                 Err(FormatError::Base64 { segment: 2 }),
                 "{bad}"
             );
-            assert_eq!(b64(bad, 2), Err(FormatError::Base64 { segment: 2 }), "{bad}");
+            assert_eq!(
+                b64(bad, 2),
+                Err(FormatError::Base64 { segment: 2 }),
+                "{bad}"
+            );
         }
     }
 

@@ -40,7 +40,10 @@ fn main() {
         black_box(bare(common::request(&header)));
     });
     print_warm(with, without, recorder.is_some());
-    for (alg, key) in [("RS256", TestKey::rsa("k1")), ("ES256", TestKey::p256("k1"))] {
+    for (alg, key) in [
+        ("RS256", TestKey::rsa("k1")),
+        ("ES256", TestKey::p256("k1")),
+    ] {
         let headers = common::cold_headers(&key, 300);
         let counts: Vec<f64> = [true, false]
             .into_iter()
@@ -78,10 +81,6 @@ fn print_warm(with: f64, without: f64, recorded: bool) {
     println!(
         "allocations per request: {with} (bare handler: {without}; tollgate adds {}){}",
         with - without,
-        if recorded {
-            ", metrics recorded"
-        } else {
-            ""
-        }
+        if recorded { ", metrics recorded" } else { "" }
     );
 }

@@ -28,6 +28,7 @@ async fn handler(_req: Request<()>) -> Result<Response<String>, Infallible> {
 
 /// With `TOLLGATE_BENCH_RECORDER` set: installs a Prometheus recorder (what the
 /// examples' admin listener renders), so that the warm path records for real.
+#[allow(dead_code)] // not every bench uses it
 pub(crate) fn install_recorder_if_asked() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     std::env::var_os("TOLLGATE_BENCH_RECORDER")?;
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();

@@ -12,6 +12,8 @@
 //!   pool wraps, outside the timed section: every timed proof is new to the store);
 //! - `dpop/remember`: the replay check-and-insert alone (two SHA-256 for the key, one
 //!   shard lock, the map insert);
+//! - `dpop/part/*`: pieces of `verify` the raw check does not do (the proof's JWK
+//!   parsed into a key, its thumbprint, the access-token hash), for attribution;
 //! - `dpop/raw_es256_parsed_key`: `ParsedPublicKey::verify_sig` alone on the same proofs
 //!   (key parsed and signatures decoded beforehand): the floor.
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -107,6 +109,29 @@ fn bench(c: &mut Criterion) {
                 left -= n;
             }
             spent
+        })
+    });
+    // parts of `verify` that the raw check does not do (for attribution)
+    let proof_jwk = key.dpop_jwk();
+    g.bench_function("part/key_from_jwk", |b| {
+        b.iter_custom(|iters| {
+            cpu_iters(iters, &[()], |()| {
+                black_box(tollgate_core::Key::from_jwk(black_box(&proof_jwk)).unwrap());
+            })
+        })
+    });
+    g.bench_function("part/jwk_thumbprint", |b| {
+        b.iter_custom(|iters| {
+            cpu_iters(iters, &[()], |()| {
+                black_box(tollgate_core::dpop::jwk_thumbprint(black_box(&proof_jwk)).unwrap());
+            })
+        })
+    });
+    g.bench_function("part/access_token_hash", |b| {
+        b.iter_custom(|iters| {
+            cpu_iters(iters, &[()], |()| {
+                black_box(tollgate_core::dpop::access_token_hash(black_box(&token)));
+            })
         })
     });
     let jwk = key.jwk();

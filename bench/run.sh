@@ -35,7 +35,7 @@ GRPC_CONNECTIONS=${GRPC_CONNECTIONS:-4}
 COLD_TOKENS=${COLD_TOKENS:-200000} # distinct tokens per algorithm for cold mode
 ALGS=${ALGS:-"RS256 ES256"}
 MODES=${MODES:-"warm cold grpc"}
-HTTP_CONTENDERS=${HTTP_CONTENDERS:-"axum-bare tollgate-cached tollgate-uncached jwt-authorizer toors-awslc toors-rustcrypto"}
+HTTP_CONTENDERS=${HTTP_CONTENDERS:-"axum-bare axum-sigcheck tollgate-cached tollgate-uncached jwt-authorizer toors-awslc toors-rustcrypto"}
 GRPC_CONTENDERS=${GRPC_CONTENDERS:-"tonic-bare tonic-tollgate"}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -253,6 +253,7 @@ ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (x == "" || y == "" || y == 0) pri
 label() {
     case $1 in
         axum-bare) echo "bare axum 0.8 (no auth)";;
+        axum-sigcheck) echo "bare axum 0.8 + the signature check only (measured limit)";;
         tollgate-cached) echo "tollgate (cache on, default)";;
         tollgate-uncached) echo "tollgate (cache off)";;
         tollgate-metrics) echo "tollgate (cache on, Prometheus recorder installed)";;
@@ -370,6 +371,26 @@ report_cold() {
             rps_ratio=$(ratio "$(med cold "$alg" "$c" 5)" "$(med cold "$alg" jwt-authorizer 5)")
             v2=$(awk -v x="$rps_ratio" -v t="$want" 'BEGIN { if (x == "n/a" || t == "") print "n/a"; else print (x >= t) ? "≥ " t "×: met" : "≥ " t "×: **missed**" }')
             echo "| $alg | $bare | $rawseen | $limit | $(label "$c") | $cpu | $x | $v1 | $rps_ratio | $v2 |"
+        done
+    done
+    # the limit measured as a server (axum-sigcheck: bare axum + only the signature
+    # check), at the throughput the verifiers run at
+    case " $HTTP_CONTENDERS " in *" axum-sigcheck "*) ;; *) return 0;; esac
+    echo
+    echo "Measured limit (\`axum-sigcheck\`: bare axum + base64 of the signature + the pre-parsed check, no JSON or claim checks), same run:"
+    echo
+    echo "| | axum-sigcheck CPU µs/req | req/s | contender | CPU µs/req | × axum-sigcheck | req/s × axum-sigcheck |"
+    echo "|---|---:|---:|---|---:|---:|---:|"
+    for alg in $ALGS; do
+        local sc scr
+        sc=$(med cold "$alg" axum-sigcheck 9)
+        scr=$(med cold "$alg" axum-sigcheck 5)
+        [ -z "$sc" ] && continue
+        for c in tollgate-uncached tollgate-cached jwt-authorizer; do
+            local cpu
+            cpu=$(med cold "$alg" "$c" 9)
+            [ -z "$cpu" ] && continue
+            echo "| $alg | $sc | ${scr%.*} | $(label "$c") | $cpu | $(ratio "$cpu" "$sc") | $(ratio "$(med cold "$alg" "$c" 5)" "$scr") |"
         done
     done
 }

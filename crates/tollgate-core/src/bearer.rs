@@ -27,8 +27,41 @@ use http::header::AUTHORIZATION;
 
 use crate::error::RequestError;
 
-fn is_token68_char(b: u8) -> bool {
+const fn is_token68_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+}
+
+/// [`is_token68_char`] as a table: one load per byte.
+static TOKEN68: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        #[allow(clippy::cast_possible_truncation)] // i < 256
+        let b = i as u8;
+        t[i] = is_token68_char(b);
+        i += 1;
+    }
+    t
+};
+
+/// Length of the token68 body at the start of `t` (before any `=` padding). Scans 16
+/// bytes per step without a branch per byte: a JWT access token is ~500–1000 bytes,
+/// and a byte-at-a-time scan showed as 3% of a cold request's server CPU.
+fn token68_len(t: &[u8]) -> usize {
+    let mut n = 0;
+    for chunk in t.chunks_exact(16) {
+        if !chunk
+            .iter()
+            .fold(true, |ok, &b| ok & TOKEN68[usize::from(b)])
+        {
+            break;
+        }
+        n += 16;
+    }
+    n + t[n..]
+        .iter()
+        .take_while(|&&b| TOKEN68[usize::from(b)])
+        .count()
 }
 
 /// Extracts the bearer token from the request headers.
@@ -68,7 +101,7 @@ pub fn parse_authorization(value: &[u8]) -> Result<&str, RequestError> {
     // other whitespace: a tab, form feed or CR after the space is a broken header
     let spaces = rest.iter().take_while(|&&b| b == b' ').count();
     let token = &rest[spaces..];
-    let body_len = token.iter().take_while(|&&b| is_token68_char(b)).count();
+    let body_len = token68_len(token);
     if body_len == 0 || token[body_len..].iter().any(|&b| b != b'=') {
         return Err(RequestError::Malformed);
     }
@@ -105,6 +138,33 @@ mod tests {
         assert_eq!(one(b"Bearer \x0c b"), Err(RequestError::Malformed));
         assert_eq!(one(b"Bearer \tabc"), Err(RequestError::Malformed));
         assert_eq!(one(b"Bearer \r\nabc"), Err(RequestError::Malformed));
+    }
+
+    #[test]
+    fn long_tokens_checked_at_every_position() {
+        // the scan goes 16 bytes at a time: a bad byte anywhere, including inside a
+        // chunk and in the tail, is refused
+        let good = "aZ09-._~+/".repeat(10);
+        assert_eq!(
+            parse_authorization(format!("Bearer {good}").as_bytes()),
+            Ok(&*good)
+        );
+        for i in 0..good.len() {
+            for bad in [b' ', b',', b'=', b'\xff', b'"'] {
+                let mut t = good.clone().into_bytes();
+                t[i] = bad;
+                let mut v = b"Bearer ".to_vec();
+                v.extend(&t);
+                // "=" is allowed only as trailing padding, a space only before the token
+                let allowed =
+                    (bad == b'=' && t[i..].iter().all(|&b| b == b'=')) || (bad == b' ' && i == 0);
+                assert_eq!(
+                    parse_authorization(&v).is_ok(),
+                    allowed,
+                    "byte {bad} at {i}"
+                );
+            }
+        }
     }
 
     #[test]

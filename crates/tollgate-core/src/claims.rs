@@ -186,17 +186,33 @@ impl Serialize for Audience {
 }
 
 impl<'de> Deserialize<'de> for Audience {
+    /// One string or an array of strings (no buffering: serde's untagged enums copy
+    /// the value first).
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum A {
-            One(String),
-            Many(Vec<String>),
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Audience;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Audience, E> {
+                Ok(Audience(vec![v.to_owned()]))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Audience, E> {
+                Ok(Audience(vec![v]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Audience, A::Error> {
+                let mut v = Vec::with_capacity(a.size_hint().unwrap_or(0).min(16));
+                while let Some(s) = a.next_element::<String>()? {
+                    v.push(s);
+                }
+                Ok(Audience(v))
+            }
         }
-        Ok(match A::deserialize(d)? {
-            A::One(s) => Audience(vec![s]),
-            A::Many(v) => Audience(v),
-        })
+        d.deserialize_any(V)
     }
 }
 
@@ -286,42 +302,146 @@ impl<X> fmt::Debug for Claims<X> {
 }
 
 /// The registered claims, borrowed from the payload where possible.
-#[derive(Deserialize)]
+///
+/// Deserialized in one pass that also refuses a repeated member name at any depth (the
+/// error [`crate::json::is_duplicate`] recognises): no separate uniqueness pass. Only a
+/// JSON object is a claim set; `null` counts as absent for every member.
+#[derive(Default)]
 pub(crate) struct RegisteredDto<'a> {
-    #[serde(borrow, default)]
     pub(crate) iss: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     pub(crate) sub: Option<Cow<'a, str>>,
-    #[serde(default)]
     pub(crate) aud: Option<Audience>,
-    #[serde(default)]
     pub(crate) exp: Option<DateField>,
-    #[serde(default)]
     pub(crate) nbf: Option<DateField>,
-    #[serde(default)]
     pub(crate) iat: Option<DateField>,
-    #[serde(default)]
     pub(crate) jti: Option<String>,
-    #[serde(default)]
     pub(crate) client_id: Option<String>,
-    #[serde(default)]
     pub(crate) azp: Option<String>,
-    #[serde(borrow, default)]
     pub(crate) scope: Option<StrField<'a>>,
-    #[serde(default)]
     pub(crate) scp: Option<serde_json::Value>,
-    #[serde(default)]
     pub(crate) cnf: Option<serde_json::Value>,
-    #[serde(default)]
     pub(crate) auth_time: Option<DateField>,
-    #[serde(default)]
     pub(crate) acr: Option<String>,
-    #[serde(default)]
     pub(crate) amr: Option<Vec<String>>,
-    #[serde(default)]
     pub(crate) act: Option<serde_json::Value>,
-    #[serde(default)]
     pub(crate) may_act: Option<serde_json::Value>,
+}
+
+impl<'de> Deserialize<'de> for RegisteredDto<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::json::{BorrowedStr, Name, Seen, UniqueSkip, UniqueValue, duplicate};
+        use serde::de::MapAccess;
+
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RegisteredDto<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                fn value<'de, A: MapAccess<'de>>(
+                    a: &mut A,
+                ) -> Result<Option<serde_json::Value>, A::Error> {
+                    Ok(Some(a.next_value_seed(UniqueValue)?).filter(|v| !v.is_null()))
+                }
+                let mut dto = RegisteredDto::default();
+                // one bit per registered claim seen; other names in `others`
+                let mut known = 0u32;
+                let mut others = Seen::new();
+                while let Some(Name(k)) = a.next_key()? {
+                    let bit = match &*k {
+                        "iss" => 0,
+                        "sub" => 1,
+                        "aud" => 2,
+                        "exp" => 3,
+                        "nbf" => 4,
+                        "iat" => 5,
+                        "jti" => 6,
+                        "client_id" => 7,
+                        "azp" => 8,
+                        "scope" => 9,
+                        "scp" => 10,
+                        "cnf" => 11,
+                        "auth_time" => 12,
+                        "acr" => 13,
+                        "amr" => 14,
+                        "act" => 15,
+                        "may_act" => 16,
+                        _ => {
+                            others.insert(k)?;
+                            a.next_value_seed(UniqueSkip)?;
+                            continue;
+                        }
+                    };
+                    if known & (1 << bit) != 0 {
+                        return Err(duplicate());
+                    }
+                    known |= 1 << bit;
+                    match bit {
+                        0 => dto.iss = a.next_value::<Option<BorrowedStr<'de>>>()?.map(|s| s.0),
+                        1 => dto.sub = a.next_value::<Option<BorrowedStr<'de>>>()?.map(|s| s.0),
+                        2 => dto.aud = a.next_value()?,
+                        3 => dto.exp = a.next_value()?,
+                        4 => dto.nbf = a.next_value()?,
+                        5 => dto.iat = a.next_value()?,
+                        6 => dto.jti = a.next_value()?,
+                        7 => dto.client_id = a.next_value()?,
+                        8 => dto.azp = a.next_value()?,
+                        9 => dto.scope = a.next_value()?,
+                        10 => dto.scp = value(&mut a)?,
+                        11 => dto.cnf = value(&mut a)?,
+                        12 => dto.auth_time = a.next_value()?,
+                        13 => dto.acr = a.next_value()?,
+                        14 => dto.amr = a.next_value()?,
+                        15 => dto.act = value(&mut a)?,
+                        _ => dto.may_act = value(&mut a)?,
+                    }
+                }
+                Ok(dto)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'a> RegisteredDto<'a> {
+    /// Parses a claim set in one pass, refusing repeated member names at any depth:
+    /// [`FormatError::DuplicateMember`](crate::error::FormatError) or
+    /// [`FormatError::ClaimsJson`](crate::error::FormatError) exactly as a separate
+    /// uniqueness check followed by the parse would answer.
+    pub(crate) fn parse(json: &'a [u8]) -> Result<Self, crate::error::FormatError> {
+        use crate::error::FormatError;
+        let mut d = serde_json::Deserializer::from_slice(json);
+        let dup = || {
+            matches!(
+                crate::json::check_unique_members(json),
+                Err(crate::json::NotUnique::Duplicate)
+            )
+        };
+        match RegisteredDto::deserialize(&mut d).and_then(|dto| d.end().map(|()| dto)) {
+            // a member of the wrong type read as "invalid" (scope, the dates) skipped its
+            // value without looking for repeated names inside: look now, so that the
+            // answer is the same as when uniqueness was checked first
+            Ok(dto) if dto.has_invalid() && dup() => {
+                Err(FormatError::DuplicateMember { in_header: false })
+            }
+            Ok(dto) => Ok(dto),
+            Err(e) if crate::json::is_duplicate(&e) => {
+                Err(FormatError::DuplicateMember { in_header: false })
+            }
+            // a type error may come before a repeated name later in the document: the
+            // repeated name is the answer then, as when it was checked first
+            Err(_) if dup() => Err(FormatError::DuplicateMember { in_header: false }),
+            Err(_) => Err(FormatError::ClaimsJson),
+        }
+    }
+
+    fn has_invalid(&self) -> bool {
+        matches!(self.scope, Some(StrField::Invalid))
+            || [self.exp, self.nbf, self.iat, self.auth_time]
+                .iter()
+                .any(|d| matches!(d, Some(DateField::Invalid)))
+    }
 }
 
 fn date(field: Option<DateField>, name: &'static str) -> Result<Option<NumericDate>, ClaimsError> {
@@ -400,9 +520,7 @@ impl<X: serde::de::DeserializeOwned + 'static> Claims<X> {
     ///
     /// Duplicate member names are refused.
     pub fn from_json(json: &[u8]) -> Result<Self, crate::error::AuthError> {
-        crate::json::check_unique_members(json).map_err(crate::validation::claims_json_error)?;
-        let dto: RegisteredDto<'_> =
-            serde_json::from_slice(json).map_err(|_| crate::error::FormatError::ClaimsJson)?;
+        let dto = RegisteredDto::parse(json)?;
         let extra: X = parse_extra(json)?;
         let mut claims = dto.into_claims(extra, (true, true))?;
         claims.client = crate::preset::client_of(crate::preset::Preset::Jwt, &claims, None);
@@ -504,6 +622,51 @@ mod tests {
             Claims::<()>::from_json(br#"{"scope":"a","scope":"b"}"#).err(),
             Some(crate::error::FormatError::DuplicateMember { in_header: false }.into())
         );
+    }
+
+    #[test]
+    fn one_pass_parse_answers_like_the_separate_uniqueness_check() {
+        use crate::error::FormatError::{ClaimsJson, DuplicateMember};
+        let dup = DuplicateMember { in_header: false };
+        for (json, want) in [
+            (r#"{"iss":"a","iss":"b"}"#, Err(dup)),
+            (r#"{"x":1,"x":2}"#, Err(dup)),
+            (
+                r#"{"x":1,"y":2,"z":3,"a":4,"b":5,"c":6,"d":7,"e":8,"f":9,"x":0}"#,
+                Err(dup),
+            ),
+            (r#"{"cnf":{"jkt":"a","jkt":"b"}}"#, Err(dup)),
+            (
+                r#"{"act":{"sub":"a","act":{"sub":"b","sub":"c"}}}"#,
+                Err(dup),
+            ),
+            (r#"{"x":[{"y":1,"y":2}]}"#, Err(dup)),
+            // a type error first, the repeated name later: the repeated name is the answer
+            (r#"{"aud":5,"x":1,"x":2}"#, Err(dup)),
+            // inside members whose wrong type is read as "invalid"
+            (r#"{"exp":{"a":1,"a":2}}"#, Err(dup)),
+            (r#"{"scope":{"a":1,"a":2}}"#, Err(dup)),
+            // the escaped spelling of the same name
+            (r#"{"sub":"a","sub":"b"}"#, Err(dup)),
+            (r#"{"aud":5}"#, Err(ClaimsJson)),
+            (r#"{"iss":"a"} x"#, Err(ClaimsJson)),
+            // a claim set is an object (serde's derive also read structs from arrays)
+            (r#"["https://idp.example"]"#, Err(ClaimsJson)),
+            (
+                r#"{"iss":null,"sub":"u","x":{"a":1,"b":[1,{"a":2}]}}"#,
+                Ok(()),
+            ),
+        ] {
+            assert_eq!(
+                RegisteredDto::parse(json.as_bytes()).map(|_| ()),
+                want,
+                "{json}"
+            );
+        }
+        let dto = RegisteredDto::parse(br#"{"iss":"i","sub":"s\u0041","jti":null}"#).unwrap();
+        assert!(matches!(dto.iss, Some(Cow::Borrowed("i"))));
+        assert_eq!(dto.sub.as_deref(), Some("sA"));
+        assert!(dto.jti.is_none());
     }
 
     #[test]

@@ -58,20 +58,194 @@ impl<'de> Visitor<'de> for Unique {
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
-        // Small objects are the norm: a linear scan beats hashing here.
-        let mut seen: Vec<Cow<'de, str>> = Vec::new();
-        while let Some(k) = a.next_key::<Cow<'de, str>>()? {
-            if seen.contains(&k) {
-                return Err(de::Error::custom(DUPLICATE));
-            }
-            if seen.len() >= 1024 {
-                // Too many members to scan cheaply: such a token is not one of ours.
-                return Err(de::Error::custom("too many members"));
-            }
-            seen.push(k);
+        let mut seen = Seen::new();
+        while let Some(Name(k)) = a.next_key()? {
+            seen.insert(k)?;
             a.next_value_seed(Unique)?;
         }
         Ok(())
+    }
+}
+
+/// The error a fused parse ([`Seen::insert`], [`UniqueValue`]) raises for a repeated
+/// member name; [`is_duplicate`] recognises it.
+pub(crate) fn duplicate<E: de::Error>() -> E {
+    E::custom(DUPLICATE)
+}
+
+/// True when `e` was raised for a repeated member name.
+pub(crate) fn is_duplicate(e: &serde_json::Error) -> bool {
+    e.to_string().starts_with(DUPLICATE)
+}
+
+/// A member name, borrowed from the input unless it contains escapes (serde's own
+/// `Cow<str>` would copy every name).
+pub(crate) struct Name<'de>(pub(crate) Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A string value borrowed from the input unless it contains escapes.
+pub(crate) type BorrowedStr<'de> = Name<'de>;
+
+const INLINE_NAMES: usize = 8;
+
+/// The member names of one object seen so far. Small objects are the norm: a linear
+/// scan over names kept inline (no allocation up to 8 names) beats hashing here.
+pub(crate) struct Seen<'de> {
+    inline: [Cow<'de, str>; INLINE_NAMES],
+    len: usize,
+    more: Vec<Cow<'de, str>>,
+}
+
+impl<'de> Seen<'de> {
+    pub(crate) fn new() -> Self {
+        Seen {
+            inline: Default::default(),
+            len: 0,
+            more: Vec::new(),
+        }
+    }
+
+    /// Remembers `name`; a repeated name is an error (and so are more than 1024
+    /// members: too many to scan cheaply, such a token is not one of ours).
+    pub(crate) fn insert<E: de::Error>(&mut self, name: Cow<'de, str>) -> Result<(), E> {
+        let n = self.len.min(INLINE_NAMES);
+        if self.inline[..n].contains(&name) || self.more.contains(&name) {
+            return Err(duplicate());
+        }
+        if self.len >= 1024 {
+            return Err(E::custom("too many members"));
+        }
+        if self.len < INLINE_NAMES {
+            self.inline[self.len] = name;
+        } else {
+            self.more.push(name);
+        }
+        self.len += 1;
+        Ok(())
+    }
+}
+
+/// Any JSON value, skipped, with no repeated member name at any depth; `true` when it
+/// is `null` (for members whose `null` counts as absent).
+pub(crate) struct UniqueSkip;
+
+impl<'de> DeserializeSeed<'de> for UniqueSkip {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        struct IsNull;
+        impl<'de> Visitor<'de> for IsNull {
+            type Value = bool;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+                Ok(false)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+                Ok(false)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+                Ok(false)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+                Ok(false)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+                Ok(false)
+            }
+            fn visit_unit<E>(self) -> Result<bool, E> {
+                Ok(true)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, a: A) -> Result<bool, A::Error> {
+                Unique.visit_seq(a).map(|()| false)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<bool, A::Error> {
+                Unique.visit_map(a).map(|()| false)
+            }
+        }
+        d.deserialize_any(IsNull)
+    }
+}
+
+/// A `serde_json::Value` built with no repeated member name at any depth (serde_json's
+/// own keeps the last one).
+pub(crate) struct UniqueValue;
+
+impl<'de> DeserializeSeed<'de> for UniqueValue {
+    type Value = serde_json::Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<serde_json::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueValue {
+    type Value = serde_json::Value;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::Number(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Number::from_f64(v)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<serde_json::Value, A::Error> {
+        let mut v = Vec::new();
+        while let Some(e) = a.next_element_seed(UniqueValue)? {
+            v.push(e);
+        }
+        Ok(serde_json::Value::Array(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<serde_json::Value, A::Error> {
+        let mut m = serde_json::Map::new();
+        while let Some(Name(k)) = a.next_key()? {
+            if m.contains_key(&*k) {
+                return Err(duplicate());
+            }
+            if m.len() >= 1024 {
+                return Err(de::Error::custom("too many members"));
+            }
+            let v = a.next_value_seed(UniqueValue)?;
+            m.insert(k.into_owned(), v);
+        }
+        Ok(serde_json::Value::Object(m))
     }
 }
 
@@ -80,7 +254,7 @@ pub(crate) fn check_unique_members(json: &[u8]) -> Result<(), NotUnique> {
     let mut d = serde_json::Deserializer::from_slice(json);
     match Unique.deserialize(&mut d) {
         Ok(()) => d.end().map_err(|_| NotUnique::Invalid),
-        Err(e) if e.to_string().starts_with(DUPLICATE) => Err(NotUnique::Duplicate),
+        Err(e) if is_duplicate(&e) => Err(NotUnique::Duplicate),
         Err(_) => Err(NotUnique::Invalid),
     }
 }

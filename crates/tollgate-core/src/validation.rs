@@ -73,12 +73,6 @@ use crate::error::{
 };
 use crate::json::{NotUnique, StrField, check_unique_members};
 
-pub(crate) fn claims_json_error(e: NotUnique) -> FormatError {
-    match e {
-        NotUnique::Duplicate => FormatError::DuplicateMember { in_header: false },
-        NotUnique::Invalid => FormatError::ClaimsJson,
-    }
-}
 use crate::keys::{Key, KeySet};
 use crate::preset::Preset;
 
@@ -294,20 +288,92 @@ impl ValidationBuilder {
     }
 }
 
-#[derive(Deserialize)]
+/// The JOSE header members the verifier reads. Deserialized in one pass that also
+/// refuses a repeated member name at any depth; `null` counts as absent.
+#[derive(Default)]
 struct HeaderDto<'a> {
-    #[serde(borrow, default)]
     alg: Option<StrField<'a>>,
-    #[serde(borrow, default)]
     kid: Option<StrField<'a>>,
-    #[serde(borrow, default)]
     typ: Option<StrField<'a>>,
-    #[serde(borrow, default)]
     cty: Option<StrField<'a>>,
-    #[serde(default)]
-    crit: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
-    b64: Option<serde::de::IgnoredAny>,
+    /// `crit` present (not `null`)
+    crit: bool,
+    /// `b64` present (not `null`)
+    b64: bool,
+}
+
+impl<'de> Deserialize<'de> for HeaderDto<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::json::{Name, Seen, UniqueSkip, duplicate};
+        use serde::de::MapAccess;
+
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = HeaderDto<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut h = HeaderDto::default();
+                let mut known = 0u8;
+                let mut others = Seen::new();
+                while let Some(Name(k)) = a.next_key()? {
+                    let bit = match &*k {
+                        "alg" => 0,
+                        "kid" => 1,
+                        "typ" => 2,
+                        "cty" => 3,
+                        "crit" => 4,
+                        "b64" => 5,
+                        _ => {
+                            others.insert(k)?;
+                            a.next_value_seed(UniqueSkip)?;
+                            continue;
+                        }
+                    };
+                    if known & (1 << bit) != 0 {
+                        return Err(duplicate());
+                    }
+                    known |= 1 << bit;
+                    match bit {
+                        0 => h.alg = a.next_value()?,
+                        1 => h.kid = a.next_value()?,
+                        2 => h.typ = a.next_value()?,
+                        3 => h.cty = a.next_value()?,
+                        4 => h.crit = !a.next_value_seed(UniqueSkip)?,
+                        _ => h.b64 = !a.next_value_seed(UniqueSkip)?,
+                    }
+                }
+                Ok(h)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'a> HeaderDto<'a> {
+    /// One pass: [`FormatError::DuplicateMember`] or [`FormatError::HeaderJson`]
+    /// exactly as a separate uniqueness check followed by the parse would answer.
+    fn parse(json: &'a [u8]) -> Result<Self, FormatError> {
+        let dup = || matches!(check_unique_members(json), Err(NotUnique::Duplicate));
+        let mut d = serde_json::Deserializer::from_slice(json);
+        match HeaderDto::deserialize(&mut d).and_then(|h| d.end().map(|()| h)) {
+            // a member of the wrong type skipped its value without looking inside
+            Ok(h)
+                if [&h.alg, &h.kid, &h.typ, &h.cty]
+                    .iter()
+                    .any(|f| matches!(f, Some(StrField::Invalid)))
+                    && dup() =>
+            {
+                Err(FormatError::DuplicateMember { in_header: true })
+            }
+            Ok(h) => Ok(h),
+            Err(e) if crate::json::is_duplicate(&e) || dup() => {
+                Err(FormatError::DuplicateMember { in_header: true })
+            }
+            Err(_) => Err(FormatError::HeaderJson),
+        }
+    }
 }
 
 /// The parts of a compact JWS after format checks.
@@ -341,6 +407,26 @@ fn b64(segment: &str, index: u8) -> Result<Vec<u8>, FormatError> {
     URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| FormatError::Base64 { segment: index })
+}
+
+/// Decodes a segment into `stack` when it fits (no allocation: header, signature and
+/// a typical payload), else into `heap`. Same alphabet and padding rules as [`b64`].
+fn b64_into<'b>(
+    segment: &str,
+    index: u8,
+    stack: &'b mut [u8],
+    heap: &'b mut Vec<u8>,
+) -> Result<&'b [u8], FormatError> {
+    let err = FormatError::Base64 { segment: index };
+    if base64::decoded_len_estimate(segment.len()) <= stack.len() {
+        let n = URL_SAFE_NO_PAD
+            .decode_slice(segment, stack)
+            .map_err(|_| err)?;
+        Ok(&stack[..n])
+    } else {
+        *heap = URL_SAFE_NO_PAD.decode(segment).map_err(|_| err)?;
+        Ok(heap)
+    }
 }
 
 pub(crate) fn now_secs() -> i64 {
@@ -378,7 +464,8 @@ pub(crate) fn peek_payload(token: &str) -> Option<Vec<u8>> {
 /// The registered claims of a decoded payload ([`peek_payload`]); `None` when they do
 /// not parse.
 pub(crate) fn peek(payload: &[u8]) -> Option<Peeked<'_>> {
-    let dto = serde_json::from_slice(payload).ok()?;
+    // the full one-pass parse (uniqueness included): the verification goes on from it
+    let dto = RegisteredDto::parse(payload).ok()?;
     Some(Peeked { payload, dto })
 }
 
@@ -411,12 +498,7 @@ fn parse_header(
     algorithms: AlgorithmSet,
     preset: Option<Preset>,
 ) -> Result<(Algorithm, Option<Cow<'_, str>>), AuthError> {
-    check_unique_members(header_json).map_err(|e| match e {
-        NotUnique::Duplicate => FormatError::DuplicateMember { in_header: true },
-        NotUnique::Invalid => FormatError::HeaderJson,
-    })?;
-    let header: HeaderDto<'_> =
-        serde_json::from_slice(header_json).map_err(|_| FormatError::HeaderJson)?;
+    let header = HeaderDto::parse(header_json)?;
     let alg = match &header.alg {
         Some(StrField::Str(a)) if a.eq_ignore_ascii_case("none") => {
             return Err(HeaderError::AlgNone.into());
@@ -429,7 +511,7 @@ fn parse_header(
     if !algorithms.contains(alg) {
         return Err(HeaderError::AlgorithmNotAllowed(alg).into());
     }
-    if header.crit.is_some() || header.b64.is_some() {
+    if header.crit || header.b64 {
         return Err(HeaderError::UnsupportedCritical.into());
     }
     match &header.cty {
@@ -465,7 +547,9 @@ fn verify_signature(
     if parts.signature.is_empty() {
         return Err(FormatError::MissingSignature.into());
     }
-    let signature = b64(parts.signature, 2)?;
+    // up to RSA-4096 on the stack
+    let (mut stack, mut heap) = ([0u8; 516], Vec::new());
+    let signature = b64_into(parts.signature, 2, &mut stack, &mut heap)?;
     if let Some(len) = alg.fixed_signature_len()
         && signature.len() != len
     {
@@ -480,7 +564,7 @@ fn verify_signature(
             continue;
         }
         // the pre-parsed aws-lc key (HMAC: jsonwebtoken), on the bytes decoded once
-        if key.verify_sig(alg, parts.signing_input.as_bytes(), &signature) {
+        if key.verify_sig(alg, parts.signing_input.as_bytes(), signature) {
             return Ok(key.clone());
         }
     }
@@ -654,23 +738,19 @@ impl Validation {
         pre: Option<Peeked<'_>>,
     ) -> Result<Verified<X>, AuthError> {
         let parts = split_capped(token, self.max_token_len)?;
-        let header_json = b64(parts.header, 0)?;
-        let (alg, kid) = parse_header(&header_json, self.algorithms, Some(self.preset))?;
+        let (mut header_stack, mut header_heap) = ([0u8; 256], Vec::new());
+        let header_json = b64_into(parts.header, 0, &mut header_stack, &mut header_heap)?;
+        let (alg, kid) = parse_header(header_json, self.algorithms, Some(self.preset))?;
 
         // claims: parsed (not trusted) to read iss before any key work; decoded and
         // parsed once (by the multi-issuer selection when it peeked)
-        let decoded;
+        // (the peeked claims were parsed with the same one-pass uniqueness check)
+        let (mut payload_stack, mut payload_heap) = ([0u8; 1024], Vec::new());
         let (payload, dto): (&[u8], RegisteredDto<'_>) = match pre {
-            Some(Peeked { payload, dto }) => {
-                check_unique_members(payload).map_err(claims_json_error)?;
-                (payload, dto)
-            }
+            Some(Peeked { payload, dto }) => (payload, dto),
             None => {
-                decoded = b64(parts.payload, 1)?;
-                check_unique_members(&decoded).map_err(claims_json_error)?;
-                let dto: RegisteredDto<'_> =
-                    serde_json::from_slice(&decoded).map_err(|_| FormatError::ClaimsJson)?;
-                (&decoded, dto)
+                let decoded = b64_into(parts.payload, 1, &mut payload_stack, &mut payload_heap)?;
+                (decoded, RegisteredDto::parse(decoded)?)
             }
         };
         let iss = dto.iss.as_deref();
@@ -892,6 +972,53 @@ mod tests {
         assert_eq!(split("a.b").err(), Some(FormatError::Segments));
         assert_eq!(split("a.b.c.d").err(), Some(FormatError::Segments));
         assert_eq!(split("{\"payload\":1}").err(), Some(FormatError::Segments));
+    }
+
+    #[test]
+    fn header_one_pass_parse() {
+        let dup = FormatError::DuplicateMember { in_header: true };
+        for (json, want) in [
+            (r#"{"alg":"RS256","alg":"RS256"}"#, Err(dup)),
+            (r#"{"alg":"RS256","x":{"a":1,"a":2}}"#, Err(dup)),
+            (r#"{"alg":"RS256","crit":[{"a":1,"a":2}]}"#, Err(dup)),
+            (r#"{"alg":5,"x":1,"x":1}"#, Err(dup)),
+            (r#"{"kid":{"a":1,"a":2}}"#, Err(dup)),
+            (r#"{"alg":"RS256"} 1"#, Err(FormatError::HeaderJson)),
+            (r#"["RS256"]"#, Err(FormatError::HeaderJson)),
+        ] {
+            assert_eq!(
+                HeaderDto::parse(json.as_bytes()).map(|_| ()),
+                want,
+                "{json}"
+            );
+        }
+        let h = HeaderDto::parse(br#"{"alg":"RS256","crit":null,"b64":false,"x5t":"a"}"#).unwrap();
+        assert!(!h.crit && h.b64);
+        assert!(matches!(h.alg, Some(StrField::Str(Cow::Borrowed("RS256")))));
+    }
+
+    #[test]
+    fn segments_decode_on_the_stack_or_the_heap_alike() {
+        let (mut stack, mut heap) = ([0u8; 4], Vec::new());
+        assert_eq!(b64_into("YWJj", 1, &mut stack, &mut heap), Ok(&b"abc"[..]));
+        let (mut stack, mut heap) = ([0u8; 4], Vec::new());
+        assert_eq!(
+            b64_into("YWJjZGVm", 1, &mut stack, &mut heap),
+            Ok(&b"abcdef"[..])
+        );
+        for bad in ["YWJj=", "YW+j", "Y"] {
+            let (mut stack, mut heap) = ([0u8; 64], Vec::new());
+            assert_eq!(
+                b64_into(bad, 2, &mut stack, &mut heap),
+                Err(FormatError::Base64 { segment: 2 }),
+                "{bad}"
+            );
+            assert_eq!(
+                b64(bad, 2),
+                Err(FormatError::Base64 { segment: 2 }),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -1,15 +1,19 @@
 //! Allocations per request on the warm path (token already verified and cached),
 //! through `AuthLayer` + `RequireScopeLayer` + a trivial handler, next to the same
-//! handler without tollgate.
+//! handler without tollgate; and on the cold path (issue 18: every request a token the
+//! gate has never seen, cache on and off; requests built before counting).
 //!
 //! `cargo bench -p tollgate-tower --bench allocs` prints
-//! `allocations per request: <with tollgate> (bare handler: <without>)`. Heap blocks
-//! are counted with dhat's global allocator (slow: timings are in `warm_path`).
+//! `allocations per request: <with tollgate> (bare handler: <without>)` and one
+//! `cold <alg>` line per algorithm. Heap blocks are counted with dhat's global
+//! allocator (slow: timings are in `warm_path` and `cold_path`).
 #![allow(missing_docs, clippy::unwrap_used)]
 
 mod common;
 
 use std::hint::black_box;
+
+use tollgate_testkit::TestKey;
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -35,14 +39,49 @@ fn main() {
     let without = count_blocks(|| {
         black_box(bare(common::request(&header)));
     });
+    print_warm(with, without, recorder.is_some());
+    for (alg, key) in [
+        ("RS256", TestKey::rsa("k1")),
+        ("ES256", TestKey::p256("k1")),
+    ] {
+        let headers = common::cold_headers(&key, 300);
+        let counts: Vec<f64> = [true, false]
+            .into_iter()
+            .map(|cache| {
+                let mut svc = common::cold_factory(&key, cache)();
+                count_each(&headers, |r| {
+                    assert_eq!(svc(r).status(), 200);
+                })
+            })
+            .collect();
+        let mut bare = common::setup().1;
+        let bare = count_each(&headers, |r| {
+            black_box(bare(r));
+        });
+        println!(
+            "cold {alg}: allocations per request: {} with the cache on (default), {} cache off (bare handler: {bare})",
+            counts[0], counts[1]
+        );
+    }
+}
+
+/// Heap blocks per call of `f`, once per header (requests built before counting).
+fn count_each(headers: &[http::HeaderValue], mut f: impl FnMut(http::Request<()>)) -> f64 {
+    let reqs: Vec<_> = headers.iter().map(common::request).collect();
+    let n = reqs.len();
+    let before = dhat::HeapStats::get().total_blocks;
+    for r in reqs {
+        f(r);
+    }
+    let after = dhat::HeapStats::get().total_blocks;
+    (after - before) as f64 / n as f64
+}
+
+fn print_warm(with: f64, without: f64, recorded: bool) {
     println!(
         "allocations per request: {with} (bare handler: {without}; tollgate adds {}){}",
         with - without,
-        if recorder.is_some() {
-            ", metrics recorded"
-        } else {
-            ""
-        }
+        if recorded { ", metrics recorded" } else { "" }
     );
     let (bound, unbound) = (certificate_bound(true), certificate_bound(false));
     println!(

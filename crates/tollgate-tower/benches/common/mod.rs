@@ -28,6 +28,7 @@ async fn handler(_req: Request<()>) -> Result<Response<String>, Infallible> {
 
 /// With `TOLLGATE_BENCH_RECORDER` set: installs a Prometheus recorder (what the
 /// examples' admin listener renders), so that the warm path records for real.
+#[allow(dead_code)] // not every bench uses it
 pub(crate) fn install_recorder_if_asked() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     std::env::var_os("TOLLGATE_BENCH_RECORDER")?;
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
@@ -79,4 +80,43 @@ pub(crate) fn setup() -> (Svc, Svc, HeaderValue) {
         Box::new(move |r| ready(bare.call(r)).unwrap()),
         header,
     )
+}
+
+/// A service factory for the cold path: every call builds a fresh gate (empty
+/// verified-token cache and doorkeeper) over `key`, with the default cache or none,
+/// layered as in [`setup`].
+#[allow(dead_code)] // not every bench uses it
+pub(crate) fn cold_factory(key: &TestKey, cache: bool) -> impl Fn() -> Svc + use<> {
+    let keys = KeySet::from_keys([key.public_key()]);
+    move || {
+        let validation = Validation::builder()
+            .issuer(DEFAULT_ISSUER)
+            .audience(DEFAULT_AUDIENCE)
+            .algorithms([
+                tollgate_core::alg::Algorithm::RS256,
+                tollgate_core::alg::Algorithm::ES256,
+            ])
+            .build()
+            .unwrap();
+        let auth = StaticKeys::new(validation, keys.clone());
+        let auth = if cache { auth } else { auth.without_cache() };
+        let gate = Tollgate::<()>::new(auth);
+        let mut protected = ServiceBuilder::new()
+            .layer(gate.layer())
+            .layer(gate.require(ScopePolicy::all_of([Scope::from_static("orders:read")])))
+            .service(service_fn(handler));
+        Box::new(move |r| ready(protected.call(r)).unwrap())
+    }
+}
+
+/// `n` distinct valid `Bearer` headers signed by `key` (RFC 9068 shape, `scope`
+/// `orders:read`, a different `jti` each).
+#[allow(dead_code)] // not every bench uses it
+pub(crate) fn cold_headers(key: &TestKey, n: usize) -> Vec<HeaderValue> {
+    (0..n)
+        .map(|_| {
+            let token = key.token().scope("orders:read").sign();
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap()
+        })
+        .collect()
 }

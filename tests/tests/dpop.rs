@@ -479,9 +479,11 @@ async fn htu_from_host_without_public_url() {
     assert_eq!(a.status, 200);
 }
 
-/// DPoP off (the default): today's behaviour, byte for byte.
+/// DPoP off (the default): Bearer only, and a DPoP-bound token is not accepted as a
+/// bearer token either (a token copied from a DPoP client is useless without its key,
+/// whatever the gate's mode).
 #[tokio::test]
-async fn off_mode_is_unchanged() {
+async fn off_mode_is_bearer_only() {
     let f = Fixture::new();
     for gate in [f.gate(None).await, f.gate(Some(dpop(DpopMode::Off))).await] {
         let token = f.bound_token();
@@ -490,6 +492,22 @@ async fn off_mode_is_unchanged() {
             "GET",
             "/orders",
             Some(format!("Bearer {token}")),
+            &[],
+        )
+        .await;
+        assert_eq!(a.status, 401);
+        assert_eq!(
+            a.challenges,
+            [
+                r#"Bearer realm="api", error="invalid_token", error_description="The access token is bound to a key and needs a DPoP proof""#
+            ]
+        );
+        let unbound = f.idp.token().sign();
+        let a = call(
+            &gate,
+            "GET",
+            "/orders",
+            Some(format!("Bearer {unbound}")),
             &[],
         )
         .await;

@@ -660,6 +660,17 @@ async fn grpc_interceptor() {
         (tonic::Code::Unauthenticated, MISMATCH)
     );
     assert!(interceptor.call(request(&f.unbound(), None)).is_ok());
+    // the interceptor has no DPoP: a DPoP-bound token is not accepted as a bearer token
+    let dpop_key = tollgate_testkit::TestKey::p256("dpop-client");
+    let dpop_bound = f.idp.token().dpop_bound(&dpop_key).sign();
+    let s = interceptor.call(request(&dpop_bound, None)).unwrap_err();
+    assert_eq!(
+        (s.code(), s.message()),
+        (
+            tonic::Code::Unauthenticated,
+            "The access token is bound to a key and needs a DPoP proof"
+        )
+    );
 }
 
 /// RFC 8705 end to end on the client side: tollgate-client asks a real TLS token

@@ -314,6 +314,32 @@ async fn dpop_proof_is_accepted_once_by_the_fleet() {
     assert_eq!(dpop_get(&d, &token, &third).await.status, 200);
 }
 
+/// DPoP settings given to a gate after it was built (`Tollgate::dpop`) use the Redis
+/// replay store too (they used to keep their own in-memory store, silently).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_given_after_build_uses_the_shared_store() {
+    let Some(redis) = RedisServer::start_or_skip("dpop_given_after_build_uses_the_shared_store")
+    else {
+        return;
+    };
+    let w = World::new().await;
+    let env = w.env(Some(&redis.url()), None);
+    let replica = async || {
+        let config = axum_orders::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+        let gate = config.tollgate().build().await.unwrap().dpop(
+            Dpop::new(DpopMode::Allowed, DpopVerifier::builder().build().unwrap())
+                .public_url(PublicUrl::parse(PUBLIC).unwrap()),
+        );
+        serve(axum_orders::router(&gate)).await
+    };
+    let (a, b) = (replica().await, replica().await);
+    let token = w.bound_token();
+    let proof = w.proof(&token);
+    assert_eq!(dpop_get(&a, &token, &proof).await.status, 200);
+    assert_replay_refused("B, same proof", &dpop_get(&b, &token, &proof).await);
+    assert_eq!(redis.count_keys("tollgate:dpop:").unwrap(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opaque_token_is_introspected_once_for_the_fleet() {
     let Some(redis) = RedisServer::start_or_skip("opaque_token_is_introspected_once_for_the_fleet")

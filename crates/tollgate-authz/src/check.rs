@@ -276,6 +276,11 @@ fn finish(
     if let Err(e) = tollgate_core::mtls::check_certificate(claims.cnf.as_ref(), None) {
         return Verdict::Deny(Deny::new(inner, DenyReason::Token(e.into())));
     }
+    // Likewise a DPoP-bound token (RFC 9449): the checkpoint does not see the proof's
+    // request, so the token is refused rather than accepted as a bearer token.
+    if let Err(e) = tollgate_core::dpop::check_bearer(claims.cnf.as_ref()) {
+        return Verdict::Deny(Deny::new(inner, DenyReason::Token(e.into())));
+    }
     let Access::Scopes(policy) = inner.routes.rules()[rule].access() else {
         return Verdict::Allow(allow(inner, None));
     };
@@ -564,8 +569,9 @@ mod tests {
     use crate::AuthzConfig;
     use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
 
-    /// A certificate-bound token cannot be checked at the checkpoint (no certificate
-    /// source there): refused with 401 `invalid_token`; unbound tokens pass.
+    /// A certificate-bound or DPoP-bound token cannot be checked at the checkpoint (no
+    /// certificate source, no proof): refused with 401 `invalid_token`; unbound tokens
+    /// pass.
     #[tokio::test]
     async fn certificate_bound_tokens_fail_closed() {
         let key = TestKey::p256("k");
@@ -602,6 +608,12 @@ mod tests {
         match verdict(bound).await {
             Verdict::Deny(d) => assert_eq!(d.status(), http::StatusCode::UNAUTHORIZED),
             Verdict::Allow(_) => panic!("certificate-bound token allowed"),
+        }
+        // a DPoP-bound token: the checkpoint cannot check its proof either
+        let client = TestKey::p256("dpop-client");
+        match verdict(key.token().dpop_bound(&client).sign()).await {
+            Verdict::Deny(d) => assert_eq!(d.status(), http::StatusCode::UNAUTHORIZED),
+            Verdict::Allow(_) => panic!("DPoP-bound token allowed as a bearer token"),
         }
         assert!(matches!(
             verdict(key.token().sign()).await,

@@ -646,8 +646,10 @@ mod tests {
             // inside members whose wrong type is read as "invalid"
             (r#"{"exp":{"a":1,"a":2}}"#, Err(dup)),
             (r#"{"scope":{"a":1,"a":2}}"#, Err(dup)),
-            // the escaped spelling of the same name
+            // the same name twice, and in an escaped spelling
             (r#"{"sub":"a","sub":"b"}"#, Err(dup)),
+            (r#"{"sub":"a","s\u0075b":"b"}"#, Err(dup)),
+            (r#"{"x":1,"\u0078":2}"#, Err(dup)),
             (r#"{"aud":5}"#, Err(ClaimsJson)),
             (r#"{"iss":"a"} x"#, Err(ClaimsJson)),
             // a claim set is an object (serde's derive also read structs from arrays)

@@ -193,6 +193,8 @@ where
             Poll::Ready(Ok(claims)) => {
                 let (headers, extensions) = (request.metadata().as_ref(), request.extensions());
                 self.shared.mtls.admit_in(&claims, headers, extensions)?;
+                // no DPoP here (refused at build): a DPoP-bound token is not a bearer token
+                tollgate_core::dpop::check_bearer(claims.cnf.as_ref())?;
                 request.extensions_mut().insert(claims);
                 check_scopes::<X>(request.extensions(), &self.shared.policy)
             }

@@ -160,7 +160,9 @@ pub struct GateConfig {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RedisSettings {
-    /// `redis://[:password@]host:port/db`.
+    /// `redis://[:password@]host:port/db`. Written back (serialized) with the password
+    /// masked, as in `Debug`.
+    #[serde(serialize_with = "serialize_masked_url")]
     pub url: String,
     /// Key prefix (default `tollgate:`): services sharing one Redis use different ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,13 +188,21 @@ impl RedisSettings {
     }
 }
 
+/// A Redis URL without its user information (it may carry a password).
+fn masked_url(url: &str) -> String {
+    match url.rsplit_once('@') {
+        Some((_, host)) => format!("redis://***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+fn serialize_masked_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&masked_url(url))
+}
+
 impl fmt::Debug for RedisSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // the URL may carry a password
-        let url = match self.url.rsplit_once('@') {
-            Some((_, host)) => format!("redis://***@{host}"),
-            None => self.url.clone(),
-        };
+        let url = masked_url(&self.url);
         f.debug_struct("RedisSettings")
             .field("url", &url)
             .field("prefix", &self.prefix)
@@ -1598,8 +1608,14 @@ max_entries = 5000
         assert_eq!(r.prefix.as_deref(), Some("orders:"));
         assert_eq!(r.timeout_ms, Some(80));
         assert_eq!(r.fallback, RedisFallback::LocalOnly);
-        // the password is never printed
+        // the password is never printed, nor written back
         assert!(!format!("{c:?}").contains("hunter2"));
+        let written = toml::to_string(&c).unwrap();
+        assert!(!written.contains("hunter2"), "{written}");
+        assert!(
+            written.contains("redis://***@127.0.0.1:6379/1"),
+            "{written}"
+        );
         let e = GateConfig::from_toml(
             "[[issuer]]\nissuer = \"https://idp.example\"\naudiences = [\"orders\"]\n\n\
              [redis]\nurl = \"redis://127.0.0.1:6379/0\"\ntimeout_ms = 0\n",

@@ -93,7 +93,28 @@ pub struct Tollgate<X = ()> {
     dpop: Option<Dpop>,
     /// Certificate source for certificate-bound tokens (RFC 8705).
     mtls: Mtls,
+    /// The Redis store of [`TollgateBuilder::redis`], kept so that DPoP settings given
+    /// later ([`Self::dpop`]) get the shared replay store too.
+    #[cfg(feature = "redis")]
+    redis: Option<RedisReplay>,
     _claims: PhantomData<fn() -> X>,
+}
+
+#[cfg(feature = "redis")]
+type RedisReplay = (
+    tollgate_core::redis::RedisStore,
+    tollgate_core::redis::ReplayFallback,
+);
+
+/// `dpop` with the Redis replay store when one is configured.
+#[cfg(feature = "redis")]
+fn with_shared_replay(dpop: Dpop, redis: Option<&RedisReplay>) -> Dpop {
+    match redis {
+        Some((store, fallback)) => dpop.replay_store(
+            tollgate_core::redis::RedisReplayStore::new(store.clone()).fallback(*fallback),
+        ),
+        None => dpop,
+    }
 }
 
 impl<X> Clone for Tollgate<X> {
@@ -106,6 +127,8 @@ impl<X> Clone for Tollgate<X> {
             resource: self.resource.clone(),
             dpop: self.dpop.clone(),
             mtls: self.mtls,
+            #[cfg(feature = "redis")]
+            redis: self.redis.clone(),
             _claims: PhantomData,
         }
     }
@@ -141,6 +164,8 @@ impl<X> Tollgate<X> {
             resource: None,
             dpop: None,
             mtls: Mtls::default(),
+            #[cfg(feature = "redis")]
+            redis: None,
             _claims: PhantomData,
         }
     }
@@ -168,8 +193,11 @@ impl<X> Tollgate<X> {
     }
 
     /// Accepts DPoP-bound tokens (RFC 9449) as `dpop` says (see [`Dpop`]); the
-    /// default is Bearer only.
+    /// default is Bearer only. With [`TollgateBuilder::redis`], the proofs are checked
+    /// against the Redis replay store (in place of `dpop`'s own).
     pub fn dpop(mut self, dpop: Dpop) -> Self {
+        #[cfg(feature = "redis")]
+        let dpop = with_shared_replay(dpop, self.redis.as_ref());
         // the RFC 9728 document advertises the DPoP settings
         self.resource = self
             .resource
@@ -405,10 +433,7 @@ pub struct TollgateBuilder<X = ()> {
     mtls: Mtls,
     /// State shared by replicas (issue 16).
     #[cfg(feature = "redis")]
-    redis: Option<(
-        tollgate_core::redis::RedisStore,
-        tollgate_core::redis::ReplayFallback,
-    )>,
+    redis: Option<RedisReplay>,
     _claims: PhantomData<fn() -> X>,
 }
 
@@ -695,11 +720,7 @@ where
     fn dpop_settings(&self) -> Option<Dpop> {
         let dpop = self.dpop.clone()?;
         #[cfg(feature = "redis")]
-        if let Some((store, fallback)) = &self.redis {
-            return Some(dpop.replay_store(
-                tollgate_core::redis::RedisReplayStore::new(store.clone()).fallback(*fallback),
-            ));
-        }
+        let dpop = with_shared_replay(dpop, self.redis.as_ref());
         Some(dpop)
     }
 
@@ -738,6 +759,8 @@ where
             resource,
             dpop: self.dpop_settings(),
             mtls: self.mtls,
+            #[cfg(feature = "redis")]
+            redis: self.redis.clone(),
             _claims: PhantomData,
         })
     }

@@ -236,8 +236,10 @@ impl fmt::Debug for IntrospectorBuilder {
 
 impl IntrospectorBuilder {
     /// A cache shared by replicas (see [`SharedCache`]), asked after the local cache
-    /// and before the authorization server; the budget ([`Self::max_in_flight`],
-    /// [`Self::max_per_sec`]) counts only the calls to the authorization server.
+    /// and before the authorization server. [`Self::max_in_flight`] bounds the shared
+    /// lookups and the calls together (a flood of made-up tokens cannot open more
+    /// lookups at once); [`Self::max_per_sec`] counts only the calls to the
+    /// authorization server.
     pub fn shared_cache(mut self, cache: impl SharedCache) -> Self {
         self.shared = Some(Arc::new(cache));
         self
@@ -691,18 +693,28 @@ impl Inner {
 
     /// A permit for one new call, if the budget allows it.
     fn admit(&self) -> Result<OwnedSemaphorePermit, Shed> {
-        let permit = self
-            .permits
+        let permit = self.in_flight()?;
+        self.take_rate()?;
+        Ok(permit)
+    }
+
+    /// One of the `max_in_flight` slots (held while a shared cache is asked too).
+    fn in_flight(&self) -> Result<OwnedSemaphorePermit, Shed> {
+        self.permits
             .clone()
             .try_acquire_owned()
-            .map_err(|_| Shed::InFlight)?;
+            .map_err(|_| Shed::InFlight)
+    }
+
+    /// A token of this replica's `max_per_sec` bucket.
+    fn take_rate(&self) -> Result<(), Shed> {
         if let Some(bucket) = &self.bucket {
             let mut b = bucket.lock().unwrap_or_else(PoisonError::into_inner);
             if !b.take(Instant::now()) {
                 return Err(Shed::Rate);
             }
         }
-        Ok(permit)
+        Ok(())
     }
 
     /// The fleet's share of the budget (see [`SharedBudget`]), for a call the local
@@ -830,7 +842,13 @@ impl Inner {
             return answer::read::<X>(&stored, &self.validation, now_secs(), self.any_token_type);
         }
         let permit = match permit {
-            Some(p) => p,
+            // from `authenticate`: with a shared cache only the in-flight slot so far
+            Some(p) => {
+                if self.shared.is_some() {
+                    self.take_rate().map_err(|why| self.shed(why))?;
+                }
+                p
+            }
             None => self.admit().map_err(|why| self.shed(why))?,
         };
         self.admit_fleet().await.map_err(|why| self.shed(why))?;
@@ -977,9 +995,10 @@ where
             return IntrospectFuture::ready(hit);
         }
         let token: Arc<str> = Arc::from(token);
-        // with a shared cache the budget is taken only when the shared cache misses
+        // with a shared cache only the in-flight slot is taken here (it bounds the
+        // shared-cache lookups too); the rate is counted when the shared cache misses
         let admit = || match inner.shared {
-            Some(_) => Ok(None),
+            Some(_) => inner.in_flight().map(Some),
             None => inner.admit().map(Some),
         };
         let rx = match inner.cache.join_or_start::<X, _, _>(&token, admit) {

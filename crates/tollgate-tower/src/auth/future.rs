@@ -95,6 +95,11 @@ where
                 }
                 Err(e) => Err(e),
             },
+            // DPoP off: a DPoP-bound token is not accepted as a bearer token either (a
+            // token copied from a DPoP client must not work here without its key)
+            (Ok(claims), None) => tollgate_core::dpop::check_bearer(claims.cnf.as_ref())
+                .map(|()| claims)
+                .map_err(Into::into),
             (result, _) => result,
         };
         Self::settle(shared, inner, req, admitted, binding.used_dpop())

@@ -99,3 +99,84 @@ pub async fn call_orders(base: &str, method: Method, path: &str, token: &str) ->
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeSnippets;
+
+/// A proxy in front of an authorization server's introspection endpoint that forwards
+/// each call and counts them (and the most at once): how the tests see how often the
+/// resource server asked.
+#[derive(Debug, Clone)]
+pub struct CountingProxy {
+    target: String,
+    url: String,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    max_in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CountingProxy {
+    /// Serves the proxy on 127.0.0.1 (in the current tokio runtime), forwarding to
+    /// `target`, the introspection endpoint.
+    pub async fn start(target: impl Into<String>) -> Self {
+        let mut proxy = CountingProxy {
+            target: target.into(),
+            url: String::new(),
+            calls: std::sync::Arc::default(),
+            in_flight: std::sync::Arc::default(),
+            max_in_flight: std::sync::Arc::default(),
+        };
+        let base = serve(
+            axum::Router::new()
+                .route("/introspect", axum::routing::post(Self::forward))
+                .with_state(proxy.clone()),
+        )
+        .await;
+        proxy.url = format!("{base}/introspect");
+        proxy
+    }
+
+    /// The proxy's introspection URL (for `TOLLGATE_INTROSPECTION_URI`).
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Calls forwarded so far.
+    #[must_use]
+    pub fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The most calls in flight at once so far.
+    #[must_use]
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn forward(
+        axum::extract::State(p): axum::extract::State<CountingProxy>,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> http::Response<axum::body::Body> {
+        use std::sync::atomic::Ordering::SeqCst;
+        p.calls.fetch_add(1, SeqCst);
+        let now = p.in_flight.fetch_add(1, SeqCst) + 1;
+        p.max_in_flight.fetch_max(now, SeqCst);
+        let h: Vec<(&str, &str)> = ["authorization", "content-type", "accept"]
+            .into_iter()
+            .filter_map(|n| headers.get(n).and_then(|v| v.to_str().ok()).map(|v| (n, v)))
+            .collect();
+        let r = send(
+            Method::POST,
+            &p.target,
+            &h,
+            std::str::from_utf8(&body).unwrap_or_default(),
+        )
+        .await;
+        p.in_flight.fetch_sub(1, SeqCst);
+        let mut res = http::Response::new(axum::body::Body::from(r.body.clone()));
+        *res.status_mut() = r.status;
+        if let Ok(v) = http::HeaderValue::from_str(r.header("content-type")) {
+            res.headers_mut().insert(http::header::CONTENT_TYPE, v);
+        }
+        res
+    }
+}

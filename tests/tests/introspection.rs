@@ -20,7 +20,7 @@ use tollgate_core::oauth::ClientAuth;
 use tollgate_core::{KeySet, Validation};
 use tollgate_testkit::idp::DevIdp;
 use tollgate_testkit::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, TestKey};
-use tollgate_tests::{Reply, send, serve};
+use tollgate_tests::{CountingProxy, Reply, send, serve};
 
 // ---------------------------------------------------------------- helpers
 
@@ -449,62 +449,22 @@ async fn negative_cache_can_be_off_and_ttl_zero_asks_every_time() {
 
 // ---------------------------------------------------------------- dev IdP
 
-/// Forwards introspection requests to the dev IdP and counts them.
-#[derive(Clone)]
-struct Proxy {
-    target: String,
-    calls: Arc<AtomicUsize>,
-}
-
-async fn forward(
-    State(p): State<Proxy>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response<axum::body::Body> {
-    p.calls.fetch_add(1, Ordering::SeqCst);
-    let h: Vec<(&str, &str)> = ["authorization", "content-type", "accept"]
-        .into_iter()
-        .filter_map(|n| headers.get(n).and_then(|v| v.to_str().ok()).map(|v| (n, v)))
-        .collect();
-    let r = send(
-        Method::POST,
-        &p.target,
-        &h,
-        std::str::from_utf8(&body).unwrap(),
-    )
-    .await;
-    Response::builder()
-        .status(r.status)
-        .header("content-type", r.header("content-type"))
-        .body(axum::body::Body::from(r.body))
-        .unwrap()
-}
-
 struct IdpApp {
     idp: DevIdp,
     base: String,
-    calls: Arc<AtomicUsize>,
+    proxy: CountingProxy,
 }
 
 /// axum-orders configured through its environment variables, JWT keys and
 /// introspection from the dev IdP (introspection through a counting proxy).
 async fn idp_app(cache_secs: &str, routing: Routing) -> IdpApp {
     let idp = DevIdp::builder().start().await.unwrap();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let proxy = serve(
-        axum::Router::new()
-            .route("/introspect", post(forward))
-            .with_state(Proxy {
-                target: idp.introspection_endpoint(),
-                calls: calls.clone(),
-            }),
-    )
-    .await;
+    let proxy = CountingProxy::start(idp.introspection_endpoint()).await;
     let env: HashMap<&str, String> = [
         ("TOLLGATE_ISSUER", idp.issuer().to_owned()),
         ("TOLLGATE_AUDIENCE", "orders".to_owned()),
         ("TOLLGATE_JWKS_URI", idp.jwks_uri()),
-        ("TOLLGATE_INTROSPECTION_URI", format!("{proxy}/introspect")),
+        ("TOLLGATE_INTROSPECTION_URI", proxy.url().to_owned()),
         ("TOLLGATE_CLIENT_ID", "demo-full".to_owned()),
         ("TOLLGATE_CLIENT_SECRET", "demo-full-secret".to_owned()),
         ("TOLLGATE_INTROSPECTION_CACHE_SECS", cache_secs.to_owned()),
@@ -520,7 +480,7 @@ async fn idp_app(cache_secs: &str, routing: Routing) -> IdpApp {
         .await
         .unwrap();
     let base = serve(axum_orders::router(&gate)).await;
-    IdpApp { idp, base, calls }
+    IdpApp { idp, base, proxy }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -554,19 +514,19 @@ async fn dev_idp_jwt_and_opaque_through_one_router() {
     );
     assert_eq!(get(&app.base, "/orders", &opaque).await.status, 200);
     assert_eq!(post_order(&app.base, &opaque).await.status, 403);
-    assert_eq!(app.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(app.proxy.calls(), 1);
 
     // JWT from the same issuer: verified locally, no introspection call
     let r = get(&app.base, "/me", &jwt).await;
     assert_eq!(r.json()["client_id"], "demo-full");
     assert_eq!(post_order(&app.base, &jwt).await.status, 201);
-    assert_eq!(app.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(app.proxy.calls(), 1);
 
     // an opaque token the IdP never issued (of the accepted length: 16 bytes at least)
     let r = get(&app.base, "/orders", "dev_at_forged_0123456789").await;
     assert_eq!(r.status, 401);
     assert_eq!(r.header("www-authenticate"), NOT_ACTIVE);
-    assert_eq!(app.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(app.proxy.calls(), 2);
 
     // an opaque token for another audience (inventory): the answer's aud is checked
     let inv = app
@@ -578,7 +538,7 @@ async fn dev_idp_jwt_and_opaque_through_one_router() {
     let r = get(&app.base, "/me", &inv).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.header("www-authenticate"), INVALID);
-    assert_eq!(app.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(app.proxy.calls(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -595,14 +555,14 @@ async fn dev_idp_revoked_token_refused_after_cache_ttl() {
     assert!(app.idp.revoke(&opaque));
     // within the TTL the cached answer still stands (the documented trade-off)
     assert_eq!(get(&app.base, "/orders", &opaque).await.status, 200);
-    assert_eq!(app.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(app.proxy.calls(), 1);
     // after at most T = 1 s it is refused
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let r = get(&app.base, "/orders", &opaque).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.header("www-authenticate"), NOT_ACTIVE);
     assert!(revoked_at.elapsed() < Duration::from_secs(3));
-    assert_eq!(app.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(app.proxy.calls(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -615,12 +575,12 @@ async fn dev_idp_routing_all_makes_jwt_revocation_visible() {
         .unwrap()
         .access_token;
     assert_eq!(get(&app.base, "/orders", &jwt).await.status, 200);
-    assert_eq!(app.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(app.proxy.calls(), 1);
     assert!(app.idp.revoke(&jwt));
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // the signature is still valid, but the IdP says it is not active any more
     assert_eq!(get(&app.base, "/orders", &jwt).await.status, 401);
-    assert_eq!(app.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(app.proxy.calls(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,16 +20,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::routing::post;
-use http::{HeaderMap, Method, Request, Response};
+use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use tollgate_core::metrics;
 use tollgate_testkit::idp::DevIdp;
-use tollgate_tests::{send, serve};
+use tollgate_tests::{CountingProxy, serve};
 
 const FLOOD: usize = 3_000;
 const CONNECTIONS: usize = 64;
@@ -37,42 +35,6 @@ const MAX_IN_FLIGHT: usize = 16;
 const MAX_PER_SEC: usize = 100;
 /// Every this many flood requests, a worker also sends the known-good token.
 const GOOD_EVERY: usize = 10;
-
-/// Forwards introspection requests to the dev IdP and counts them.
-#[derive(Clone)]
-struct Proxy {
-    target: String,
-    calls: Arc<AtomicUsize>,
-    in_flight: Arc<AtomicUsize>,
-    max_in_flight: Arc<AtomicUsize>,
-}
-
-async fn forward(
-    State(p): State<Proxy>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response<axum::body::Body> {
-    p.calls.fetch_add(1, Ordering::SeqCst);
-    let now = p.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    p.max_in_flight.fetch_max(now, Ordering::SeqCst);
-    let h: Vec<(&str, &str)> = ["authorization", "content-type", "accept"]
-        .into_iter()
-        .filter_map(|n| headers.get(n).and_then(|v| v.to_str().ok()).map(|v| (n, v)))
-        .collect();
-    let r = send(
-        Method::POST,
-        &p.target,
-        &h,
-        std::str::from_utf8(&body).unwrap(),
-    )
-    .await;
-    p.in_flight.fetch_sub(1, Ordering::SeqCst);
-    Response::builder()
-        .status(r.status)
-        .header("content-type", r.header("content-type"))
-        .body(axum::body::Body::from(r.body))
-        .unwrap()
-}
 
 /// A made-up opaque token of the dev IdP's shape (`dev_at_` + 32 base64url
 /// characters), distinct for each `i`.
@@ -130,26 +92,12 @@ async fn flood_of_made_up_opaque_tokens_is_bounded_and_known_tokens_keep_working
 
     tokio::time::timeout(Duration::from_secs(60), async {
         let idp = DevIdp::builder().start().await.unwrap();
-        let proxy = Proxy {
-            target: idp.introspection_endpoint(),
-            calls: Arc::default(),
-            in_flight: Arc::default(),
-            max_in_flight: Arc::default(),
-        };
-        let proxy_url = serve(
-            axum::Router::new()
-                .route("/introspect", post(forward))
-                .with_state(proxy.clone()),
-        )
-        .await;
+        let proxy = CountingProxy::start(idp.introspection_endpoint()).await;
         let env: HashMap<&str, String> = [
             ("TOLLGATE_ISSUER", idp.issuer().to_owned()),
             ("TOLLGATE_AUDIENCE", "orders".to_owned()),
             ("TOLLGATE_JWKS_URI", idp.jwks_uri()),
-            (
-                "TOLLGATE_INTROSPECTION_URI",
-                format!("{proxy_url}/introspect"),
-            ),
+            ("TOLLGATE_INTROSPECTION_URI", proxy.url().to_owned()),
             ("TOLLGATE_CLIENT_ID", "demo-full".to_owned()),
             ("TOLLGATE_CLIENT_SECRET", "demo-full-secret".to_owned()),
             (
@@ -180,7 +128,7 @@ async fn flood_of_made_up_opaque_tokens_is_bounded_and_known_tokens_keep_working
             .access_token;
         let warm = Client::builder(TokioExecutor::new()).build_http();
         assert_eq!(get(&warm, &base, &good).await.0, 200);
-        assert_eq!(proxy.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(proxy.calls(), 1);
 
         // screening: refused without a call (too short, too long; characters outside
         // b64token are already refused by the Bearer header parser, 400)
@@ -189,7 +137,7 @@ async fn flood_of_made_up_opaque_tokens_is_bounded_and_known_tokens_keep_working
         }
         let (status, _) = get(&warm, &base, "dev_at_padding=in=the=middle").await;
         assert!(matches!(status, 400 | 401), "{status}");
-        assert_eq!(proxy.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(proxy.calls(), 1);
 
         // the flood
         let next = Arc::new(AtomicUsize::new(0));
@@ -236,7 +184,7 @@ async fn flood_of_made_up_opaque_tokens_is_bounded_and_known_tokens_keep_working
         while introspector.in_flight() > 0 && calm.elapsed() < Duration::from_secs(10) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let calls = proxy.calls.load(Ordering::SeqCst) - 1;
+        let calls = proxy.calls() - 1;
         let load = |c: &AtomicUsize| c.load(Ordering::Relaxed);
         let (ok, refused, shed, other) = (
             load(&counts.ok),
@@ -261,7 +209,7 @@ async fn flood_of_made_up_opaque_tokens_is_bounded_and_known_tokens_keep_working
              {ok} accepted, {other} other; known-good token {} times, {} not 200; \
              introspector: {} calls, {} shed, {} cached answers",
             duration.as_secs_f64(),
-            proxy.max_in_flight.load(Ordering::SeqCst),
+            proxy.max_in_flight(),
             load(&counts.good),
             load(&counts.good_not_200),
             introspector.calls(),
@@ -271,7 +219,7 @@ async fn flood_of_made_up_opaque_tokens_is_bounded_and_known_tokens_keep_working
         #[allow(clippy::cast_precision_loss)]
         let within = calls as f64 <= bound;
         assert!(within, "{calls} calls > {bound:.1}");
-        assert!(proxy.max_in_flight.load(Ordering::SeqCst) <= MAX_IN_FLIGHT);
+        assert!(proxy.max_in_flight() <= MAX_IN_FLIGHT);
         assert_eq!(load(&counts.good_not_200), 0);
         assert_eq!(load(&counts.good), FLOOD.div_ceil(GOOD_EVERY));
         assert_eq!((ok, other), (0, 0));

@@ -19,58 +19,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::routing::post;
-use http::{HeaderMap, Method, Response};
+use http::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tollgate_core::dpop::{DpopVerifier, PublicUrl};
 use tollgate_testkit::idp::DevIdp;
 use tollgate_testkit::redis::RedisServer;
 use tollgate_testkit::{DpopProof, TestKey};
-use tollgate_tests::{Reply, send, serve};
+use tollgate_tests::{CountingProxy, Reply, send, serve};
 use tollgate_tower::{Dpop, DpopMode, Tollgate};
 
 /// The fleet's public URL (the `htu` of every proof, whichever replica gets it).
 const PUBLIC: &str = "https://orders.example";
 
-/// Forwards introspection requests to the dev IdP and counts them.
-#[derive(Clone)]
-struct Counting {
-    target: String,
-    calls: Arc<AtomicUsize>,
-}
-
-async fn forward(
-    State(p): State<Counting>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response<axum::body::Body> {
-    p.calls.fetch_add(1, Ordering::SeqCst);
-    let h: Vec<(&str, &str)> = ["authorization", "content-type", "accept"]
-        .into_iter()
-        .filter_map(|n| headers.get(n).and_then(|v| v.to_str().ok()).map(|v| (n, v)))
-        .collect();
-    let r = send(
-        Method::POST,
-        &p.target,
-        &h,
-        std::str::from_utf8(&body).unwrap(),
-    )
-    .await;
-    Response::builder()
-        .status(r.status)
-        .header("content-type", r.header("content-type"))
-        .body(axum::body::Body::from(r.body))
-        .unwrap()
-}
-
 /// The dev IdP, a counting proxy in front of its introspection endpoint, a DPoP
 /// client key.
 struct World {
     idp: DevIdp,
-    calls: Arc<AtomicUsize>,
+    proxy: CountingProxy,
     introspect_url: String,
     client: TestKey,
 }
@@ -78,20 +44,11 @@ struct World {
 impl World {
     async fn new() -> Self {
         let idp = DevIdp::builder().start().await.unwrap();
-        let counting = Counting {
-            target: idp.introspection_endpoint(),
-            calls: Arc::default(),
-        };
-        let proxy = serve(
-            axum::Router::new()
-                .route("/introspect", post(forward))
-                .with_state(counting.clone()),
-        )
-        .await;
+        let proxy = CountingProxy::start(idp.introspection_endpoint()).await;
         World {
             idp,
-            calls: counting.calls,
-            introspect_url: format!("{proxy}/introspect"),
+            introspect_url: proxy.url().to_owned(),
+            proxy,
             client: TestKey::p256("dpop-client"),
         }
     }
@@ -174,7 +131,7 @@ impl World {
     }
 
     fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
+        self.proxy.calls()
     }
 }
 

@@ -12,13 +12,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use aws_lc_rs::signature::ParsedPublicKey;
 
-fn b64(s: &str) -> Vec<u8> {
-    URL_SAFE_NO_PAD.decode(s).expect("base64url")
-}
+mod jwk;
+use jwk::{b64, key_for};
 
 fn thread_cpu() -> Duration {
     // /proc/thread-self/stat: utime + stime in clock ticks is too coarse; schedstat has ns
@@ -29,30 +26,6 @@ fn thread_cpu() -> Duration {
         .and_then(|v| v.parse().ok())
         .expect("ns");
     Duration::from_nanos(ns)
-}
-
-fn key_for(jwks: &serde_json::Value, kty: &str) -> ParsedPublicKey {
-    let jwk = jwks["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["kty"] == kty)
-        .expect("a key of this type");
-    let m = |name: &str| b64(jwk[name].as_str().expect("member"));
-    match kty {
-        "RSA" => RsaPublicKeyComponents {
-            n: m("n"),
-            e: m("e"),
-        }
-        .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
-        .expect("RSA key"),
-        _ => {
-            let mut point = vec![4u8];
-            point.extend(m("x"));
-            point.extend(m("y"));
-            ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).expect("EC key")
-        }
-    }
 }
 
 fn measure(key: &ParsedPublicKey, tokens: &[(String, Vec<u8>)]) -> f64 {

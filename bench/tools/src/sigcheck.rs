@@ -13,20 +13,19 @@
 
 use std::sync::Arc;
 
-use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
+use aws_lc_rs::signature::ParsedPublicKey;
 use axum::http::{HeaderMap, StatusCode, header::AUTHORIZATION};
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod jwk;
+use jwk::key_for;
+
 struct Keys {
     rsa: ParsedPublicKey,
     ec: ParsedPublicKey,
-}
-
-fn b64(s: &str) -> Vec<u8> {
-    URL_SAFE_NO_PAD.decode(s).expect("base64url")
 }
 
 /// GET over plain HTTP/1.0 on loopback (the JWKS of bench-idp).
@@ -47,30 +46,6 @@ async fn fetch(url: &str) -> serde_json::Value {
         .expect("headers")
         + 4;
     serde_json::from_slice(&body[start..]).expect("JWKS JSON")
-}
-
-fn key_for(jwks: &serde_json::Value, kty: &str) -> ParsedPublicKey {
-    let jwk = jwks["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["kty"] == kty)
-        .expect("a key of this type");
-    let m = |name: &str| b64(jwk[name].as_str().expect("member"));
-    match kty {
-        "RSA" => RsaPublicKeyComponents {
-            n: m("n"),
-            e: m("e"),
-        }
-        .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
-        .expect("RSA key"),
-        _ => {
-            let mut point = vec![4u8];
-            point.extend(m("x"));
-            point.extend(m("y"));
-            ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).expect("EC key")
-        }
-    }
 }
 
 fn check(keys: &Keys, headers: &HeaderMap) -> bool {

@@ -180,3 +180,62 @@ impl CountingProxy {
         res
     }
 }
+
+/// Statuses seen on the wire, in order (shared by the recorders of one test).
+pub type StatusLog = std::sync::Arc<std::sync::Mutex<Vec<u16>>>;
+
+/// The statuses recorded so far, leaving the log empty.
+///
+/// # Panics
+///
+/// When a recorder panicked while holding the log (tests only).
+pub fn take_statuses(log: &StatusLog) -> Vec<u16> {
+    std::mem::take(&mut *log.lock().expect("status log"))
+}
+
+/// tollgate-core's default HTTP client, recording each answer's status in a
+/// [`StatusLog`] (what a token source saw at the token endpoint).
+#[derive(Clone)]
+pub struct RecordingClient {
+    inner: tollgate_core::oauth::HyperClient,
+    log: StatusLog,
+}
+
+impl RecordingClient {
+    /// A recorder writing to `log`.
+    ///
+    /// # Panics
+    ///
+    /// When the default client cannot be built (tests only).
+    #[must_use]
+    pub fn new(log: &StatusLog) -> Self {
+        RecordingClient {
+            inner: tollgate_core::oauth::HyperClient::new().expect("the default HTTP client"),
+            log: log.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RecordingClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingClient").finish_non_exhaustive()
+    }
+}
+
+impl tollgate_core::oauth::HttpClient for RecordingClient {
+    fn send(
+        &self,
+        request: tollgate_core::oauth::HttpRequest,
+    ) -> tollgate_core::oauth::BoxFuture<
+        'static,
+        Result<tollgate_core::oauth::HttpResponse, tollgate_core::oauth::HttpError>,
+    > {
+        let fut = self.inner.send(request);
+        let log = self.log.clone();
+        Box::pin(async move {
+            let r = fut.await?;
+            log.lock().expect("status log").push(r.status.as_u16());
+            Ok(r)
+        })
+    }
+}

@@ -24,50 +24,18 @@ use tollgate_client::{
     TokenSource,
 };
 use tollgate_core::dpop::{DpopVerifier, NonceIssuer};
-use tollgate_core::oauth::{
-    BoxFuture, HttpClient, HttpError, HttpRequest, HttpResponse, HyperClient,
-};
 use tollgate_testkit::DevIdp;
 use tollgate_testkit::idp::Client as IdpClient;
-use tollgate_tests::send;
+use tollgate_tests::{RecordingClient, StatusLog as Log, send, take_statuses as take};
 use tollgate_tower::{Dpop, DpopMode, Tollgate};
 use tower::{ServiceBuilder, ServiceExt as _};
-
-/// Statuses seen on the wire, in order.
-type Log = Arc<Mutex<Vec<u16>>>;
-
-fn take(log: &Log) -> Vec<u16> {
-    std::mem::take(&mut *log.lock().unwrap())
-}
-
-/// The default HTTP client of tollgate-client, recording each answer's status.
-#[derive(Clone)]
-struct Recording {
-    inner: HyperClient,
-    log: Log,
-}
-
-impl HttpClient for Recording {
-    fn send(&self, request: HttpRequest) -> BoxFuture<'static, Result<HttpResponse, HttpError>> {
-        let fut = self.inner.send(request);
-        let log = self.log.clone();
-        Box::pin(async move {
-            let r = fut.await?;
-            log.lock().unwrap().push(r.status.as_u16());
-            Ok(r)
-        })
-    }
-}
 
 async fn endpoint(idp: &DevIdp, client: (&str, &str), log: &Log) -> TokenEndpoint {
     TokenEndpoint::discover(idp.issuer())
         .await
         .unwrap()
         .client_auth(ClientAuth::client_secret_basic(client.0, client.1))
-        .http_client(Recording {
-            inner: HyperClient::new().unwrap(),
-            log: log.clone(),
-        })
+        .http_client(RecordingClient::new(log))
 }
 
 fn claims(token: &str) -> serde_json::Value {

@@ -13,8 +13,6 @@
 //! prints a note and passes, so a plain `cargo test` skips it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
-
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
@@ -25,39 +23,12 @@ use tollgate_client::{
     AddDpopLayer, ClientAuth, ClientCredentials, DpopKey, Propagation, TokenEndpoint, TokenSource,
 };
 use tollgate_core::dpop::{DpopVerifier, NonceIssuer};
-use tollgate_core::oauth::{
-    BoxFuture, HttpClient, HttpError, HttpRequest, HttpResponse, HyperClient,
-};
-use tollgate_tests::send;
+use tollgate_tests::{RecordingClient, StatusLog as Log, send, take_statuses as take};
 use tollgate_tower::{Dpop, DpopMode, Tollgate};
 use tower::{ServiceBuilder, ServiceExt as _};
 
 const RESOURCE: &str = "urn:tollgate:orders";
 const DPOP_CLIENT: (&str, &str) = ("dpop-client", "dpop-client-secret");
-
-type Log = Arc<Mutex<Vec<u16>>>;
-
-fn take(log: &Log) -> Vec<u16> {
-    std::mem::take(&mut *log.lock().unwrap())
-}
-
-#[derive(Clone)]
-struct Recording {
-    inner: HyperClient,
-    log: Log,
-}
-
-impl HttpClient for Recording {
-    fn send(&self, request: HttpRequest) -> BoxFuture<'static, Result<HttpResponse, HttpError>> {
-        let fut = self.inner.send(request);
-        let log = self.log.clone();
-        Box::pin(async move {
-            let r = fut.await?;
-            log.lock().unwrap().push(r.status.as_u16());
-            Ok(r)
-        })
-    }
-}
 
 fn claims(token: &str) -> serde_json::Value {
     let p = token.split('.').nth(1).unwrap();
@@ -105,10 +76,7 @@ async fn oidc_provider_dpop() {
             DPOP_CLIENT.0,
             DPOP_CLIENT.1,
         ))
-        .http_client(Recording {
-            inner: HyperClient::new().unwrap(),
-            log: log.clone(),
-        });
+        .http_client(RecordingClient::new(&log));
     let cc = ClientCredentials::builder(endpoint.clone())
         .resource(RESOURCE)
         .scopes(["orders:read", "orders:write"])
